@@ -1,0 +1,97 @@
+"""Errors raised by the embedded CloudFlow engine, its expressions and its history store.
+
+Every class carries a CloudFlow-style ``code``; a state that fails with one of these is routed by
+``Retry``/``Catch`` on that code exactly like an error raised by a step::
+
+    FlowError                       FnF.Error
+    ├── SpecError                   FnF.InvalidSpec        the definition cannot run (construction time)
+    ├── ExpressionError             FnF.ExpressionError    an expression or condition failed to evaluate
+    ├── StateSizeExceeded           FnF.StateSizeExceeded  a state's input/output is over 64 KiB
+    ├── TaskTimeout                 FnF.TaskTimeout        a Task ran past its ``Timeout``
+    ├── StateFailure                (any code)             a failure travelling up: Fail state, Map/Parallel
+    ├── ExecutionAlreadyExists      ExecutionAlreadyExists the name belongs to a finished execution
+    ├── ExecutionNotFound           ExecutionNotFound      no execution has that name
+    └── ExecutionNotResumable       ExecutionNotResumable  finished, or still alive in another process
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "ExecutionAlreadyExists",
+    "ExecutionNotFound",
+    "ExecutionNotResumable",
+    "ExpressionError",
+    "FlowError",
+    "SpecError",
+    "StateFailure",
+    "StateSizeExceeded",
+    "TaskTimeout",
+]
+
+
+class FlowError(Exception):
+    """Base of the errors the flow engine raises on purpose."""
+
+    code = "FnF.Error"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class SpecError(FlowError):
+    """The flow definition cannot be executed (unknown ARN, unknown state type, bad expression)."""
+
+    code = "FnF.InvalidSpec"
+
+
+class ExpressionError(FlowError):
+    """An expression or Choice condition could not be parsed or evaluated."""
+
+    code = "FnF.ExpressionError"
+
+    def __init__(self, message: str, *, expression: str = "", state: str = "") -> None:
+        where = f"state {state!r}: " if state else ""
+        what = f"expression {expression!r}: " if expression else ""
+        super().__init__(f"{where}{what}{message}")
+        self.expression = expression
+        self.state = state
+
+
+class StateSizeExceeded(FlowError):
+    """A state's input or output exceeds the 64 KiB CloudFlow limit."""
+
+    code = "FnF.StateSizeExceeded"
+
+
+class TaskTimeout(FlowError):
+    """A Task's handler did not return before the state's ``Timeout``."""
+
+    code = "FnF.TaskTimeout"
+
+
+class StateFailure(FlowError):
+    """A failure with an arbitrary code travelling up the state tree (Fail, Map, Parallel)."""
+
+    def __init__(self, code: str, detail: str) -> None:
+        super().__init__(f"{code}: {detail}" if detail else code)
+        self.code = code  # type: ignore[misc]
+        self.detail = detail
+
+
+class ExecutionAlreadyExists(FlowError):
+    """An execution with this name already finished; CloudFlow names are single-use."""
+
+    code = "ExecutionAlreadyExists"
+
+
+class ExecutionNotFound(FlowError):
+    """No execution with this name exists in the store."""
+
+    code = "ExecutionNotFound"
+
+
+class ExecutionNotResumable(FlowError):
+    """The execution cannot be resumed: it finished, or its process is still alive."""
+
+    code = "ExecutionNotResumable"

@@ -1,0 +1,81 @@
+"""The work of each Task state: one module per step, each a ``handler(event, context)``.
+
+The public surface is listed once here; other packages import only from ``steps``.
+"""
+
+from __future__ import annotations
+
+from ._artifacts import (
+    AnalysisRecord,
+    ErrorInfo,
+    FetchRecord,
+    Metrics,
+    ProbeRecord,
+    Screenshot,
+    Segment,
+    Shot,
+    ShotsRecord,
+    TranscriptRecord,
+    VideoResult,
+    load_artifact,
+    save_artifact,
+)
+from ._cleanup import clean_workspace, parse_duration
+from ._logging import configure_logging, get_logger
+from ._manifest import Manifest, Options, VideoEntry, load_manifest
+from ._progress import STAGES, load_progress, record_stage, record_task, summarize
+from ._registry import ARN_PREFIX, StepRegistry, function_name, registry
+from ._request import batch_schema, validate_request
+from ._runtime import MAX_STATE_BYTES, StepContext, VideoRef, step
+from ._settings import Secret, Settings
+from ._workspace import TaskWorkspace, atomic_write_bytes, atomic_write_json, read_json, valid_id
+from .errors import PermanentError, TransientError, VideoInsightError
+
+__all__ = [
+    "ARN_PREFIX",
+    "MAX_STATE_BYTES",
+    "STAGES",
+    "AnalysisRecord",
+    "ErrorInfo",
+    "FetchRecord",
+    "Manifest",
+    "Metrics",
+    "Options",
+    "PermanentError",
+    "ProbeRecord",
+    "Screenshot",
+    "Secret",
+    "Segment",
+    "Settings",
+    "Shot",
+    "ShotsRecord",
+    "StepContext",
+    "StepRegistry",
+    "TaskWorkspace",
+    "TranscriptRecord",
+    "TransientError",
+    "VideoEntry",
+    "VideoInsightError",
+    "VideoRef",
+    "VideoResult",
+    "atomic_write_bytes",
+    "atomic_write_json",
+    "batch_schema",
+    "clean_workspace",
+    "configure_logging",
+    "function_name",
+    "get_logger",
+    "load_artifact",
+    "load_manifest",
+    "load_progress",
+    "parse_duration",
+    "read_json",
+    "record_stage",
+    "record_task",
+    "registry",
+    "save_artifact",
+    "step",
+    "summarize",
+    "valid_id",
+    "validate_request",
+]

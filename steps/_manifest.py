@@ -1,0 +1,82 @@
+"""The task manifest Prepare writes: validated options with defaults, and the videos with stable ids."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from ._workspace import TaskWorkspace, read_json
+
+__all__ = [
+    "AsrOptions",
+    "AudioOptions",
+    "LimitOptions",
+    "Manifest",
+    "Options",
+    "ShotOptions",
+    "VideoEntry",
+    "load_manifest",
+]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class AsrOptions(_Model):
+    engine: Literal["auto", "funasr", "whisper", "none"] = "auto"
+    model: str | None = None  # model id or local directory; engine default when None
+    language: str = "auto"
+
+
+class ShotOptions(_Model):
+    detector: Literal["adaptive", "content"] = "adaptive"
+    threshold: float | None = None  # detector default when None
+    min_shot_s: float = 0.5
+    screenshot_times_s: list[float] = Field(default_factory=list)
+
+
+class AudioOptions(_Model):
+    sample_rate: int = 16000
+    channels: int = 1
+
+
+class LimitOptions(_Model):
+    max_video_mb: float = 500
+    max_duration_s: float = 1800
+
+
+class Options(_Model):
+    asr: AsrOptions = Field(default_factory=AsrOptions)
+    shots: ShotOptions = Field(default_factory=ShotOptions)
+    audio: AudioOptions = Field(default_factory=AudioOptions)
+    limits: LimitOptions = Field(default_factory=LimitOptions)
+    max_concurrency: int = 4
+    outputs: list[Literal["json", "xlsx", "html"]] = Field(default_factory=lambda: ["json", "xlsx", "html"])
+
+
+class VideoEntry(_Model):
+    video_id: str
+    name: str
+    url: str | None = None
+    path: str | None = None  # absolute local path (CLI only)
+    performance: dict[str, float] | None = None
+    duplicate_of: str | None = None  # video_id of the first entry with the same link
+
+    @property
+    def source(self) -> str:
+        return self.url or self.path or ""
+
+
+class Manifest(_Model):
+    task_id: str
+    title: str | None = None
+    created_at: float
+    options: Options
+    videos: list[VideoEntry]
+
+
+def load_manifest(ws: TaskWorkspace) -> Manifest:
+    """The manifest of the task in ``ws``."""
+    return Manifest.model_validate(read_json(ws.manifest))

@@ -1,0 +1,231 @@
+"""The one video-decoding stream: a single pass at analysis resolution, and exact-frame grabs.
+
+Decoding is kept apart from what the frames are used for. :func:`open_video` opens a file and
+:meth:`VideoStream.frames` decodes it once, letting libswscale shrink every frame straight from
+the decoder's YUV to a small BGR image (no full-resolution RGB conversion). While a frame is
+current, :meth:`DecodedFrame.render` can convert it again at any size, so the same pass also
+yields thumbnails and full-resolution screenshots. :func:`grab_frames` fetches full-resolution
+frames at chosen times afterwards, seeking only when decoding forward would cost more.
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from fractions import Fraction
+from pathlib import Path
+from types import TracebackType
+
+import av
+import numpy as np
+from av.video.reformatter import VideoReformatter
+
+from ..errors import CorruptVideo, NotAVideo, NoVideoStream
+from .probe import map_av_errors, open_input
+
+__all__ = ["ANALYSIS_WIDTH", "DecodedFrame", "VideoStream", "grab_frames", "open_video"]
+
+ANALYSIS_WIDTH = 256  # the width PySceneDetect's auto-downscale aims at
+_INTERPOLATION = "FAST_BILINEAR"
+
+
+def _even(value: float) -> int:
+    return max(2, round(value / 2) * 2)
+
+
+def _upright(image: np.ndarray, rotation: int) -> np.ndarray:
+    """Rotate ``image`` by the display matrix's counter-clockwise ``rotation`` (degrees)."""
+    turns = (rotation % 360) // 90
+    return np.ascontiguousarray(np.rot90(image, k=turns)) if turns else image
+
+
+@dataclass
+class DecodedFrame:
+    """One decoded frame of the analysis pass; :meth:`render` works only while it is current."""
+
+    index: int  # 0-based position in decode order
+    time_s: float  # presentation time relative to the stream start
+    image: np.ndarray  # analysis-size image (BGR or gray)
+    key: bool  # a keyframe in the bitstream (a cheap seek target)
+    _frame: av.VideoFrame = field(repr=False)
+    _reformatter: VideoReformatter = field(repr=False)
+
+    def render(self, width: int | None = None, fmt: str = "rgb24") -> np.ndarray:
+        """This frame upright, ``width`` pixels wide (full resolution when None)."""
+        frame = self._frame
+        if width is None or width >= frame.width:
+            out = self._reformatter.reformat(frame, format=fmt)
+        else:
+            height = _even(frame.height * width / frame.width)
+            out = self._reformatter.reformat(
+                frame, width=_even(width), height=height, format=fmt, interpolation="AREA"
+            )
+        return _upright(out.to_ndarray(), int(frame.rotation))
+
+
+class VideoStream:
+    """An opened video file: its facts, and one decoding pass over its frames."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._container = open_input(path)
+        try:
+            with map_av_errors(path):
+                videos = [s for s in self._container.streams.video if not _cover_art(s)]
+                if not videos:
+                    if self._container.streams.audio:
+                        raise NoVideoStream(f"{path.name} holds audio only: there is no picture to analyse")
+                    raise NotAVideo(f"{path.name} holds no video stream")
+                self._stream = videos[0]
+                self._stream.thread_type = "AUTO"
+        except BaseException:
+            self._container.close()
+            raise
+
+    @property
+    def frame_rate(self) -> Fraction:
+        """Average frame rate (frames per second); 25 when the container does not say."""
+        s = self._stream
+        rate = s.average_rate or s.guessed_rate or s.base_rate
+        return Fraction(rate) if rate else Fraction(25)
+
+    @property
+    def duration(self) -> float:
+        """Duration in seconds from the container (0.0 when unknown)."""
+        if self._container.duration:
+            return float(self._container.duration / av.time_base)
+        if self._stream.duration is not None and self._stream.time_base is not None:
+            return float(self._stream.duration * self._stream.time_base)
+        return 0.0
+
+    @property
+    def frame_size(self) -> tuple[int, int]:
+        """Coded ``(width, height)`` in pixels (before display rotation)."""
+        return int(self._stream.codec_context.width), int(self._stream.codec_context.height)
+
+    def analysis_size(self, width: int = ANALYSIS_WIDTH) -> tuple[int, int]:
+        """The ``(width, height)`` frames are shrunk to for analysis: the coded size divided by the
+        whole factor that brings the width nearest above ``width`` (PySceneDetect's auto-downscale)."""
+        w, h = self.frame_size
+        factor = max(1, w // width) if w else 1
+        return _even(w / factor), _even(h / factor)
+
+    def frames(self, width: int = ANALYSIS_WIDTH, fmt: str = "bgr24") -> Iterator[DecodedFrame]:
+        """Decode every frame once, shrunk to ``width`` pixels wide, in presentation order.
+
+        Raises:
+            CorruptVideo: the stream cannot be decoded, or not a single frame decodes.
+        """
+        size_w, size_h = self.analysis_size(width)
+        shrink = VideoReformatter()
+        render = VideoReformatter()
+        stream = self._stream
+        start = stream.start_time or 0
+        base = stream.time_base or Fraction(1, 1)
+        index = 0
+        with map_av_errors(self.path):
+            for frame in self._container.decode(stream):
+                pts = frame.pts if frame.pts is not None else start
+                small = shrink.reformat(
+                    frame, width=size_w, height=size_h, format=fmt, interpolation=_INTERPOLATION
+                )
+                time_s = float((pts - start) * base)
+                yield DecodedFrame(index, time_s, small.to_ndarray(), bool(frame.key_frame), frame, render)
+                index += 1
+        if index == 0:
+            raise CorruptVideo(f"{self.path.name} has a video stream but not a single frame decodes")
+
+    def close(self) -> None:
+        """Release the file and the decoder."""
+        self._container.close()
+
+    def __enter__(self) -> VideoStream:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+
+def _cover_art(stream: av.stream.Stream) -> bool:
+    return bool(stream.disposition & av.stream.Disposition.attached_pic)
+
+
+def open_video(path: Path) -> VideoStream:
+    """Open ``path`` for decoding (typed errors for missing, empty, non-video or damaged files)."""
+    return VideoStream(path)
+
+
+def grab_frames(
+    path: Path, times_s: Sequence[float], *, keyframes_s: Sequence[float] = (), fmt: str = "rgb24"
+) -> list[np.ndarray]:
+    """Full-resolution upright frames shown at each of ``times_s`` (the last frame at or before it).
+
+    Times are visited in order; each costs at most one seek (to the keyframe before it), and none
+    when ``keyframes_s`` (keyframe times from an earlier pass) shows that decoding forward from the
+    current position is cheaper. Times past the end give the last frame.
+    """
+    out: dict[int, np.ndarray] = {}
+    with open_video(path) as video, map_av_errors(path):
+        cursor = _Cursor(video, sorted(keyframes_s))
+        for i in sorted(range(len(times_s)), key=lambda i: times_s[i]):
+            frame = cursor.frame_at(max(0.0, float(times_s[i])))
+            image = cursor.reformatter.reformat(frame, format=fmt).to_ndarray()
+            out[i] = _upright(image, int(frame.rotation))
+    return [out[i] for i in range(len(times_s))]
+
+
+class _Cursor:
+    """Decodes forward through a stream, seeking back or ahead only when that is cheaper."""
+
+    _NO_INDEX_LOOKAHEAD_S = 1.0  # without a keyframe index, decode forward at most this far
+
+    def __init__(self, video: VideoStream, keyframes_s: list[float]) -> None:
+        self.video = video
+        self.keys = keyframes_s
+        self.reformatter = VideoReformatter()
+        stream = video._stream
+        self.base = stream.time_base or Fraction(1, 1)
+        self.start = stream.start_time or 0
+        self.half = 0.5 / float(video.frame_rate)
+        self.frames: Iterator[av.VideoFrame] | None = None
+        self.held: av.VideoFrame | None = None  # last frame at or before the previous target
+        self.ahead: av.VideoFrame | None = None  # first frame after it, read but not used
+        self.position = -1.0
+
+    def _time(self, frame: av.VideoFrame) -> float:
+        pts = frame.pts if frame.pts is not None else self.start
+        return float((pts - self.start) * self.base)
+
+    def _must_seek(self, target: float) -> bool:
+        if self.frames is None or target + self.half < self.position:
+            return True
+        if not self.keys:
+            return target - self.position > self._NO_INDEX_LOOKAHEAD_S
+        k = bisect.bisect_right(self.keys, target + self.half) - 1
+        return k >= 0 and self.position < self.keys[k] - self.half
+
+    def frame_at(self, target: float) -> av.VideoFrame:
+        if self._must_seek(target):
+            stream = self.video._stream
+            self.video._container.seek(
+                int(target / self.base) + self.start, stream=stream, backward=True, any_frame=False
+            )
+            self.frames = self.video._container.decode(stream)
+            self.held = self.ahead = None
+        assert self.frames is not None
+        while True:
+            frame = self.ahead if self.ahead is not None else next(self.frames, None)
+            self.ahead = None
+            if frame is None:
+                break
+            t = self._time(frame)
+            if t > target + self.half and self.held is not None:
+                self.ahead = frame
+                break
+            self.held, self.position = frame, t
+        if self.held is None:
+            raise CorruptVideo(f"{self.video.path.name}: no frame decodes at {target:.3f} s")
+        return self.held

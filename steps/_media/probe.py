@@ -1,0 +1,159 @@
+"""Container facts through PyAV, and the one place where PyAV exceptions become typed errors."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import av
+
+from ..errors import CorruptVideo, EmptyFile, NotAVideo, NoVideoStream, SourceNotFound
+
+if TYPE_CHECKING:
+    from av.container import InputContainer
+
+__all__ = ["MediaInfo", "looks_like_media", "map_av_errors", "open_input", "probe"]
+
+# Formats PyAV opens that hold one still image, not a video.
+_IMAGE_FORMATS = ("image2", "_pipe", "gif", "webp")
+# Leading bytes of the containers a video may come in; used to tell "damaged" from "not media".
+_MAGIC: tuple[tuple[int, bytes], ...] = (
+    (4, b"ftyp"),  # MP4 / MOV / 3GP / M4A
+    (4, b"moov"),
+    (4, b"mdat"),
+    (4, b"free"),
+    (4, b"wide"),
+    (0, b"\x1a\x45\xdf\xa3"),  # Matroska / WebM
+    (0, b"RIFF"),  # AVI / WAV
+    (0, b"FLV"),
+    (0, b"OggS"),
+    (0, b"\x00\x00\x01\xba"),  # MPEG-PS
+    (0, b"\x47"),  # MPEG-TS sync byte
+    (0, b"ID3"),  # MP3
+    (0, b"\xff\xfb"),
+    (0, b"0&\xb2u"),  # ASF / WMV
+)
+
+
+@dataclass(frozen=True)
+class MediaInfo:
+    """What :func:`probe` learns about a file."""
+
+    duration_s: float
+    width: int
+    height: int
+    fps: float
+    codec: str
+    rotation: int
+    has_audio: bool
+    audio_duration_s: float | None
+    container: str
+
+
+def looks_like_media(head: bytes) -> bool:
+    """True when ``head`` (the first bytes of a file) starts like a known media container."""
+    return any(head[off : off + len(magic)] == magic for off, magic in _MAGIC)
+
+
+def _read_head(path: Path) -> bytes:
+    with path.open("rb") as fh:
+        return fh.read(16)
+
+
+@contextlib.contextmanager
+def map_av_errors(path: Path) -> Iterator[None]:
+    """Translate every PyAV/FFmpeg exception raised inside the block into a typed error.
+
+    Damaged files of a known container become :class:`CorruptVideo`; bytes that do not look like
+    any media container become :class:`NotAVideo`.
+    """
+    try:
+        yield
+    except av.error.FileNotFoundError as exc:
+        raise SourceNotFound(f"the video file is missing: {path.name}") from exc
+    except av.error.FFmpegError as exc:
+        reason = getattr(exc, "strerror", None) or str(exc)
+        try:
+            known = looks_like_media(_read_head(path))
+        except OSError:
+            known = True
+        if not known:
+            raise NotAVideo(f"{path.name} is not a video file (unrecognised content)") from exc
+        raise CorruptVideo(
+            f"{path.name} cannot be decoded: {reason} (the file is damaged or was cut off while downloading)"
+        ) from exc
+
+
+def open_input(path: Path) -> InputContainer:
+    """Open ``path`` for reading, refusing missing and zero-byte files with typed errors."""
+    if not path.is_file():
+        raise SourceNotFound(f"the video file is missing: {path.name}")
+    if path.stat().st_size == 0:
+        raise EmptyFile(f"{path.name} is empty (0 bytes)")
+    with map_av_errors(path):
+        return av.open(str(path), mode="r", metadata_errors="ignore")
+
+
+def _seconds(value: int | None, time_base: Fraction | None) -> float | None:
+    if value is None or time_base is None:
+        return None
+    return float(value * time_base)
+
+
+def _is_cover_art(stream: av.stream.Stream) -> bool:
+    return bool(stream.disposition & av.stream.Disposition.attached_pic)
+
+
+def probe(path: Path) -> MediaInfo:
+    """Probe ``path``: duration, size, frame rate, codec, display rotation and audio presence.
+
+    Decodes the first video frame, which checks that the video stream is decodable and yields the
+    display matrix (rotation).
+
+    Raises:
+        EmptyFile, SourceNotFound, NotAVideo, CorruptVideo, NoVideoStream.
+    """
+    with open_input(path) as container, map_av_errors(path):
+        fmt = container.format.name
+        videos = [s for s in container.streams.video if not _is_cover_art(s)]
+        audios = list(container.streams.audio)
+        if not videos:
+            if audios:
+                raise NoVideoStream(f"{path.name} holds audio only: there is no picture to analyse")
+            raise NotAVideo(f"{path.name} holds neither video nor audio ({fmt})")
+        if any(key in fmt for key in _IMAGE_FORMATS):
+            raise NotAVideo(f"{path.name} is a still image ({fmt}), not a video")
+        video = videos[0]
+        rotation = _first_frame_rotation(container, video, path)
+        duration = _duration(container, video)
+        rate = video.average_rate or video.guessed_rate or video.base_rate
+        audio_duration = _seconds(audios[0].duration, audios[0].time_base) if audios else None
+        return MediaInfo(
+            duration_s=round(duration, 3),
+            width=int(video.codec_context.width),
+            height=int(video.codec_context.height),
+            fps=round(float(rate), 3) if rate else 0.0,
+            codec=video.codec_context.name,
+            rotation=rotation,
+            has_audio=bool(audios),
+            audio_duration_s=audio_duration,
+            container=fmt,
+        )
+
+
+def _duration(container: InputContainer, video: av.video.stream.VideoStream) -> float:
+    if container.duration:
+        return container.duration / av.time_base
+    return _seconds(video.duration, video.time_base) or 0.0
+
+
+def _first_frame_rotation(container: InputContainer, video: av.video.stream.VideoStream, path: Path) -> int:
+    """Decode the first frame of ``video``; its display matrix gives the rotation (counter-clockwise)."""
+    video.thread_type = "AUTO"
+    for frame in container.decode(video):
+        return int(frame.rotation) % 360
+    raise CorruptVideo(f"{path.name} has a video stream but not a single frame decodes")

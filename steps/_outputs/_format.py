@@ -1,0 +1,127 @@
+"""Labels and value formatting shared by the Excel workbook and the HTML report."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from typing import Any
+
+from .._artifacts import Metrics, Segment, Shot, VideoResult
+
+__all__ = [
+    "METRIC_LABELS",
+    "PERCENT_METRICS",
+    "TIME_METRICS",
+    "analysis_keys",
+    "error_text",
+    "fmt_metric",
+    "fmt_time",
+    "plain",
+    "shot_speech",
+    "speech_unit",
+    "status_label",
+]
+
+# Metric field → Chinese-first label, in display order.
+METRIC_LABELS: dict[str, str] = {
+    "duration_s": "时长",
+    "shot_count": "镜头数",
+    "avg_shot_s": "平均镜头时长",
+    "median_shot_s": "镜头时长中位数",
+    "first_shot_s": "首镜头时长",
+    "cuts_per_min": "每分钟剪辑数",
+    "speech_ratio": "语音占比",
+    "speech_rate": "语速",
+    "hook_text": "开头 3 秒文案",
+    "impressions": "曝光",
+    "clicks": "点击",
+    "spend": "消耗",
+    "conversions": "转化",
+    "ctr": "点击率 CTR",
+    "cvr": "转化率 CVR",
+    "cpc": "点击成本 CPC",
+    "cpa": "转化成本 CPA",
+}
+TIME_METRICS = frozenset({"duration_s", "avg_shot_s", "median_shot_s", "first_shot_s"})
+PERCENT_METRICS = frozenset({"speech_ratio", "ctr", "cvr"})  # stored as fractions 0..1
+_RATE_UNITS = {"chars/min": "字/分钟", "words/min": "词/分钟"}
+_JOIN_WITHOUT_SPACE = ("zh", "yue", "ja")
+
+
+def fmt_time(seconds: float | None) -> str:
+    """``mm:ss.ss`` (``h:mm:ss.ss`` from one hour on); empty for None."""
+    if seconds is None:
+        return ""
+    centis = round(max(seconds, 0.0) * 100)
+    hours, rest = divmod(centis, 360000)
+    minutes, rest = divmod(rest, 6000)
+    secs, cs = divmod(rest, 100)
+    if hours:
+        return f"{hours}:{minutes:02d}:{secs:02d}.{cs:02d}"
+    return f"{minutes:02d}:{secs:02d}.{cs:02d}"
+
+
+def speech_unit(metrics: Metrics) -> str:
+    """The speech-rate unit in Chinese (``字/分钟`` or ``词/分钟``)."""
+    unit = metrics.speech_rate_unit or "chars/min"
+    return _RATE_UNITS.get(unit, unit)
+
+
+def fmt_metric(name: str, metrics: Metrics) -> str:
+    """One metric as display text ('' when absent)."""
+    value = getattr(metrics, name)
+    if value is None:
+        return ""
+    if name in TIME_METRICS:
+        return fmt_time(value)
+    if name in PERCENT_METRICS:
+        return f"{value * 100:.1f}%"
+    if name == "speech_rate":
+        return f"{value:.0f} {speech_unit(metrics)}"
+    if isinstance(value, float):
+        return f"{value:,.2f}".rstrip("0").rstrip(".") if value % 1 else f"{value:,.0f}"
+    return str(value)
+
+
+def plain(value: Any) -> str:
+    """An analysis value as readable text: lists one per line, mappings as ``key: value`` lines."""
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, (list, tuple)):
+        return "\n".join(plain(v) for v in value)
+    if isinstance(value, dict):
+        return "\n".join(f"{k}: {plain(v)}" for k, v in value.items())
+    if isinstance(value, bool):
+        return "是" if value else "否"
+    return json.dumps(value, ensure_ascii=False)
+
+
+def status_label(video: VideoResult) -> str:
+    """成功 / 失败."""
+    return "成功" if video.status == "ok" else "失败"
+
+
+def error_text(video: VideoResult) -> str:
+    """The failure reason as ``message (code)``; '' for a video that succeeded."""
+    if video.error is None:
+        return ""
+    return f"{video.error.message} ({video.error.code})"
+
+
+def analysis_keys(videos: Iterable[VideoResult]) -> list[str]:
+    """Every key of the AI analysis across ``videos``, in first-seen order."""
+    keys: dict[str, None] = {}
+    for video in videos:
+        for key in video.analysis or {}:
+            keys.setdefault(key, None)
+    return list(keys)
+
+
+def shot_speech(shot: Shot, segments: Iterable[Segment], language: str | None = None) -> str:
+    """The text of the transcript segments that overlap ``shot`` in time."""
+    texts = [s.text.strip() for s in segments if s.start_s < shot.end_s and s.end_s > shot.start_s]
+    lang = (language or "").lower()
+    sep = "" if lang.startswith(_JOIN_WITHOUT_SPACE) else " "
+    return sep.join(t for t in texts if t)

@@ -1,0 +1,187 @@
+"""Assemble ``results.json`` from the task workspace and copy the media it points to into ``out/``.
+
+Every path in a :class:`Results` document is relative to the output folder, and every file it names
+lives under ``out/media/<video_id>/``, so the output folder stands on its own once Finish deletes the
+per-video working folders.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from datetime import datetime, timezone
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from .._artifacts import (
+    AnalysisRecord,
+    ErrorInfo,
+    FetchRecord,
+    ProbeRecord,
+    Screenshot,
+    ShotsRecord,
+    TranscriptRecord,
+    VideoResult,
+    load_artifact,
+)
+from .._logging import get_logger
+from .._manifest import Manifest, VideoEntry
+from .._workspace import TaskWorkspace
+
+__all__ = ["SCHEMA_ID", "Counts", "Results", "collect_results", "results_schema"]
+
+SCHEMA_ID = "https://github.com/video-insight/video-insight/blob/main/docs/results.schema.json"
+log = get_logger(__name__)
+
+
+class Counts(BaseModel):
+    """How many videos the task had, and how many of them succeeded or failed."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    total: int
+    ok: int
+    failed: int
+
+
+class Results(BaseModel):
+    """``results.json``: the machine-readable twin of the reports, videos in request order."""
+
+    model_config = ConfigDict(extra="forbid", title="video-insight results")
+
+    task_id: str
+    title: str
+    created_at: datetime = Field(description="When the task was accepted (ISO 8601, UTC).")
+    finished_at: datetime = Field(description="When the outputs were written (ISO 8601, UTC).")
+    counts: Counts
+    videos: list[VideoResult]
+
+
+def results_schema() -> dict[str, Any]:
+    """The JSON Schema of ``results.json`` (committed as ``docs/results.schema.json``)."""
+    schema = Results.model_json_schema(mode="serialization")
+    return {"$schema": "https://json-schema.org/draft/2020-12/schema", "$id": SCHEMA_ID, **schema}
+
+
+def collect_results(ws: TaskWorkspace, manifest: Manifest, *, finished_at: datetime | None = None) -> Results:
+    """Read every video's artifacts, copy their media into ``ws.out/media`` and build the results."""
+    names = {v.video_id: v.name for v in manifest.videos}
+    videos = [_video_result(ws, entry, names) for entry in manifest.videos]
+    ok = sum(v.status == "ok" for v in videos)
+    return Results(
+        task_id=manifest.task_id,
+        title=manifest.title or f"视频分析 {manifest.task_id}",
+        created_at=datetime.fromtimestamp(manifest.created_at, tz=timezone.utc),
+        finished_at=finished_at or datetime.now(tz=timezone.utc),
+        counts=Counts(total=len(videos), ok=ok, failed=len(videos) - ok),
+        videos=videos,
+    )
+
+
+def _video_result(ws: TaskWorkspace, entry: VideoEntry, names: dict[str, str]) -> VideoResult:
+    base = VideoResult(
+        video_id=entry.video_id,
+        name=entry.name,
+        source=entry.source,
+        status="failed",
+        performance=entry.performance,
+    )
+    if entry.duplicate_of is not None:
+        first = names.get(entry.duplicate_of, entry.duplicate_of)
+        base.error = ErrorInfo(code="DuplicateVideo", message=f"same link as {first}", step="prepare")
+        return base
+    vdir = ws.dir / "videos" / entry.video_id
+    media = _MediaCopier(vdir, ws.out, entry.video_id)
+    _add_artifacts(base, vdir, media)
+    failure = load_artifact(vdir, ErrorInfo)
+    analysis = load_artifact(vdir, AnalysisRecord)
+    if failure is not None:
+        base.error = failure
+    elif analysis is None:
+        base.error = ErrorInfo(code="Incomplete", message=_incomplete_message(vdir))
+    else:
+        base.status = "ok"
+        base.metrics = analysis.metrics
+        base.analysis = analysis.ai
+    return base
+
+
+def _add_artifacts(result: VideoResult, vdir: Path, media: _MediaCopier) -> None:
+    fetch = load_artifact(vdir, FetchRecord)
+    if fetch is not None:
+        result.sha256 = fetch.sha256
+    probe = load_artifact(vdir, ProbeRecord)
+    if probe is not None:
+        result.duration_s = probe.duration_s
+        result.width, result.height, result.fps = probe.width, probe.height, probe.fps
+        result.has_audio = probe.has_audio
+    shots = load_artifact(vdir, ShotsRecord)
+    if shots is not None:
+        result.shots = [s.model_copy(update={"keyframe": media.copy(s.keyframe)}) for s in shots.shots]
+        result.screenshots = [Screenshot(time_s=s.time_s, path=media.copy(s.path)) for s in shots.screenshots]
+        result.contact_sheet = media.copy(shots.contact_sheet) if shots.contact_sheet else None
+    transcript = load_artifact(vdir, TranscriptRecord)
+    if transcript is not None:
+        result.transcript = transcript.model_copy(
+            update={"srt": media.copy(transcript.srt), "vtt": media.copy(transcript.vtt)}
+        )
+
+
+def _incomplete_message(vdir: Path) -> str:
+    done = [
+        name
+        for name, model in (
+            ("fetch", FetchRecord),
+            ("media", ProbeRecord),
+            ("shots", ShotsRecord),
+            ("transcribe", TranscriptRecord),
+        )
+        if load_artifact(vdir, model) is not None
+    ]
+    finished = ", ".join(done) if done else "none"
+    return f"processing stopped before the analysis finished (steps done: {finished})"
+
+
+class _MediaCopier:
+    """Copies files of one video folder to ``out/media/<video_id>/`` and returns their new paths."""
+
+    def __init__(self, video_dir: Path, out_dir: Path, video_id: str) -> None:
+        self.video_dir = video_dir
+        self.out_dir = out_dir
+        self.video_id = video_id
+
+    def copy(self, rel: str) -> str:
+        """Copy ``rel`` (relative to the video folder); the path relative to the output folder."""
+        rel_path = PurePosixPath(rel.replace("\\", "/"))
+        if rel_path.is_absolute() or ".." in rel_path.parts:
+            raise ValueError(f"artifact path {rel!r} of video {self.video_id} leaves its folder")
+        dest_rel = f"media/{self.video_id}/{rel_path.as_posix()}"
+        src, dest = self.video_dir / rel_path, self.out_dir / dest_rel
+        if src.is_file():
+            if not _same_file(src, dest):
+                _atomic_copy(src, dest)
+        elif not dest.is_file():
+            log.warning("publish.media_missing", video_id=self.video_id, path=rel)
+        return dest_rel
+
+
+def _same_file(src: Path, dest: Path) -> bool:
+    if not dest.is_file():
+        return False
+    a, b = src.stat(), dest.stat()
+    return a.st_size == b.st_size and int(b.st_mtime) >= int(a.st_mtime)
+
+
+def _atomic_copy(src: Path, dest: Path) -> None:
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        shutil.copy2(src, tmp)
+        os.replace(tmp, dest)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

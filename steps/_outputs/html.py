@@ -1,0 +1,231 @@
+"""``report.html``: one self-contained page (inline CSS, relative images under ``media/``, no CDN).
+
+Every piece of user text (names, links, transcripts, analysis) goes through :func:`html.escape`;
+links are only made clickable for http(s) URLs.
+"""
+
+from __future__ import annotations
+
+import html
+from pathlib import Path
+from urllib.parse import quote
+
+from .._artifacts import Metrics, VideoResult
+from .._logging import get_logger
+from .._workspace import atomic_write_bytes
+from ._format import METRIC_LABELS, error_text, fmt_metric, fmt_time, plain, shot_speech, status_label
+from ._style import CSS, SCRIPT
+from .collect import Results
+
+__all__ = ["render_html", "section_id", "write_html"]
+
+log = get_logger(__name__)
+
+
+def e(text: object) -> str:
+    """Escape ``text`` for element content and quoted attributes."""
+    return html.escape(str(text), quote=True)
+
+
+def section_id(video: VideoResult) -> str:
+    """The anchor of a video's section (video ids are already URL- and id-safe)."""
+    return f"v-{video.video_id}"
+
+
+def _src(rel: str) -> str:
+    return e(quote(rel, safe="/"))
+
+
+def write_html(results: Results, out_dir: Path, name: str = "report.html") -> Path:
+    """Write the report for ``results`` into ``out_dir``."""
+    path = out_dir / name
+    data = render_html(results).encode("utf-8")
+    atomic_write_bytes(path, data)
+    log.info("publish.html_written", path=str(path), bytes=len(data))
+    return path
+
+
+def render_html(results: Results) -> str:
+    """The whole page as a string."""
+    body = [_header(results), '<main class="wrap">', _summary(results), _failures(results)]
+    body += [_video(v) for v in results.videos]
+    body.append(f"<footer>video-insight · {e(results.task_id)}</footer></main>")
+    return (
+        '<!doctype html>\n<html lang="zh-CN"><head><meta charset="utf-8">'
+        '<meta name="viewport" content="width=device-width,initial-scale=1">'
+        f"<title>{e(results.title)}</title><style>{CSS}</style></head>"
+        f"<body>{''.join(body)}<script>{SCRIPT}</script></body></html>\n"
+    )
+
+
+def _when(label: str, iso: str) -> str:
+    return f'{label} <time data-iso="{e(iso)}">{e(iso[:16].replace("T", " "))} UTC</time>'
+
+
+def _header(results: Results) -> str:
+    c = results.counts
+    stats = [("视频总数", c.total), ("成功", c.ok), ("失败", c.failed)]
+    ok_ratio = f"{c.ok / c.total * 100:.0f}%" if c.total else "–"
+    cards = "".join(f'<div class="stat"><b>{n}</b><span>{label}</span></div>' for label, n in stats)
+    cards += f'<div class="stat"><b>{ok_ratio}</b><span>成功率</span></div>'
+    meta = " · ".join(
+        [
+            f"任务 {e(results.task_id)}",
+            _when("创建于", results.created_at.isoformat()),
+            _when("完成于", results.finished_at.isoformat()),
+        ]
+    )
+    return (
+        f'<header class="top"><div class="wrap"><h1>{e(results.title)}</h1>'
+        f'<p class="meta">{meta}</p><div class="cards">{cards}</div></div></header>'
+    )
+
+
+def _summary(results: Results) -> str:
+    heads = ["视频", "状态", "时长", "分辨率", "镜头数", "平均镜头", "语速", "开头 3 秒"]
+    rows = []
+    for v in results.videos:
+        m = v.metrics or Metrics()
+        res = f"{v.width}×{v.height}" if v.width and v.height else ""
+        hook = m.hook_text or (error_text(v) if v.status == "failed" else "")
+        hook_cls = ' class="reason"' if v.status == "failed" else ""
+        rows.append(
+            f'<tr><td><a href="#{section_id(v)}">{e(v.name)}</a></td><td>{_badge(v)}</td>'
+            f'<td class="num">{fmt_time(v.duration_s)}</td><td class="num">{res}</td>'
+            f'<td class="num">{fmt_metric("shot_count", m)}</td>'
+            f'<td class="num">{fmt_metric("avg_shot_s", m)}</td>'
+            f'<td class="num">{e(fmt_metric("speech_rate", m))}</td><td{hook_cls}>{e(hook)}</td></tr>'
+        )
+    head = "".join(f"<th>{h}</th>" for h in heads)
+    table = f'<div class="table-wrap"><table><thead><tr>{head}</tr></thead><tbody>{"".join(rows)}</tbody>'
+    return f'<section class="panel" id="summary"><h2>总览</h2>{table}</table></div></section>'
+
+
+def _failures(results: Results) -> str:
+    failed = [v for v in results.videos if v.status == "failed"]
+    if not failed:
+        return ""
+    items = "".join(
+        f'<li><a href="#{section_id(v)}">{e(v.name)}</a> — {e(v.error.message if v.error else "")} '
+        f"<code>{e(v.error.code if v.error else '')}</code></li>"
+        for v in failed
+    )
+    return (
+        f'<section class="panel" id="failed"><h2>失败的视频（{len(failed)}）</h2>'
+        f'<ul class="failures">{items}</ul></section>'
+    )
+
+
+def _badge(v: VideoResult) -> str:
+    return f'<span class="badge {v.status}">{status_label(v)}</span>'
+
+
+def _video(v: VideoResult) -> str:
+    source = (
+        f'<a href="{e(v.source)}" rel="noopener noreferrer">{e(v.source)}</a>'
+        if v.source.startswith(("http://", "https://"))
+        else e(v.source)
+    )
+    parts = [
+        f'<section class="panel video {v.status}" id="{section_id(v)}">',
+        '<a class="back" href="#summary">↑ 总览</a>',
+        f'<div class="video-head"><h2>{e(v.name)}</h2>{_badge(v)}</div>',
+        f'<p class="source">{source}</p>',
+    ]
+    if v.error is not None:
+        parts.append(f'<div class="error-box">失败原因：{e(error_text(v))}</div>')
+    if v.contact_sheet or v.metrics or v.duration_s is not None:
+        parts.append(f'<div class="overview">{_contact_sheet(v)}{_facts(v)}</div>')
+    parts += [_shots(v), _screenshots(v), _transcript(v), _analysis(v), "</section>"]
+    return "".join(parts)
+
+
+def _contact_sheet(v: VideoResult) -> str:
+    if not v.contact_sheet:
+        return '<div class="sheet"><p class="empty">没有九宫格</p></div>'
+    return (
+        f'<figure class="sheet" style="margin:0"><img src="{_src(v.contact_sheet)}" '
+        f'alt="{e(v.name)} 九宫格"></figure>'
+    )
+
+
+def _facts(v: VideoResult) -> str:
+    rows: list[tuple[str, str]] = []
+    if v.duration_s is not None:
+        rows.append(("时长", fmt_time(v.duration_s)))
+    if v.width and v.height:
+        rows.append(("分辨率", f"{v.width}×{v.height}"))
+    if v.fps:
+        rows.append(("帧率", f"{v.fps:g} fps"))
+    if v.has_audio is not None:
+        rows.append(("音轨", "有" if v.has_audio else "无"))
+    m = v.metrics
+    if m is not None:
+        for key, label in METRIC_LABELS.items():
+            if key != "duration_s" and getattr(m, key) is not None:
+                rows.append((label, fmt_metric(key, m)))
+    tiles = "".join(
+        f'<div class="tile{" wide" if len(val) > 12 else ""}"><span>{e(k)}</span><b>{e(val)}</b></div>'
+        for k, val in rows
+    )
+    return f'<div><h3 style="margin-top:0">指标</h3><div class="tiles">{tiles}</div></div>'
+
+
+def _strip_class(v: VideoResult) -> str:
+    """Vertical videos (9:16, the usual short-video format) get taller, narrower thumbnails."""
+    return "strip tall" if v.width and v.height and v.height > v.width else "strip"
+
+
+def _shots(v: VideoResult) -> str:
+    if not v.shots:
+        return ""
+    segments = v.transcript.segments if v.transcript else []
+    language = v.transcript.language if v.transcript else None
+    figures = []
+    for shot in v.shots:
+        said = shot_speech(shot, segments, language)
+        said_html = f'<span class="said">{e(said)}</span>' if said else ""
+        figures.append(
+            f'<figure><img src="{_src(shot.keyframe)}" alt="镜头 {shot.index}">'
+            f"<figcaption><b>#{shot.index}</b> {fmt_time(shot.start_s)} – {fmt_time(shot.end_s)}"
+            f" · {shot.end_s - shot.start_s:.2f}s{said_html}</figcaption></figure>"
+        )
+    return f'<h3>分镜（{len(v.shots)}）</h3><div class="{_strip_class(v)}">{"".join(figures)}</div>'
+
+
+def _screenshots(v: VideoResult) -> str:
+    if not v.screenshots:
+        return ""
+    figures = "".join(
+        f'<figure><img src="{_src(s.path)}" alt="截图 {fmt_time(s.time_s)}">'
+        f"<figcaption><b>{fmt_time(s.time_s)}</b></figcaption></figure>"
+        for s in v.screenshots
+    )
+    return f'<h3>截图（{len(v.screenshots)}）</h3><div class="{_strip_class(v)}">{figures}</div>'
+
+
+def _transcript(v: VideoResult) -> str:
+    t = v.transcript
+    if t is None:
+        if v.has_audio is False:
+            return '<h3>文案</h3><p class="empty">视频没有音轨，无文案。</p>'
+        return ""
+    items = "".join(
+        f"<li><time>{fmt_time(s.start_s)} – {fmt_time(s.end_s)}</time><span>{e(s.text)}</span></li>"
+        for s in t.segments
+    )
+    body = f'<ol class="transcript">{items}</ol>' if items else '<p class="empty">没有识别到语音。</p>'
+    lang = f" · 语言 {e(t.language)}" if t.language else ""
+    note = f'<p class="note">{e(t.note)}</p>' if t.note else ""
+    files = f'<p class="files"><a href="{_src(t.srt)}">字幕 .srt</a><a href="{_src(t.vtt)}">字幕 .vtt</a></p>'
+    return (
+        f'<h3>文案（{len(t.segments)} 段）</h3><p class="note">引擎 {e(t.engine)} {e(t.model)}{lang}</p>'
+        f"{note}{body}{files}"
+    )
+
+
+def _analysis(v: VideoResult) -> str:
+    if not v.analysis:
+        return ""
+    items = "".join(f"<dt>{e(k)}</dt><dd>{e(plain(val))}</dd>" for k, val in v.analysis.items())
+    return f'<h3>AI 分析</h3><dl class="kv">{items}</dl>'

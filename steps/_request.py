@@ -1,0 +1,175 @@
+"""Batch requests: validation against the published JSON Schema, and sources → manifest entries.
+
+A request reaches Prepare as ``tasks/<task_id>/request.json``. Whatever produced it (the CLI's
+batch file today; Feishu uploads and Bitable rows later), it is turned into a list of
+:class:`VideoSource` first, and :func:`assign_ids` gives every source a stable id and marks
+duplicate links. A new front door only needs its own ``sources_from_<x>()``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import jsonschema
+from pydantic import ValidationError
+
+from ._manifest import Options, VideoEntry
+from .errors import InvalidRequest
+
+__all__ = [
+    "VideoSource",
+    "assign_ids",
+    "batch_schema",
+    "normalize_source",
+    "options_from_request",
+    "sources_from_request",
+    "validate_request",
+]
+
+_MAX_REPORTED = 5
+
+
+@dataclass(frozen=True)
+class VideoSource:
+    """One video as a front door delivers it: a name and a link or an absolute local path."""
+
+    name: str
+    url: str | None = None
+    path: str | None = None
+    performance: Mapping[str, float] | None = None
+
+    @property
+    def key(self) -> str:
+        """What identifies the video: equal keys are the same video (duplicates)."""
+        if self.url is not None:
+            return "url:" + normalize_source(self.url)
+        return "path:" + os.path.normpath(self.path or "")
+
+
+@cache
+def batch_schema() -> dict[str, Any]:
+    """The batch JSON Schema shipped with the package (``examples/batch.schema.json`` is a copy)."""
+    text = resources.files(__package__).joinpath("batch.schema.json").read_text(encoding="utf-8")
+    schema: dict[str, Any] = json.loads(text)
+    return schema
+
+
+def _json_path(parts: Iterable[str | int]) -> str:
+    out = ""
+    for part in parts:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out or "(root)"
+
+
+def _describe(error: jsonschema.ValidationError) -> str:
+    where = _json_path(error.absolute_path)
+    custom = error.schema.get("x-error") if isinstance(error.schema, Mapping) else None
+    if custom and error.validator in ("oneOf", "anyOf"):
+        return f"{where}: {custom}"
+    return f"{where}: {error.message}"
+
+
+def validate_request(request: Any) -> None:
+    """Check ``request`` against the batch schema; ``InvalidRequest`` lists what is wrong, by JSON path."""
+    validator = jsonschema.Draft202012Validator(batch_schema())
+    errors = sorted(validator.iter_errors(request), key=lambda e: [str(p) for p in e.absolute_path])
+    if not errors:
+        return
+    lines = [_describe(e) for e in errors[:_MAX_REPORTED]]
+    more = len(errors) - len(lines)
+    if more > 0:
+        lines.append(f"… and {more} more")
+    raise InvalidRequest("invalid batch request: " + "; ".join(lines), errors=lines)
+
+
+def normalize_source(url: str) -> str:
+    """A link in canonical form for duplicate detection: trimmed, scheme and host lowercased, no fragment."""
+    text = url.strip()
+    try:
+        parts = urlsplit(text)
+    except ValueError:
+        return text
+    netloc = parts.netloc
+    if "@" in netloc:
+        userinfo, _, hostport = netloc.rpartition("@")
+        netloc = f"{userinfo}@{hostport.lower()}"
+    else:
+        netloc = netloc.lower()
+    return urlunsplit((parts.scheme.lower(), netloc, parts.path or ("/" if netloc else ""), parts.query, ""))
+
+
+def sources_from_request(request: Mapping[str, Any]) -> list[VideoSource]:
+    """The videos of a validated batch request; local paths must be absolute."""
+    out: list[VideoSource] = []
+    for i, item in enumerate(request["videos"]):
+        path = item.get("path")
+        if path is not None and not os.path.isabs(path):
+            raise InvalidRequest(
+                f"videos[{i}].path: {path!r} is not an absolute path "
+                "(the CLI resolves paths relative to the batch file)"
+            )
+        url = item.get("url")
+        out.append(
+            VideoSource(
+                name=item["name"],
+                url=url.strip() if url is not None else None,
+                path=path,
+                performance=item.get("performance"),
+            )
+        )
+    return out
+
+
+def options_from_request(request: Mapping[str, Any]) -> Options:
+    """The request's options with every default filled in."""
+    try:
+        return Options.model_validate(request.get("options") or {})
+    except ValidationError as exc:  # the schema should have caught it; keep the message useful anyway
+        first = exc.errors()[0]
+        where = _json_path(["options", *first["loc"]])
+        raise InvalidRequest(f"invalid batch request: {where}: {first['msg']}") from exc
+
+
+def _base_id(key: str, taken: Mapping[str, str]) -> str:
+    digest = hashlib.sha256(key.encode("utf-8")).hexdigest()
+    short = "v" + digest[:10]
+    # Two different sources sharing 40 bits of hash: give the later one a longer (still stable) id.
+    return short if taken.get(short, key) == key else "v" + digest[:20]
+
+
+def assign_ids(sources: Sequence[VideoSource]) -> list[VideoEntry]:
+    """Manifest entries with stable ids (``v`` + 10 hex of the source's hash).
+
+    A source whose key was seen before gets the id ``<first id>-<n>`` and ``duplicate_of`` set;
+    it is listed but not processed again.
+    """
+    first: dict[str, str] = {}
+    seen: dict[str, int] = {}
+    taken: dict[str, str] = {}
+    entries: list[VideoEntry] = []
+    for src in sources:
+        base = _base_id(src.key, taken)
+        taken.setdefault(base, src.key)
+        seen[src.key] = seen.get(src.key, 0) + 1
+        n = seen[src.key]
+        video_id = base if n == 1 else f"{base}-{n}"
+        entries.append(
+            VideoEntry(
+                video_id=video_id,
+                name=src.name,
+                url=src.url,
+                path=src.path,
+                performance=dict(src.performance) if src.performance else None,
+                duplicate_of=first.get(src.key),
+            )
+        )
+        first.setdefault(src.key, video_id)
+    return entries

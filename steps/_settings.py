@@ -1,0 +1,132 @@
+"""Process settings, read once from the environment (and a ``.env`` file) and passed in."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+
+__all__ = ["Secret", "Settings", "default_workspace"]
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off", ""}
+
+
+class Secret(str):
+    """A string that prints as ``***`` so it never lands in a log or a traceback."""
+
+    def __repr__(self) -> str:
+        return "Secret('***')" if self else "Secret('')"
+
+    def __str__(self) -> str:
+        return "***" if self else ""
+
+    def reveal(self) -> str:
+        """The real value, for the one place that sends it."""
+        return str.__str__(self)
+
+
+def default_workspace() -> Path:
+    """The local workspace root under the user's cache directory."""
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "video-insight"
+
+
+def _bool(name: str, raw: str | None, default: bool) -> bool:
+    if raw is None:
+        return default
+    value = raw.strip().lower()
+    if value in _TRUE:
+        return True
+    if value in _FALSE:
+        return False
+    raise ValueError(f"{name} must be true or false, got {raw!r}")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything configurable about a process; built once at start-up."""
+
+    workspace: Path = field(default_factory=default_workspace)
+    temp_cleanup_enabled: bool = True
+    allow_loopback: bool = False
+    asr_engine: str = "auto"
+    funasr_model: str = ""
+    funasr_vad_model: str = ""
+    whisper_model: str = ""
+    asr_device: str = "auto"
+    log_format: str = "auto"
+    log_level: str = "INFO"
+    fetch_connect_timeout_s: float = 10.0
+    fetch_read_timeout_s: float = 60.0
+    fetch_retries: int = 3
+    fetch_backoff_s: float = 1.0  # first retry delay; doubles per attempt
+    feishu_app_id: str = ""
+    feishu_app_secret: Secret = field(default_factory=Secret)
+    feishu_verification_token: Secret = field(default_factory=Secret)
+    feishu_encrypt_key: Secret = field(default_factory=Secret)
+    llm_base_url: str = "https://dashscope.aliyuncs.com/compatible-mode/v1"
+    llm_api_key: Secret = field(default_factory=Secret)
+    llm_model: str = "qwen-plus"
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None, dotenv: Path | None = None) -> Settings:
+        """Read settings from ``env`` (default ``os.environ``) over a ``.env`` file if present."""
+        merged: dict[str, str] = {}
+        dotenv_path = dotenv if dotenv is not None else Path(".env")
+        if dotenv_path.is_file():
+            from dotenv import dotenv_values
+
+            merged.update({k: v for k, v in dotenv_values(dotenv_path).items() if v is not None})
+        merged.update(os.environ if env is None else env)
+
+        def get(name: str) -> str | None:
+            return merged.get(name)
+
+        kw: dict[str, object] = {}
+        if get("VI_WORKSPACE"):
+            kw["workspace"] = Path(str(get("VI_WORKSPACE"))).expanduser()
+        kw["temp_cleanup_enabled"] = _bool("TEMP_CLEANUP_ENABLED", get("TEMP_CLEANUP_ENABLED"), True)
+        kw["allow_loopback"] = _bool("VI_ALLOW_LOOPBACK", get("VI_ALLOW_LOOPBACK"), False)
+        plain = {
+            "asr_engine": "VI_ASR_ENGINE",
+            "funasr_model": "VI_FUNASR_MODEL",
+            "funasr_vad_model": "VI_FUNASR_VAD_MODEL",
+            "whisper_model": "VI_WHISPER_MODEL",
+            "asr_device": "VI_ASR_DEVICE",
+            "log_format": "VI_LOG_FORMAT",
+            "log_level": "VI_LOG_LEVEL",
+            "feishu_app_id": "FEISHU_APP_ID",
+            "llm_base_url": "VI_LLM_BASE_URL",
+            "llm_model": "VI_LLM_MODEL",
+        }
+        for attr, name in plain.items():
+            if get(name):
+                kw[attr] = str(get(name))
+        secrets = {
+            "feishu_app_secret": "FEISHU_APP_SECRET",
+            "feishu_verification_token": "FEISHU_VERIFICATION_TOKEN",
+            "feishu_encrypt_key": "FEISHU_ENCRYPT_KEY",
+            "llm_api_key": "VI_LLM_API_KEY",
+        }
+        for attr, name in secrets.items():
+            if get(name):
+                kw[attr] = Secret(str(get(name)))
+        for attr, name, conv in (
+            ("fetch_connect_timeout_s", "VI_FETCH_CONNECT_TIMEOUT_S", float),
+            ("fetch_read_timeout_s", "VI_FETCH_READ_TIMEOUT_S", float),
+            ("fetch_retries", "VI_FETCH_RETRIES", int),
+            ("fetch_backoff_s", "VI_FETCH_BACKOFF_S", float),
+        ):
+            raw = get(name)
+            if raw:
+                try:
+                    kw[attr] = conv(raw)
+                except ValueError as exc:
+                    raise ValueError(f"{name} must be a number, got {raw!r}") from exc
+        return cls(**kw)  # type: ignore[arg-type]
+
+    def public(self) -> dict[str, object]:
+        """Settings as a dict with secrets masked, for `video-insight config` and logs."""
+        return {f.name: str(getattr(self, f.name)) for f in fields(self)}

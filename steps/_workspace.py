@@ -1,0 +1,104 @@
+"""The task workspace: one folder per task, shared by every step (an OSS/NAS mount in the cloud).
+
+Layout::
+
+    tasks/<task_id>/request.json      the batch as submitted
+    tasks/<task_id>/manifest.json     videos with stable ids and validated options (Prepare)
+    tasks/<task_id>/progress/<video_id>.json
+    tasks/<task_id>/videos/<video_id>/...   artifacts of each step
+    tasks/<task_id>/out/              results.json, report.xlsx, report.html, media/
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+__all__ = ["TaskWorkspace", "atomic_write_bytes", "atomic_write_json", "read_json", "valid_id"]
+
+_ID = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_-]{0,127}$")
+
+
+def valid_id(value: str) -> bool:
+    """True for ids safe to use as a folder name and a CloudFlow execution name."""
+    return bool(_ID.match(value))
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` through a temp file and a rename, so readers never see half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_json(path: Path, obj: Any) -> None:
+    """Write ``obj`` as pretty UTF-8 JSON, atomically."""
+    atomic_write_bytes(path, json.dumps(obj, ensure_ascii=False, indent=2).encode("utf-8"))
+
+
+def read_json(path: Path) -> Any:
+    """Read a JSON file written by :func:`atomic_write_json`."""
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+@dataclass(frozen=True)
+class TaskWorkspace:
+    """Paths of one task's workspace under ``root``."""
+
+    root: Path
+    task_id: str
+
+    def __post_init__(self) -> None:
+        if not valid_id(self.task_id):
+            raise ValueError(f"invalid task id {self.task_id!r}")
+
+    @property
+    def dir(self) -> Path:
+        return self.root / "tasks" / self.task_id
+
+    @property
+    def request(self) -> Path:
+        return self.dir / "request.json"
+
+    @property
+    def manifest(self) -> Path:
+        return self.dir / "manifest.json"
+
+    @property
+    def progress_dir(self) -> Path:
+        return self.dir / "progress"
+
+    @property
+    def out(self) -> Path:
+        return self.dir / "out"
+
+    def video_dir(self, video_id: str) -> Path:
+        """The folder holding one video's artifacts (created on demand)."""
+        if not valid_id(video_id):
+            raise ValueError(f"invalid video id {video_id!r}")
+        path = self.dir / "videos" / video_id
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+    def load_manifest(self) -> dict[str, Any]:
+        """The manifest Prepare wrote."""
+        data: dict[str, Any] = read_json(self.manifest)
+        return data
+
+    def video_entry(self, video_id: str) -> dict[str, Any]:
+        """One video's manifest entry."""
+        for entry in self.load_manifest()["videos"]:
+            if entry["video_id"] == video_id:
+                return dict(entry)
+        raise KeyError(video_id)

@@ -1,0 +1,89 @@
+"""Prepare: validate the task's request and write its manifest (stable video ids, options with defaults).
+
+Input ``{task_id}``; the request itself was stored as ``tasks/<task_id>/request.json`` by the front
+door. Output ``{task_id, video_ids, max_concurrency}``: the Map's items and concurrency. Duplicate
+links stay in the manifest (``duplicate_of``) but are not in ``video_ids``.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from pydantic import Field
+
+from ._logging import get_logger
+from ._manifest import Manifest, load_manifest
+from ._progress import record_stage, record_task
+from ._request import assign_ids, options_from_request, sources_from_request, validate_request
+from ._runtime import StepContext, StepModel, step
+from ._workspace import TaskWorkspace, atomic_write_json, read_json
+from .errors import InvalidRequest
+
+__all__ = ["PrepareInput", "PrepareOutput", "handler", "run"]
+
+log = get_logger(__name__)
+_TASK_ID = r"^[A-Za-z0-9_][A-Za-z0-9_-]{0,127}$"  # the workspace's folder-name rule
+
+
+class PrepareInput(StepModel):
+    task_id: str = Field(pattern=_TASK_ID)
+
+
+class PrepareOutput(StepModel):
+    task_id: str
+    video_ids: list[str]
+    max_concurrency: int
+
+
+def _load_request(ws: TaskWorkspace) -> dict[str, Any]:
+    if not ws.request.is_file():
+        raise InvalidRequest(f"task {ws.task_id} has no request (expected {ws.request})")
+    try:
+        request = read_json(ws.request)
+    except ValueError as exc:
+        raise InvalidRequest(f"the request of task {ws.task_id} is not valid JSON: {exc}") from exc
+    validate_request(request)  # the schema requires an object, so ``request`` is a dict from here on
+    if request.get("task_id", ws.task_id) != ws.task_id:
+        raise InvalidRequest(f"task_id: {request['task_id']!r} does not match the task {ws.task_id!r}")
+    return request
+
+
+def _created_at(ws: TaskWorkspace) -> float:
+    """Keep the first run's timestamp so a re-run writes the same manifest."""
+    if ws.manifest.is_file():
+        try:
+            return load_manifest(ws).created_at
+        except (ValueError, OSError):
+            pass
+    return time.time()
+
+
+def build_manifest(ws: TaskWorkspace, request: dict[str, Any]) -> Manifest:
+    """The manifest of a validated request."""
+    return Manifest(
+        task_id=ws.task_id,
+        title=request.get("title"),
+        created_at=_created_at(ws),
+        options=options_from_request(request),
+        videos=assign_ids(sources_from_request(request)),
+    )
+
+
+def run(inp: PrepareInput, ctx: StepContext) -> PrepareOutput:
+    """Validate the request, write ``manifest.json`` and the initial progress state."""
+    ws = ctx.workspace(inp.task_id)
+    manifest = build_manifest(ws, _load_request(ws))
+    atomic_write_json(ws.manifest, manifest.model_dump(mode="json"))
+    video_ids = [v.video_id for v in manifest.videos if v.duplicate_of is None]
+    duplicates = len(manifest.videos) - len(video_ids)
+    record_task(ws, phase="processing", total=len(video_ids), duplicates=duplicates, title=manifest.title)
+    for video_id in video_ids:
+        record_stage(ws, video_id, "fetch", "pending")
+    log.info("prepare.manifest_written", videos=len(video_ids), duplicates=duplicates)
+    return PrepareOutput(
+        task_id=inp.task_id, video_ids=video_ids, max_concurrency=manifest.options.max_concurrency
+    )
+
+
+handler = step("prepare", PrepareInput)(run)

@@ -1,0 +1,470 @@
+"""The embedded engine: every state type, Retry/Catch, timeouts, limits, concurrency, names."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from flows._engine import Engine, Execution
+from flows._errors import ExecutionAlreadyExists, SpecError, StateSizeExceeded
+from flows._history import ExecutionStore
+from flows._runner import TaskContext
+
+ROOT = Path(__file__).resolve().parents[2]
+Handler = Callable[[Any, TaskContext], Any]
+
+
+def arn(name: str) -> str:
+    return f"acs:fc:::functions/{name}"
+
+
+def task(name: str, fn: str, **fields: Any) -> dict[str, Any]:
+    state = {"Type": "Task", "Name": name, "Action": "FC:InvokeFunction"}
+    state["Parameters"] = {"resourceArn": arn(fn), "body.$": "$Input"}
+    state.update(fields)
+    if "Next" not in fields:
+        state["End"] = True
+    return state
+
+
+def flow(*states: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "Type": "StateMachine",
+        "Name": "t",
+        "SpecVersion": "v1",
+        "StartAt": states[0]["Name"],
+        "States": list(states),
+    }
+
+
+class Fixture:
+    def __init__(self, tmp: Path) -> None:
+        self.store = ExecutionStore(tmp / "executions")
+        self.delays: list[float] = []
+        self.runs = 0
+
+    def engine(self, spec: dict[str, Any], fns: dict[str, Handler], **kw: Any) -> Engine:
+        registry = {arn(k): v for k, v in fns.items()}
+        return Engine(spec, registry, store=self.store, sleep=self.delays.append, **kw)
+
+    def run(self, spec: dict[str, Any], fns: dict[str, Handler], inp: Any = None, **kw: Any) -> Execution:
+        self.runs += 1
+        return self.engine(spec, fns, **kw).start(f"e{self.runs}", inp)
+
+
+class Coded(Exception):
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+def flaky(codes: list[str], result: Any = "ok") -> tuple[Handler, list[TaskContext]]:
+    """A handler that raises each code in turn, then returns ``result``; records its contexts."""
+    calls: list[TaskContext] = []
+
+    def fn(event: Any, ctx: TaskContext) -> Any:
+        calls.append(ctx)
+        if len(calls) <= len(codes):
+            raise Coded(codes[len(calls) - 1], f"failure {len(calls)}")
+        return result
+
+    return fn, calls
+
+
+@pytest.fixture
+def fx(tmp_path: Path) -> Fixture:
+    return Fixture(tmp_path)
+
+
+def test_pass_constructors_wait_succeed(fx: Fixture) -> None:
+    spec = flow(
+        {
+            "Type": "Pass",
+            "Name": "A",
+            "InputConstructor": {"x.$": "$Input.a"},
+            "OutputConstructor": {"y.$": "$Input.x"},
+            "Next": "W",
+        },
+        {"Type": "Wait", "Name": "W", "Seconds": 3, "Next": "Done"},
+        {"Type": "Succeed", "Name": "Done"},
+    )
+    ex = fx.run(spec, {}, {"a": [1, 2]})
+    assert (ex.status, ex.output, ex.error) == ("Succeeded", {"y": [1, 2]}, None)
+    assert fx.delays == [3.0]
+
+
+def test_choice_branches_default_and_no_match(fx: Fixture) -> None:
+    spec = flow(
+        {
+            "Type": "Choice",
+            "Name": "C",
+            "Branches": [
+                {"Condition": "$Input.n > 10", "Next": "Big"},
+                {"Condition": "$Input.n > 5", "Next": "Mid"},
+            ],
+            "Default": "Small",
+        },
+        {"Type": "Pass", "Name": "Big", "OutputConstructor": {"size": "big"}, "End": True},
+        {"Type": "Pass", "Name": "Mid", "OutputConstructor": {"size": "mid"}, "End": True},
+        {"Type": "Pass", "Name": "Small", "OutputConstructor": {"size": "small"}, "End": True},
+    )
+    engine = fx.engine(spec, {})
+    assert [engine.start(f"n{n}", {"n": n}).output["size"] for n in (20, 7, 1)] == ["big", "mid", "small"]
+    del spec["States"][0]["Default"]
+    ex = fx.engine(spec, {}).start("nomatch", {"n": 1})
+    assert ex.status == "Failed" and ex.error["Code"] == "FnF.NoChoiceMatched"
+
+
+def test_fail_state_sets_code_and_detail(fx: Fixture) -> None:
+    ex = fx.run(flow({"Type": "Fail", "Name": "F", "Code": "Bad.Thing", "Detail": "it broke"}), {})
+    assert ex.status == "Failed" and ex.error == {"Code": "Bad.Thing", "Detail": "it broke"}
+
+
+def test_task_event_context_and_output(fx: Fixture) -> None:
+    seen: list[tuple[Any, TaskContext]] = []
+
+    def fn(event: Any, ctx: TaskContext) -> Any:
+        seen.append((event, ctx))
+        return {"doubled": event["v"] * 2}
+
+    spec = flow(
+        task(
+            "T",
+            "f",
+            Parameters={
+                "resourceArn": arn("f"),
+                "body": {"v.$": "$Input.v", "task.$": "$Context.Execution.Input.t"},
+            },
+            Timeout="30",
+            OutputConstructor={"r.$": "$Output.Body.doubled", "in.$": "$Input.v"},
+            Next="Raw",
+        ),
+        task("Raw", "f", Parameters={"resourceArn": arn("f"), "body": {"v.$": "$Input.r"}}),
+    )
+    before = time.monotonic()
+    ex = fx.run(spec, {"f": fn}, {"v": 4, "t": "task-7"}, services={"settings": "S"})
+    assert ex.status == "Succeeded"
+    assert ex.output == {"Body": {"doubled": 16}}  # no OutputConstructor: the raw $Output
+    event, ctx = seen[0]
+    assert event == {"v": 4, "task": "task-7"}
+    assert (ctx.execution, ctx.state, ctx.path, ctx.retry_count) == ("e1", "T", "T", 0)
+    assert ctx.services == {"settings": "S"} and ctx.request_id
+    assert ctx.deadline is not None and before + 29 < ctx.deadline < time.monotonic() + 30
+    assert seen[1][1].deadline is None
+
+
+def test_unknown_arn_is_an_error_at_construction(fx: Fixture) -> None:
+    with pytest.raises(
+        SpecError, match="state 'T': no function is registered for resourceArn 'acs:fc:::functions/nope'"
+    ):
+        fx.engine(flow(task("T", "nope")), {})
+
+
+def test_retry_backoff_is_capped_and_counts_retries(fx: Fixture) -> None:
+    fn, calls = flaky(["FC.Unknown"] * 4)
+    retry = [
+        {
+            "Errors": ["FC.Unknown"],
+            "IntervalSeconds": 1,
+            "BackoffRate": 2,
+            "MaxBackoffSeconds": 5,
+            "MaxAttempts": 4,
+        }
+    ]
+    ex = fx.run(
+        flow(task("T", "f", Retry=retry, OutputConstructor={"n.$": "$Context.Current.RetryCount"})), {"f": fn}
+    )
+    assert ex.status == "Succeeded" and ex.output == {"n": 4}
+    assert fx.delays == [1, 2, 4, 5]
+    assert [c.retry_count for c in calls] == [0, 1, 2, 3, 4]
+
+
+def test_retries_exhausted_then_catch_with_error_and_input(fx: Fixture) -> None:
+    fn, calls = flaky(["FC.Unknown"] * 10)
+    spec = flow(
+        task(
+            "T",
+            "f",
+            Retry=[{"Errors": ["FC.Unknown"], "IntervalSeconds": 2, "MaxAttempts": 2}],
+            Catch=[
+                {"Errors": ["Other"], "Next": "Wrong"},
+                {
+                    "Errors": ["FnF.ALL"],
+                    "Next": "Failed",
+                    "OutputConstructor": {"id.$": "$Input.id", "error.$": "$Context.Current.Error"},
+                },
+            ],
+            Next="Wrong",
+        ),
+        {"Type": "Pass", "Name": "Wrong", "End": True},
+        {"Type": "Pass", "Name": "Failed", "End": True},
+    )
+    ex = fx.run(spec, {"f": fn}, {"id": "v1"})
+    assert len(calls) == 3 and fx.delays == [2, 2]  # BackoffRate omitted: constant interval
+    assert ex.output == {"id": "v1", "error": {"Code": "FC.Unknown", "Detail": "failure 3"}}
+
+
+def test_first_matching_retry_rule_wins(fx: Fixture) -> None:
+    fn, calls = flaky(["Flaky"] * 5)
+    retry = [
+        {"Errors": ["Flaky"], "IntervalSeconds": 1, "MaxAttempts": 1},
+        {"Errors": ["FnF.ALL"], "IntervalSeconds": 9, "MaxAttempts": 5},
+    ]
+    ex = fx.run(flow(task("T", "f", Retry=retry)), {"f": fn})
+    assert ex.status == "Failed" and ex.error == {"Code": "Flaky", "Detail": "failure 2"}
+    assert len(calls) == 2 and fx.delays == [1]
+
+
+def test_fnf_all_retries_anything(fx: Fixture) -> None:
+    fn, calls = flaky(["Whatever.Code"])
+    ex = fx.run(
+        flow(task("T", "f", Retry=[{"Errors": ["FnF.ALL"], "IntervalSeconds": 1, "MaxAttempts": 1}])),
+        {"f": fn},
+    )
+    assert ex.status == "Succeeded" and len(calls) == 2
+
+
+def test_error_names_typed_code_vs_fc_unknown(fx: Fixture) -> None:
+    def typed(event: Any, ctx: TaskContext) -> Any:
+        raise Coded("NotAVideo", "an HTML page, not a video")
+
+    def crash(event: Any, ctx: TaskContext) -> Any:
+        raise ZeroDivisionError("division by zero")
+
+    assert fx.engine(flow(task("T", "f")), {"f": typed}).start("a").error == {
+        "Code": "NotAVideo",
+        "Detail": "an HTML page, not a video",
+    }
+    err = fx.engine(flow(task("T", "f")), {"f": crash}).start("b").error
+    assert err == {"Code": "FC.Unknown", "Detail": "ZeroDivisionError: division by zero"}
+
+
+def test_timeout_becomes_task_timeout_and_is_retried(fx: Fixture) -> None:
+    release = threading.Event()
+    calls = []
+
+    def slow(event: Any, ctx: TaskContext) -> Any:
+        calls.append(ctx.retry_count)
+        release.wait(10)
+        return "late"
+
+    spec = flow(
+        task(
+            "T",
+            "f",
+            Timeout="0.2",
+            Retry=[{"Errors": ["FnF.TaskTimeout"], "IntervalSeconds": 1, "MaxAttempts": 1}],
+        )
+    )
+    started = time.monotonic()
+    ex = fx.run(spec, {"f": slow})
+    release.set()
+    assert time.monotonic() - started < 2
+    assert ex.status == "Failed" and ex.error["Code"] == "FnF.TaskTimeout" and "'T'" in ex.error["Detail"]
+    assert calls == [0, 1]
+
+
+def concurrency_probe(delay_of: Callable[[Any], float]) -> tuple[Handler, dict[str, int]]:
+    lock = threading.Lock()
+    stats = {"active": 0, "peak": 0}
+
+    def fn(event: Any, ctx: TaskContext) -> Any:
+        with lock:
+            stats["active"] += 1
+            stats["peak"] = max(stats["peak"], stats["active"])
+        time.sleep(delay_of(event))
+        with lock:
+            stats["active"] -= 1
+        return event
+
+    return fn, stats
+
+
+def map_flow(**map_fields: Any) -> dict[str, Any]:
+    processor = {"StartAt": "Work", "States": [task("Work", "f", OutputConstructor={"v.$": "$Output.Body"})]}
+    return flow(
+        {
+            "Type": "Map",
+            "Name": "M",
+            "ItemsPath": "$Input.items",
+            "Processor": processor,
+            "End": True,
+            **map_fields,
+        }
+    )
+
+
+@pytest.mark.parametrize(("limit", "expected_peak"), [(4, 4), (2, 2)])
+def test_map_runs_items_concurrently_up_to_max_concurrency(
+    fx: Fixture, limit: int, expected_peak: int
+) -> None:
+    fn, stats = concurrency_probe(lambda item: 0.15)
+    started = time.monotonic()
+    ex = fx.run(map_flow(MaxConcurrency=limit), {"f": fn}, {"items": list(range(4))})
+    took = time.monotonic() - started
+    assert ex.output == {"Items": [{"v": i} for i in range(4)]}
+    assert stats["peak"] == expected_peak
+    assert took < 0.15 * 4 / expected_peak + 0.3
+
+
+def test_map_keeps_item_order_and_reads_concurrency_from_input(fx: Fixture) -> None:
+    fn, stats = concurrency_probe(lambda item: 0.02 * (5 - item))  # later items finish first
+    ex = fx.run(
+        map_flow(**{"MaxConcurrency.$": "$Input.limit"}), {"f": fn}, {"items": list(range(6)), "limit": 3}
+    )
+    assert [r["v"] for r in ex.output["Items"]] == list(range(6)) and stats["peak"] == 3
+    fn, stats = concurrency_probe(lambda item: 0.1)
+    ex = fx.run(
+        map_flow(**{"MaxConcurrency.$": "$Input.limit"}), {"f": fn}, {"items": list(range(12)), "limit": None}
+    )
+    assert ex.status == "Succeeded" and stats["peak"] == 10  # null → the default of 10
+
+
+def test_map_iteration_failure_fails_map_and_is_caught(fx: Fixture) -> None:
+    def fn(event: Any, ctx: TaskContext) -> Any:
+        if event == 2:
+            raise Coded("Broken", f"item {event}")
+        return event
+
+    spec = map_flow(MaxConcurrency=1, Catch=[{"Errors": ["FnF.ALL"], "Next": "Caught"}], Next="After")
+    spec["States"][0].pop("End")
+    spec["States"] += [
+        {"Type": "Pass", "Name": "After", "End": True},
+        {"Type": "Pass", "Name": "Caught", "End": True},
+    ]
+    ex = fx.run(spec, {"f": fn}, {"items": [0, 1, 2, 3, 4]})
+    assert ex.output == {"Code": "Broken", "Detail": "item 2"}
+    stats = fx.store.state_stats("e1")
+    assert stats["M"]["caught"] == 1 and stats["Work"]["failed"] == 1 and stats["Work"]["succeeded"] == 2
+
+
+def test_parallel_runs_branches_together_and_names_outputs(fx: Fixture) -> None:
+    fn, stats = concurrency_probe(lambda event: 0.2)
+    branch = lambda n: {"StartAt": n, "States": [task(n, "f", OutputConstructor={"from": n})]}  # noqa: E731
+    spec = flow(
+        {"Type": "Parallel", "Name": "P", "Branches": [branch("A"), branch("B"), branch("C")], "End": True}
+    )
+    started = time.monotonic()
+    ex = fx.run(spec, {"f": fn}, {"x": 1})
+    assert time.monotonic() - started < 0.5 and stats["peak"] == 3
+    assert ex.output == {"Branch0": {"from": "A"}, "Branch1": {"from": "B"}, "Branch2": {"from": "C"}}
+
+
+def test_state_size_limit_fails_the_state_and_can_be_caught(fx: Fixture) -> None:
+    def big(event: Any, ctx: TaskContext) -> Any:
+        return {"blob": "x" * 70_000}
+
+    spec = flow(
+        task("T", "f", Catch=[{"Errors": ["FnF.StateSizeExceeded"], "Next": "Caught"}], Next="Caught"),
+        {"Type": "Pass", "Name": "Caught", "End": True},
+    )
+    ex = fx.run(spec, {"f": big})
+    assert ex.output["Code"] == "FnF.StateSizeExceeded"
+    assert (
+        "state 'T'" in ex.output["Detail"]
+        and "70011 bytes" in ex.output["Detail"]
+        and "65536" in ex.output["Detail"]
+    )
+    with pytest.raises(StateSizeExceeded, match="execution input is"):
+        fx.engine(spec, {"f": big}).start("huge", {"blob": "y" * 70_000})
+
+
+def test_execution_names_behave_like_cloudflow(fx: Fixture) -> None:
+    gate = threading.Event()
+    engine = fx.engine(flow(task("T", "f")), {"f": lambda e, c: gate.wait(5)})
+    first = engine.start("job-1", {}, wait=False)
+    assert engine.start("job-1", {}) is first and first.status == "Running"
+    gate.set()
+    assert first.wait(5).status == "Succeeded"
+    with pytest.raises(ExecutionAlreadyExists, match="'job-1' already exists"):
+        engine.start("job-1", {})
+    with pytest.raises(SpecError, match="invalid execution name"):
+        engine.start("bad name!", {})
+
+
+def test_real_flow_routes_a_failing_video_and_still_publishes(fx: Fixture) -> None:
+    spec = yaml.safe_load((ROOT / "flows" / "video_insight.yaml").read_text(encoding="utf-8"))
+    calls: dict[str, list[Any]] = {}
+
+    def step(name: str) -> Handler:
+        def fn(event: Any, ctx: TaskContext) -> Any:
+            calls.setdefault(name, []).append(event)
+            if name == "prepare":
+                return {"task_id": event["task_id"], "video_ids": ["v1", "v2", "v3"], "max_concurrency": 2}
+            if name == "fetch" and event["video_id"] == "v2":
+                raise Coded("SourceNotFound", "404 for v2")
+            if name in ("analyze", "record-failure"):
+                return {"video_id": event["video_id"], "status": "failed" if "error" in event else "ok"}
+            if name == "finish":
+                return {"task_id": event["task_id"], "status": "finished", "counts": {"videos": 3}}
+            return {k: event[k] for k in ("task_id", "video_id") if k in event}
+
+        return fn
+
+    names = [
+        "prepare",
+        "fetch",
+        "media",
+        "transcribe",
+        "shots",
+        "analyze",
+        "record-failure",
+        "publish",
+        "finish",
+    ]
+    ex = fx.run(spec, {f"video-insight-{n}": step(n) for n in names}, {"task_id": "t1"})
+    assert ex.status == "Succeeded", ex.error
+    assert ex.output == {"task_id": "t1", "status": "finished", "counts": {"videos": 3}}
+    assert calls["record-failure"] == [
+        {"task_id": "t1", "video_id": "v2", "error": {"Code": "SourceNotFound", "Detail": "404 for v2"}}
+    ]
+    assert sorted(e["video_id"] for e in calls["analyze"]) == ["v1", "v3"]
+    assert calls["publish"] == [{"task_id": "t1"}] and len(calls["finish"]) == 1
+    stats = fx.store.state_stats("e1")
+    assert stats["Fetch"] == {"succeeded": 2, "failed": 0, "running": 0, "caught": 1}
+    assert stats["VideoFailed"]["succeeded"] == 1 and stats["Transcribe"]["succeeded"] == 2
+
+
+@pytest.mark.parametrize(
+    ("states", "message"),
+    [
+        (
+            [{"Type": "Pass", "Name": "A", "Next": "Nowhere"}],
+            "state 'A': transition to unknown state 'Nowhere'",
+        ),
+        ([{"Type": "Pass", "Name": "A"}], "state 'A': needs Next or End"),
+        (
+            [{"Type": "Pass", "Name": "A", "OutputConstructor": {"x.$": "$Inptu.a"}, "End": True}],
+            "unknown root $Inptu",
+        ),
+        (
+            [{"Type": "Choice", "Name": "C", "Branches": [{"Next": "C"}]}],
+            "every Choice branch needs Condition",
+        ),
+        (
+            [{"Type": "Choice", "Name": "C", "Branches": [{"Condition": "$Input.a >", "Next": "C"}]}],
+            "end of condition",
+        ),
+        ([{"Type": "Loop", "Name": "A", "End": True}], "Type must be one of"),
+    ],
+)
+def test_definitions_that_cannot_run_fail_at_construction(
+    fx: Fixture, states: list[Any], message: str
+) -> None:
+    with pytest.raises(SpecError) as err:
+        fx.engine(flow(*states), {})
+    assert message in str(err.value)
+
+
+def test_missing_key_at_runtime_fails_the_state_with_a_clear_error(fx: Fixture) -> None:
+    spec = flow(task("T", "f", OutputConstructor={"id.$": "$Output.Body.video_id"}))
+    ex = fx.run(spec, {"f": lambda event, ctx: {"videoId": 1}})
+    assert ex.status == "Failed" and ex.error["Code"] == "FnF.ExpressionError"
+    assert "state 'T'" in ex.error["Detail"] and "$Output.Body.video_id" in ex.error["Detail"]
+    assert "key 'video_id' not found" in ex.error["Detail"] and "[videoId]" in ex.error["Detail"]

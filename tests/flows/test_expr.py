@@ -1,0 +1,135 @@
+"""Expressions, constructors and Choice conditions."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from flows._condition import parse_condition
+from flows._errors import ExpressionError
+from flows._expr import Scope, compile_template, parse_expression
+
+
+def scope(inp: Any = None, **kw: Any) -> Scope:
+    return Scope(input=inp, execution_name="exec-1", execution_input={"task_id": "t9"}, state="S", **kw)
+
+
+def test_paths_keys_indexes_and_quoted_keys() -> None:
+    data = {"a": {"b": [10, {"c": "deep"}]}, "odd.key": 1}
+    assert parse_expression("$Input").render(scope(data)) == data
+    assert parse_expression("$Input.a.b[0]").render(scope(data)) == 10
+    assert parse_expression("$Input.a.b[1].c").render(scope(data)) == "deep"
+    assert parse_expression("$Input.a.b[-1].c").render(scope(data)) == "deep"
+    assert parse_expression('$Input["odd.key"]').render(scope(data)) == 1
+
+
+def test_context_fields() -> None:
+    s = scope({"x": 1}, output={"Body": 2}, error={"Code": "E", "Detail": "d"}, retry_count=2)
+    assert parse_expression("$Context.Execution.Name").render(s) == "exec-1"
+    assert parse_expression("$Context.Execution.Input.task_id").render(s) == "t9"
+    assert parse_expression("$Context.Current.Name").render(s) == "S"
+    assert parse_expression("$Context.Current.Input.x").render(s) == 1
+    assert parse_expression("$Context.Current.Output.Body").render(s) == 2
+    assert parse_expression("$Context.Current.Error").render(s) == {"Code": "E", "Detail": "d"}
+    assert parse_expression("$Context.Current.RetryCount").render(s) == 2
+    assert parse_expression("$Output.Body").render(s) == 2
+
+
+def test_missing_key_names_expression_and_what_was_there() -> None:
+    with pytest.raises(ExpressionError) as err:
+        parse_expression("$Input.video.id").render(scope({"video": {"name": "a", "size": 3}}))
+    msg = str(err.value)
+    assert "$Input.video.id" in msg and "key 'id' not found" in msg and "[name, size]" in msg
+
+
+def test_index_out_of_range_and_field_of_scalar() -> None:
+    with pytest.raises(ExpressionError, match=r"index 5 not found: \$Input.items is a list of length 2"):
+        parse_expression("$Input.items[5]").render(scope({"items": [1, 2]}))
+    with pytest.raises(ExpressionError, match=r"key 'x' not found: \$Input.n is a int"):
+        parse_expression("$Input.n.x").render(scope({"n": 3}))
+
+
+def test_output_outside_output_constructor() -> None:
+    with pytest.raises(ExpressionError, match="only available inside an OutputConstructor"):
+        parse_expression("$Output.Body").render(scope({}))
+
+
+@pytest.mark.parametrize(
+    ("text", "why"),
+    [
+        ("Input.a", "must start with"),
+        ("$Inputs.a", "unknown root"),
+        ("$Input.a..b", "cannot parse"),
+        ("$Input.a[x]", "cannot parse"),
+        ("$Context.Foo", "unknown $Context field"),
+    ],
+)
+def test_malformed_expressions(text: str, why: str) -> None:
+    with pytest.raises(ExpressionError) as err:
+        parse_expression(text)
+    assert why in str(err.value) and text in str(err.value)
+
+
+def test_constructor_evaluates_dollar_keys_recursively_and_copies_literals() -> None:
+    template = compile_template(
+        {
+            "task_id.$": "$Context.Execution.Input.task_id",
+            "nested": {"first.$": "$Input.ids[0]", "fixed": 1},
+            "list": [{"v.$": "$Input.ids[1]"}, "plain"],
+            "literal": {"keep": [1, 2]},
+        }
+    )
+    out = template.render(scope({"ids": ["a", "b"]}))
+    assert out == {
+        "task_id": "t9",
+        "nested": {"first": "a", "fixed": 1},
+        "list": [{"v": "b"}, "plain"],
+        "literal": {"keep": [1, 2]},
+    }
+    out["literal"]["keep"].append(3)  # a caller mutating its result must not change the template
+    assert template.render(scope({"ids": ["a", "b"]}))["literal"] == {"keep": [1, 2]}
+
+
+def test_constructor_rejects_bad_expression_and_duplicate_key() -> None:
+    with pytest.raises(ExpressionError, match="must start with"):
+        compile_template({"a.$": "Input.a"})
+    with pytest.raises(ExpressionError, match="given both literally"):
+        compile_template({"a": 1, "a.$": "$Input"})
+    with pytest.raises(ExpressionError, match="must be a string"):
+        compile_template({"a.$": {"b": 1}})
+
+
+@pytest.mark.parametrize(
+    ("condition", "expected"),
+    [
+        ("$Input.n > 3", True),
+        ("$Input.n <= 3", False),
+        ("$Input.kind == 'video'", True),
+        ('$Input.kind != "video"', False),
+        ("$Input.n >= 4 && $Input.kind == 'video'", True),
+        ("$Input.n < 0 || $Input.flag", True),
+        ("!$Input.flag", False),
+        ("!($Input.n == 4) || $Input.none == null", True),
+        ("$Input.flag == 1", False),  # true never equals 1
+        ("$Input.items[1] == 'b'", True),
+        ("$Input.empty", False),
+        ("$Input.name < 'b'", True),
+        ("$Context.Execution.Input.task_id == 't9'", True),
+    ],
+)
+def test_conditions(condition: str, expected: bool) -> None:
+    data = {"n": 4, "kind": "video", "flag": True, "none": None, "items": ["a", "b"], "empty": []}
+    data["name"] = "a"
+    assert bool(parse_condition(condition)(scope(data))) is expected
+
+
+@pytest.mark.parametrize("text", ["", "$Input.n >", "$Input.n > > 3", "($Input.n", "$Input.n = 3", "3 3"])
+def test_malformed_conditions(text: str) -> None:
+    with pytest.raises(ExpressionError):
+        parse_condition(text)
+
+
+def test_ordering_mixed_types_is_an_error() -> None:
+    with pytest.raises(ExpressionError, match="cannot order"):
+        parse_condition("$Input.n > 'x'")(scope({"n": 1}))

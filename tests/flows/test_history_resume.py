@@ -1,0 +1,246 @@
+"""Durable history (meta.json + history.jsonl), state statistics, and resume after SIGKILL."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from flows._engine import Engine
+from flows._errors import ExecutionNotFound, ExecutionNotResumable
+from flows._history import ExecutionInfo, ExecutionStore
+
+ROOT = Path(__file__).resolve().parents[2]
+ARN = "acs:fc:::functions/work"
+
+
+def spec(states: list[dict[str, Any]]) -> dict[str, Any]:
+    return {
+        "Type": "StateMachine",
+        "Name": "h",
+        "SpecVersion": "v1",
+        "StartAt": states[0]["Name"],
+        "States": states,
+    }
+
+
+def work_task(name: str, **fields: Any) -> dict[str, Any]:
+    state = {
+        "Type": "Task",
+        "Name": name,
+        "Action": "FC:InvokeFunction",
+        "Parameters": {"resourceArn": ARN, "body.$": "$Input"},
+    }
+    state.update(fields)
+    if "Next" not in fields:
+        state["End"] = True
+    return state
+
+
+def test_history_events_and_meta_for_a_retried_task(tmp_path: Path) -> None:
+    store = ExecutionStore(tmp_path)
+    calls = []
+
+    def fn(event: Any, ctx: Any) -> Any:
+        calls.append(event)
+        if len(calls) == 1:
+            raise ConnectionError("reset")
+        return {"ok": event["n"]}
+
+    retry = [{"Errors": ["FC.Unknown"], "IntervalSeconds": 0.5, "MaxAttempts": 2}]
+    engine = Engine(spec([work_task("T", Retry=retry)]), {ARN: fn}, store=store, sleep=lambda s: None)
+    engine.start("run-1", {"n": 3})
+    events = store.events("run-1")
+    assert [e["type"] for e in events] == [
+        "ExecutionStarted",
+        "StateEntered",
+        "TaskScheduled",
+        "TaskFailed",
+        "TaskRetried",
+        "TaskScheduled",
+        "TaskSucceeded",
+        "StateExited",
+        "ExecutionSucceeded",
+    ]
+    assert [e["id"] for e in events] == list(range(1, 10))
+    assert all(a["ts"] <= b["ts"] for a, b in itertools.pairwise(events))
+    assert events[3]["error"] == {"Code": "FC.Unknown", "Detail": "ConnectionError: reset"}
+    assert (events[4]["RetryCount"], events[4]["delay"]) == (1, 0.5)
+    assert events[6]["output"] == {"ok": 3} and events[6]["path"] == "T"
+    meta = json.loads((tmp_path / "run-1" / "meta.json").read_text())
+    assert meta["status"] == "Succeeded" and meta["flow"] == "h" and meta["input"] == {"n": 3}
+    assert meta["output"] == {"Body": {"ok": 3}} and meta["stopped"] >= meta["started"]
+    assert [i.name for i in store.list()] == ["run-1"]
+    with pytest.raises(ExecutionNotFound, match="no execution named 'nope'"):
+        store.get("nope")
+
+
+def test_paths_name_iterations_branches_and_loop_visits(tmp_path: Path) -> None:
+    store = ExecutionStore(tmp_path)
+    branch = {"StartAt": "B", "States": [work_task("B")]}
+    processor = {
+        "StartAt": "Par",
+        "States": [{"Type": "Parallel", "Name": "Par", "Branches": [branch, branch], "End": True}],
+    }
+    states = [
+        {
+            "Type": "Map",
+            "Name": "M",
+            "ItemsPath": "$Input.items",
+            "Processor": processor,
+            "OutputConstructor": {"n": 0},
+            "Next": "Loop",
+        },
+        {"Type": "Pass", "Name": "Loop", "OutputConstructor": {"n.$": "$Input.n"}, "Next": "Count"},
+        work_task("Count", OutputConstructor={"n.$": "$Output.Body"}, Next="Again"),
+        {
+            "Type": "Choice",
+            "Name": "Again",
+            "Branches": [{"Condition": "$Input.n < 2", "Next": "Loop"}],
+            "Default": "End",
+        },
+        {"Type": "Succeed", "Name": "End"},
+    ]
+
+    def fn(event: Any, ctx: Any) -> Any:
+        return event["n"] + 1 if isinstance(event, dict) and "n" in event else event
+
+    ex = Engine(spec(states), {ARN: fn}, store=store).start("p", {"items": ["a", "b"]})
+    assert ex.status == "Succeeded" and ex.output == {"n": 2}
+    paths = {e["path"] for e in store.events("p") if e["type"] == "TaskSucceeded"}
+    assert {"M/0/Par/Branch0/B", "M/0/Par/Branch1/B", "M/1/Par/Branch1/B", "Count", "Count#2"} <= paths
+    stats = store.state_stats("p")
+    assert (
+        stats["B"]["succeeded"] == 4 and stats["Count"]["succeeded"] == 2 and stats["Par"]["succeeded"] == 2
+    )
+    assert store.state_timings("p")["B"]["count"] == 4
+
+
+def test_resume_refuses_finished_and_live_executions(tmp_path: Path) -> None:
+    store = ExecutionStore(tmp_path)
+    engine = Engine(spec([work_task("T")]), {ARN: lambda e, c: e}, store=store)
+    engine.start("done", {})
+    with pytest.raises(ExecutionNotResumable, match="already finished"):
+        engine.resume("done")
+    store.create(ExecutionInfo(name="alive", flow="h")).close()  # Running, owned by this live process
+    with pytest.raises(ExecutionNotResumable, match="still running in process"):
+        engine.resume("alive")
+    assert engine.start("alive", {}).status == "Running"  # a running name returns that execution
+
+
+def test_reader_tolerates_a_line_cut_short(tmp_path: Path) -> None:
+    store = ExecutionStore(tmp_path)
+    writer = store.create(ExecutionInfo(name="cut", flow="h"))
+    assert writer is not None
+    writer.append("ExecutionStarted")
+    writer.close()
+    with (tmp_path / "cut" / "history.jsonl").open("a") as f:
+        f.write('{"id": 2, "type": "StateEn')
+    assert [e["type"] for e in store.events("cut")] == ["ExecutionStarted"]
+    again = store.reopen("cut")
+    again.append("ExecutionResumed")
+    again.close()
+    assert [(e["id"], e["type"]) for e in store.events("cut")] == [
+        (1, "ExecutionStarted"),
+        (2, "ExecutionResumed"),
+    ]
+
+
+CHILD = textwrap.dedent(
+    """
+    import json, os, sys, time
+    from flows._engine import Engine
+    from flows._history import ExecutionStore
+
+    root, counter, mode, name = sys.argv[1:5]
+    ARN = "acs:fc:::functions/work"
+
+    def work(event, ctx):
+        with open(counter, "a") as f:
+            f.write(ctx.path + "\\n")
+        time.sleep(0.04)
+        step = {"Work": lambda v: v * 10, "Left": lambda v: v + 1, "Right": lambda v: v + 2}[ctx.state]
+        return {"v": step(event["v"])}
+
+    def task(name, nxt=None, **extra):
+        s = {"Type": "Task", "Name": name, "Action": "FC:InvokeFunction", "Timeout": "30",
+             "Parameters": {"resourceArn": ARN, "body.$": "$Input"}, **extra}
+        s.update({"Next": nxt} if nxt else {"End": True})
+        return s
+
+    left = {"StartAt": "Left", "States": [task("Left", OutputConstructor={"v.$": "$Output.Body.v"})]}
+    right = {"StartAt": "Right", "States": [task("Right", OutputConstructor={"v.$": "$Output.Body.v"})]}
+    spec = {"Type": "StateMachine", "Name": "resume", "SpecVersion": "v1", "StartAt": "Items", "States": [
+        {"Type": "Map", "Name": "Items", "ItemsPath": "$Input.items", "MaxConcurrency": 2, "End": True,
+         "Processor": {"StartAt": "Item", "States": [
+            {"Type": "Pass", "Name": "Item", "OutputConstructor": {"v.$": "$Input"}, "Next": "Work"},
+            task("Work", "Both", OutputConstructor={"v.$": "$Output.Body.v"}),
+            {"Type": "Parallel", "Name": "Both", "Branches": [left, right], "End": True,
+             "OutputConstructor": {"sum.$": "$Output.Branch0.v", "other.$": "$Output.Branch1.v"}},
+         ]}},
+    ]}
+    engine = Engine(spec, {ARN: work}, store=ExecutionStore(root))
+    ex = engine.resume(name) if mode == "resume" else engine.start(name, {"items": list(range(12))})
+    print(json.dumps({"status": ex.status, "output": ex.output, "error": ex.error}))
+    """
+)
+
+
+def child(tmp: Path, counter: Path, mode: str, name: str) -> subprocess.Popen[str]:
+    script = tmp / "child.py"
+    script.write_text(CHILD)
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    return subprocess.Popen(
+        [sys.executable, str(script), str(tmp / "executions"), str(counter), mode, name],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+
+
+def result_of(proc: subprocess.Popen[str]) -> dict[str, Any]:
+    out, _ = proc.communicate(timeout=60)
+    assert proc.returncode == 0
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def test_resume_after_sigkill_runs_each_finished_task_once(tmp_path: Path) -> None:
+    reference = result_of(child(tmp_path, tmp_path / "ref.txt", "start", "reference"))
+    assert reference["status"] == "Succeeded" and len(reference["output"]["Items"]) == 12
+
+    counter = tmp_path / "calls.txt"
+    proc = child(tmp_path, counter, "start", "victim")
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and (
+        not counter.exists() or len(counter.read_text().splitlines()) < 12
+    ):
+        time.sleep(0.01)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(10)
+
+    store = ExecutionStore(tmp_path / "executions")
+    assert store.get("victim").status == "Running"
+    finished_before = set(store.completed_tasks("victim"))
+    assert 6 <= len(finished_before) < 36, finished_before  # killed in the middle of the Map
+
+    resumed = result_of(child(tmp_path, counter, "resume", "victim"))
+    assert resumed == reference
+    calls = counter.read_text().splitlines()
+    assert sorted(set(calls)) == sorted(store.completed_tasks("victim")) and len(set(calls)) == 36
+    for path in finished_before:
+        assert calls.count(path) == 1, path
+    assert all(calls.count(p) <= 2 for p in calls)  # at most the in-flight ones ran twice
+    assert store.get("victim").status == "Succeeded"
+    types = [e["type"] for e in store.events("victim")]
+    assert types.count("ExecutionResumed") == 1 and types[-1] == "ExecutionSucceeded"

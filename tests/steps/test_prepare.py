@@ -1,0 +1,225 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import pytest
+
+from steps import Settings, StepContext, TaskWorkspace, load_manifest, load_progress
+from steps._manifest import Options
+from steps._request import batch_schema, normalize_source
+from steps.errors import InvalidRequest, InvalidStepInput
+from steps.prepare import handler
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def prepare(settings: Settings, request: Any, task_id: str = "t1") -> dict[str, Any]:
+    ws = TaskWorkspace(settings.workspace, task_id)
+    ws.dir.mkdir(parents=True, exist_ok=True)
+    ws.request.write_text(json.dumps(request), encoding="utf-8")
+    return handler({"task_id": task_id}, StepContext(settings=settings))
+
+
+def videos(*urls: str) -> list[dict[str, str]]:
+    return [{"name": f"video {i}", "url": u} for i, u in enumerate(urls)]
+
+
+def test_minimal_request_gets_defaults_ids_and_progress(settings: Settings) -> None:
+    out = prepare(
+        settings, {"videos": videos("https://cdn.example.com/a.mp4", "https://cdn.example.com/b.mp4")}
+    )
+
+    assert out["task_id"] == "t1"
+    assert out["max_concurrency"] == 4
+    assert len(out["video_ids"]) == 2 and len(set(out["video_ids"])) == 2
+    ws = TaskWorkspace(settings.workspace, "t1")
+    manifest = load_manifest(ws)
+    assert manifest.options == Options()
+    assert manifest.options.audio.sample_rate == 16000 and manifest.options.shots.detector == "adaptive"
+    assert [v.video_id for v in manifest.videos] == out["video_ids"]
+    task, states = load_progress(ws)
+    assert task["phase"] == "processing" and task["total"] == 2
+    assert {s["video_id"]: s["stages"] for s in states} == {v: {"fetch": "pending"} for v in out["video_ids"]}
+
+
+def test_options_are_kept(settings: Settings) -> None:
+    options = {
+        "asr": {"engine": "whisper", "language": "en"},
+        "shots": {"detector": "content", "threshold": 30, "min_shot_s": 1, "screenshot_times_s": [0, 2.5]},
+        "audio": {"sample_rate": 22050, "channels": 2},
+        "limits": {"max_video_mb": 50, "max_duration_s": 60},
+        "max_concurrency": 12,
+        "outputs": ["json"],
+    }
+    out = prepare(
+        settings, {"title": "spring ads", "videos": videos("https://x.test/a.mp4"), "options": options}
+    )
+
+    manifest = load_manifest(TaskWorkspace(settings.workspace, "t1"))
+    assert out["max_concurrency"] == 12
+    assert manifest.title == "spring ads"
+    assert manifest.options.model_dump(exclude_none=True) == options
+
+
+@pytest.mark.parametrize(
+    ("request_", "expected"),
+    [
+        ({"videos": []}, "videos: [] should be non-empty"),
+        ({}, "(root): 'videos' is a required property"),
+        ({"videos": [{"url": "https://x.test/a.mp4"}]}, "videos[0]: 'name' is a required property"),
+        (
+            {"videos": [*videos("https://x.test/a.mp4"), {"name": "no source"}]},
+            'videos[1]: each video needs exactly one of "url" or "path"',
+        ),
+        (
+            {"videos": [{"name": "both", "url": "https://x.test/a.mp4", "path": "/tmp/a.mp4"}]},
+            'videos[0]: each video needs exactly one of "url" or "path"',
+        ),
+        (
+            {"videos": videos("https://x.test/a.mp4"), "options": {"audio": {"sample_rate": 4000}}},
+            "options.audio.sample_rate: 4000 is less than the minimum of 8000",
+        ),
+        (
+            {"videos": videos("https://x.test/a.mp4"), "options": {"shots": {"thresold": 3}}},
+            "options.shots: Additional properties are not allowed ('thresold' was unexpected)",
+        ),
+        (
+            {"videos": videos("https://x.test/a.mp4"), "options": {"shots": {"threshold": 0}}},
+            "options.shots.threshold: 0 is less than or equal to the minimum of 0",
+        ),
+        (
+            {"videos": videos("https://x.test/a.mp4"), "options": {"max_concurrency": 41}},
+            "options.max_concurrency: 41 is greater than the maximum of 40",
+        ),
+        (
+            {"videos": videos("https://x.test/a.mp4"), "options": {"outputs": ["pdf"]}},
+            "options.outputs[0]: 'pdf' is not one of ['json', 'xlsx', 'html']",
+        ),
+        (
+            {"videos": videos("https://x.test/a.mp4"), "options": {"asr": {"engine": "google"}}},
+            "options.asr.engine: 'google' is not one of",
+        ),
+        (
+            {"videos": [{"name": "n", "url": "https://x.test/a", "performance": {"clicks": -1}}]},
+            "videos[0].performance.clicks: -1 is less than the minimum of 0",
+        ),
+    ],
+)
+def test_schema_violations_name_the_json_path(settings: Settings, request_: Any, expected: str) -> None:
+    with pytest.raises(InvalidRequest) as info:
+        prepare(settings, request_)
+    assert expected in info.value.message
+    assert info.value.code == "InvalidRequest"
+
+
+def test_several_errors_are_reported_together(settings: Settings) -> None:
+    bad = {"videos": [{"name": ""}, {"name": "x", "url": 3}], "options": {"max_concurrency": 0}}
+    with pytest.raises(InvalidRequest) as info:
+        prepare(settings, bad)
+    message = info.value.message
+    assert "options.max_concurrency" in message and "videos[0]" in message and "videos[1].url" in message
+
+
+def test_duplicate_links_are_listed_but_processed_once(settings: Settings) -> None:
+    urls = (
+        "https://CDN.Example.com/a.mp4",
+        "https://cdn.example.com/b.mp4",
+        "  https://cdn.example.com/a.mp4#t=3 ",
+        "https://cdn.example.com/a.mp4",
+    )
+    out = prepare(settings, {"videos": videos(*urls)})
+
+    manifest = load_manifest(TaskWorkspace(settings.workspace, "t1"))
+    first, second, dup1, dup2 = manifest.videos
+    assert out["video_ids"] == [first.video_id, second.video_id]
+    assert dup1.duplicate_of == first.video_id and dup2.duplicate_of == first.video_id
+    assert len({v.video_id for v in manifest.videos}) == 4
+    assert (
+        dup1.url == "https://cdn.example.com/a.mp4#t=3"
+    )  # the link as given (trimmed) stays in the manifest
+    task, states = load_progress(TaskWorkspace(settings.workspace, "t1"))
+    assert task["total"] == 2 and task["duplicates"] == 2 and len(states) == 2
+
+
+def test_different_query_is_not_a_duplicate(settings: Settings) -> None:
+    out = prepare(settings, {"videos": videos("https://x.test/v.mp4?id=1", "https://x.test/v.mp4?id=2")})
+    assert len(out["video_ids"]) == 2
+
+
+def test_ids_are_stable_across_tasks_and_reruns(settings: Settings) -> None:
+    request = {"videos": [*videos("https://x.test/a.mp4"), {"name": "local", "path": "/data/clip.mp4"}]}
+    a = prepare(settings, request, "task-a")
+    b = prepare(settings, request, "task-b")
+    manifest_path = TaskWorkspace(settings.workspace, "task-a").manifest
+    before = manifest_path.read_bytes()
+    again = prepare(settings, request, "task-a")
+
+    assert a["video_ids"] == b["video_ids"] == again["video_ids"]
+    assert all(v.startswith("v") and len(v) == 11 for v in a["video_ids"])
+    assert manifest_path.read_bytes() == before  # a re-run rewrites the very same manifest
+
+
+def test_relative_path_is_rejected(settings: Settings) -> None:
+    with pytest.raises(InvalidRequest, match=r"videos\[0\]\.path: 'clips/a\.mp4' is not an absolute path"):
+        prepare(settings, {"videos": [{"name": "a", "path": "clips/a.mp4"}]})
+
+
+def test_unsupported_scheme_is_left_to_fetch(settings: Settings) -> None:
+    # One bad link must fail that video, not the whole batch: Prepare accepts any non-empty url.
+    out = prepare(settings, {"videos": videos("ftp://files.example.com/a.mp4", "https://x.test/b.mp4")})
+    assert len(out["video_ids"]) == 2
+
+
+def test_missing_or_broken_request(settings: Settings) -> None:
+    ws = TaskWorkspace(settings.workspace, "t1")
+    with pytest.raises(InvalidRequest, match="has no request"):
+        handler({"task_id": "t1"}, StepContext(settings=settings))
+    ws.dir.mkdir(parents=True)
+    ws.request.write_text("{not json", encoding="utf-8")
+    with pytest.raises(InvalidRequest, match="not valid JSON"):
+        handler({"task_id": "t1"}, StepContext(settings=settings))
+
+
+def test_request_task_id_must_match(settings: Settings) -> None:
+    with pytest.raises(InvalidRequest, match="does not match the task"):
+        prepare(settings, {"task_id": "other", "videos": videos("https://x.test/a.mp4")})
+
+
+def test_invalid_task_id_is_invalid_input(settings: Settings) -> None:
+    with pytest.raises(InvalidStepInput):
+        handler({"task_id": "../etc"}, StepContext(settings=settings))
+
+
+def test_normalize_source() -> None:
+    assert (
+        normalize_source(" HTTPS://User:PW@Example.COM/A.mp4?x=Y#frag ")
+        == "https://User:PW@example.com/A.mp4?x=Y"
+    )
+    assert normalize_source("https://example.com") == "https://example.com/"
+
+
+# --- the published schema ----------------------------------------------------------------------
+
+
+def test_published_schema_is_the_packaged_one_and_valid() -> None:
+    published = ROOT / "examples" / "batch.schema.json"
+    packaged = ROOT / "steps" / "batch.schema.json"
+    assert published.read_bytes() == packaged.read_bytes(), "copy steps/batch.schema.json to examples/"
+    jsonschema.Draft202012Validator.check_schema(batch_schema())
+
+
+def _schema_tree(node: dict[str, Any]) -> dict[str, Any]:
+    """{name: default | subtree} of the options part of the schema."""
+    out: dict[str, Any] = {}
+    for name, prop in node["properties"].items():
+        assert prop.get("description"), f"{name} has no description"
+        out[name] = _schema_tree(prop) if "properties" in prop else prop.get("default")
+    return out
+
+
+def test_schema_options_mirror_the_options_model() -> None:
+    # Same field names at every level, and the documented defaults are the model's defaults.
+    assert _schema_tree(batch_schema()["$defs"]["options"]) == Options().model_dump(mode="json")

@@ -1,0 +1,3 @@
+from video_insight.cli import main
+
+raise SystemExit(main())

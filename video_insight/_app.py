@@ -1,0 +1,76 @@
+"""Wiring shared by the CLI commands: the flow, the engine and the task workspace."""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shutil
+import time
+from pathlib import Path
+from typing import Any
+
+import flows
+import steps
+from steps.errors import InvalidRequest
+
+__all__ = ["BatchError", "build_engine", "load_batch", "new_task_id", "publish_outputs", "store_for"]
+
+
+class BatchError(Exception):
+    """The batch file cannot be used; the message says why and where."""
+
+
+def new_task_id() -> str:
+    """A fresh task id, also a valid CloudFlow execution name: ``t20261127-224501-a1b2c3``."""
+    return time.strftime("t%Y%m%d-%H%M%S-", time.localtime()) + secrets.token_hex(3)
+
+
+def load_batch(path: Path) -> dict[str, Any]:
+    """Read and validate a batch file; relative video paths resolve against the file's folder."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError as exc:
+        raise BatchError(f"{path}: no such file") from exc
+    except (OSError, UnicodeDecodeError) as exc:
+        raise BatchError(f"{path}: cannot read: {exc}") from exc
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise BatchError(
+            f"{path}: not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}"
+        ) from exc
+    try:
+        steps.validate_request(data)
+    except InvalidRequest as exc:
+        raise BatchError(f"{path}: {exc.message}") from exc
+    base = path.resolve().parent
+    for video in data["videos"]:
+        if "path" in video and not os.path.isabs(video["path"]):
+            video["path"] = str((base / video["path"]).resolve())
+    return dict(data)
+
+
+def store_for(settings: steps.Settings, flow_name: str) -> flows.ExecutionStore:
+    """The execution history store of ``flow_name`` in the workspace."""
+    return flows.ExecutionStore(settings.workspace / "executions" / flow_name)
+
+
+def build_engine(settings: steps.Settings, flow_file: Path | None = None) -> flows.Engine:
+    """An embedded engine for the flow (default: the packaged one) over the real step registry."""
+    registry = steps.registry()
+    spec = flows.check_flow(flow_file or flows.default_flow_path(), known_arns=registry)
+    return flows.Engine(
+        spec,
+        registry,
+        store=store_for(settings, str(spec.get("Name", "flow"))),
+        services={"settings": settings},
+    )
+
+
+def publish_outputs(ws: steps.TaskWorkspace, dest: Path) -> Path:
+    """Copy the task's output folder to ``dest`` (merged into it); returns ``dest``."""
+    dest.mkdir(parents=True, exist_ok=True)
+    if ws.out.is_dir():
+        shutil.copytree(ws.out, dest, dirs_exist_ok=True)
+    return dest

@@ -1,0 +1,221 @@
+"""``video-insight``: run a batch offline, inspect executions, validate and draw the flow, clean up."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import flows
+import steps
+
+from ._app import BatchError, build_engine, load_batch, new_task_id, publish_outputs, store_for
+from ._executions import print_execution, print_executions
+from ._progress_view import ProgressView
+
+__all__ = ["main"]
+
+
+def _settings(args: argparse.Namespace) -> steps.Settings:
+    settings = steps.Settings.from_env()
+    if getattr(args, "workspace", None):
+        settings = steps.Settings(**{**settings.__dict__, "workspace": Path(args.workspace)})
+    level = "DEBUG" if args.verbose else ("INFO" if args.command in ("serve",) else "WARNING")
+    steps.configure_logging(settings.log_format, level)
+    return settings
+
+
+def _fail(message: str, code: int = 2) -> int:
+    print(f"video-insight: error: {message}", file=sys.stderr)
+    return code
+
+
+def _summarize(ws: steps.TaskWorkspace, out_dir: Path) -> None:
+    results_path = out_dir / "results.json"
+    if not results_path.is_file():
+        print(f"no results were written; task workspace: {ws.dir}")
+        return
+    results = steps.read_json(results_path)
+    counts = results.get("counts", {})
+    print(
+        f"\n{counts.get('ok', 0)} of {counts.get('total', 0)} videos analysed"
+        + (f", {counts['failed']} failed:" if counts.get("failed") else ".")
+    )
+    for video in results.get("videos", []):
+        if video.get("status") == "failed":
+            err = video.get("error") or {}
+            print(f"  ✗ {video.get('name')}: {err.get('message', '')} [{err.get('code', '?')}]")
+    print(f"\nresults: {results_path}")
+    for name in ("report.html", "report.xlsx"):
+        if (out_dir / name).is_file():
+            print(f"report:  {out_dir / name}")
+
+
+def _follow(engine: flows.Engine, execution: flows.Execution, ws: steps.TaskWorkspace, out: Path) -> int:
+    """Show progress until ``execution`` ends, copy its outputs to ``out`` and print a summary."""
+    try:
+        with ProgressView(ws):
+            execution.wait()
+    except KeyboardInterrupt:
+        print(
+            f"\ninterrupted; resume with: video-insight executions resume {execution.name}", file=sys.stderr
+        )
+        return 130
+    publish_outputs(ws, out)
+    _summarize(ws, out)
+    if execution.status != "Succeeded":
+        err = execution.error or {}
+        return _fail(f"task {execution.name} failed: {err.get('Detail') or err.get('Code')}", 1)
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    try:
+        batch = load_batch(Path(args.batch))
+    except BatchError as exc:
+        return _fail(str(exc))
+    task_id = batch.get("task_id") or new_task_id()
+    engine = build_engine(settings)
+    ws = steps.TaskWorkspace(settings.workspace, task_id)
+    out = Path(args.out) if args.out else Path("video-insight-out") / task_id
+    existing = engine.store.find(task_id)
+    if existing is not None:
+        print(f"task {task_id} already has an execution:")
+        print_execution(engine.store, task_id)
+        if existing.status == "Running" and not existing.process_alive:
+            print(f"its process is gone; continue it with: video-insight executions resume {task_id}")
+        elif ws.out.is_dir():
+            publish_outputs(ws, out)
+            _summarize(ws, out)
+        return 0
+    steps.atomic_write_json(ws.request, batch)
+    steps.record_task(ws, phase="preparing", title=batch.get("title"))
+    print(f"task {task_id}: {len(batch['videos'])} videos, workspace {ws.dir}")
+    execution = engine.start(task_id, {"task_id": task_id}, wait=False)
+    return _follow(engine, execution, ws, out)
+
+
+def cmd_resume(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    engine = build_engine(settings)
+    try:
+        execution = engine.resume(args.name, wait=False)
+    except flows.FlowError as exc:
+        return _fail(str(exc), 1)
+    task_id = (execution.input or {}).get("task_id", args.name)
+    ws = steps.TaskWorkspace(settings.workspace, task_id)
+    out = Path(args.out) if args.out else Path("video-insight-out") / task_id
+    return _follow(engine, execution, ws, out)
+
+
+def cmd_executions(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    store = store_for(settings, args.flow)
+    if args.action == "list":
+        print_executions(store)
+        return 0
+    if args.action == "resume":
+        return cmd_resume(args)
+    try:
+        print_execution(store, args.name)
+    except flows.ExecutionNotFound as exc:
+        return _fail(str(exc), 1)
+    return 0
+
+
+def cmd_flow(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    path = Path(args.file) if getattr(args, "file", None) else flows.default_flow_path()
+    if args.action == "validate":
+        problems = flows.validate_flow(path, known_arns=steps.registry())
+        if problems:
+            print(f"{path}: invalid ({len(problems)} problem(s))", file=sys.stderr)
+            for problem in problems:
+                print(f"  - {problem}", file=sys.stderr)
+            return 1
+        print(f"{path}: valid")
+        return 0
+    try:
+        spec = flows.check_flow(path)
+    except flows.FlowValidationError as exc:
+        return _fail(str(exc), 1)
+    stats = None
+    if args.execution:
+        try:
+            stats = store_for(settings, str(spec.get("Name"))).state_stats(args.execution)
+        except flows.ExecutionNotFound as exc:
+            return _fail(str(exc), 1)
+    output = Path(args.output)
+    fmt = "html" if output.suffix.lower() in (".html", ".htm") else "svg"
+    steps.atomic_write_bytes(output, flows.render_graph(spec, stats, fmt=fmt).encode("utf-8"))
+    print(f"wrote {output}")
+    return 0
+
+
+def cmd_clean(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    try:
+        seconds = steps.parse_duration(args.older_than)
+    except ValueError as exc:
+        return _fail(str(exc))
+    removed = steps.clean_workspace(settings.workspace, seconds)
+    print(f"removed {len(removed)} task workspace(s)" + (": " + ", ".join(removed) if removed else ""))
+    return 0
+
+
+def cmd_config(args: argparse.Namespace) -> int:
+    for key, value in _settings(args).public().items():
+        print(f"{key} = {value}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of ``video-insight``."""
+    parser = argparse.ArgumentParser(prog="video-insight", description=__doc__)
+    parser.add_argument("-v", "--verbose", action="store_true", help="show debug logs on stderr")
+    parser.add_argument(
+        "--workspace", help="workspace root (default: $VI_WORKSPACE or ~/.cache/video-insight)"
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="analyse the videos of a batch file offline")
+    run.add_argument("batch", help="batch JSON file (see examples/batch.json)")
+    run.add_argument("--out", help="output folder (default: video-insight-out/<task_id>)")
+    run.set_defaults(func=cmd_run)
+
+    ex = sub.add_parser("executions", help="list, show or resume local executions")
+    ex.add_argument("--flow", default="video-insight", help="flow name (default: video-insight)")
+    ex_sub = ex.add_subparsers(dest="action", required=True)
+    ex_sub.add_parser("list", help="every execution, newest first")
+    show = ex_sub.add_parser("show", help="status, timings per state and errors of one execution")
+    show.add_argument("name")
+    resume = ex_sub.add_parser("resume", help="continue an execution whose process was killed")
+    resume.add_argument("name")
+    resume.add_argument("--out", help="output folder (default: video-insight-out/<task_id>)")
+    ex.set_defaults(func=cmd_executions)
+
+    flow = sub.add_parser("flow", help="validate or draw the flow definition")
+    flow_sub = flow.add_subparsers(dest="action", required=True)
+    val = flow_sub.add_parser("validate", help="check a flow YAML against the CloudFlow spec")
+    val.add_argument("file", nargs="?", help="flow YAML (default: the packaged video_insight.yaml)")
+    graph = flow_sub.add_parser("graph", help="draw the flow as SVG or HTML, coloured by an execution")
+    graph.add_argument("file", nargs="?", help="flow YAML (default: the packaged one)")
+    graph.add_argument("--execution", help="colour states by this execution's status")
+    graph.add_argument("-o", "--output", required=True, help="output file (.svg or .html)")
+    flow.set_defaults(func=cmd_flow)
+
+    clean = sub.add_parser("clean", help="remove stale task workspaces")
+    clean.add_argument("--older-than", required=True, help="age such as 24h, 90m, 7d")
+    clean.set_defaults(func=cmd_clean)
+
+    config = sub.add_parser("config", help="print the effective settings (secrets masked)")
+    config.set_defaults(func=cmd_config)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``video-insight`` console script."""
+    args = build_parser().parse_args(argv)
+    return int(args.func(args))
