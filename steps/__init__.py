@@ -21,6 +21,7 @@ from ._artifacts import (
     save_artifact,
 )
 from ._cleanup import clean_workspace, parse_duration
+from ._fc import StepApp, StepNotFound, make_step_server, serve_steps
 from ._logging import configure_logging, get_logger
 from ._manifest import Manifest, Options, VideoEntry, load_manifest
 from ._progress import STAGES, load_progress, record_stage, record_task, summarize
@@ -49,7 +50,9 @@ __all__ = [
     "Settings",
     "Shot",
     "ShotsRecord",
+    "StepApp",
     "StepContext",
+    "StepNotFound",
     "StepRegistry",
     "TaskWorkspace",
     "TranscriptRecord",
@@ -68,12 +71,14 @@ __all__ = [
     "load_artifact",
     "load_manifest",
     "load_progress",
+    "make_step_server",
     "parse_duration",
     "read_json",
     "record_stage",
     "record_task",
     "registry",
     "save_artifact",
+    "serve_steps",
     "step",
     "summarize",
     "valid_id",

@@ -9,6 +9,7 @@ answer differently between the check and the connection). The URL's host still g
 
 from __future__ import annotations
 
+import email.utils
 import hashlib
 import ipaddress
 import os
@@ -297,9 +298,15 @@ class _Retry(Exception):
 
 
 def _retry_after(resp: httpx.Response) -> float:
+    """Seconds the server asked us to wait (``Retry-After``: seconds or an HTTP date); 0 if none."""
+    raw = resp.headers.get("retry-after", "").strip()
     try:
-        return max(0.0, float(resp.headers.get("retry-after", "0")))
+        return max(0.0, float(raw or 0))
     except ValueError:
+        pass
+    try:
+        return max(0.0, email.utils.parsedate_to_datetime(raw).timestamp() - time.time())
+    except (TypeError, ValueError):
         return 0.0
 
 

@@ -21,7 +21,7 @@ from typing import Any
 
 __all__ = ["TaskWorkspace", "atomic_write_bytes", "atomic_write_json", "read_json", "valid_id"]
 
-_ID = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_-]{0,127}$")
+_ID = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]{0,127}$")
 
 
 def valid_id(value: str) -> bool:

@@ -7,6 +7,7 @@ written. Damaged, truncated, zero-byte and audio-only files fail with typed erro
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 from ._artifacts import ARTIFACT_FILES, FetchRecord, ProbeRecord, load_artifact, save_artifact
@@ -60,6 +61,31 @@ def _record(info: MediaInfo, audio: AudioOptions | None) -> ProbeRecord:
     )
 
 
+def _extract_or_check(src: Path, video_dir: Path, info: MediaInfo, audio: AudioOptions) -> MediaInfo:
+    """Extract the WAV when there is audio; otherwise check the video stream is complete."""
+    if info.has_audio:
+        wav = extract_audio(
+            src,
+            video_dir / AUDIO_FILE,
+            sample_rate=audio.sample_rate,
+            channels=audio.channels,
+            declared_s=info.audio_duration_s,
+        )
+        log.info("audio.extracted", seconds=round(wav.duration_s, 3), sample_rate=wav.sample_rate)
+        if wav.duration_s > 0:
+            return info
+        info = dataclasses.replace(info, has_audio=False)  # a track without a single sample
+    end = video_end_s(src)
+    if is_cut_off(end, info.duration_s):
+        raise CorruptVideo(
+            f"{src.name} is cut off: its video stops at {end:.1f} s of {info.duration_s:.1f} s "
+            "(the file was not downloaded completely)"
+        )
+    (video_dir / AUDIO_FILE).unlink(missing_ok=True)
+    log.info("media.no_audio")
+    return info
+
+
 def run(inp: VideoRef, ctx: StepContext) -> VideoRef:
     """Probe the video of ``inp`` and extract its audio (idempotent)."""
     ws = ctx.workspace(inp.task_id)
@@ -73,24 +99,7 @@ def run(inp: VideoRef, ctx: StepContext) -> VideoRef:
     limit = options.limits.max_duration_s
     if info.duration_s > limit:
         raise TooLong(f"the video is {info.duration_s:.0f} s long; the limit is {limit:.0f} s")
-    if info.has_audio:
-        wav = extract_audio(
-            src,
-            video_dir / AUDIO_FILE,
-            sample_rate=options.audio.sample_rate,
-            channels=options.audio.channels,
-            declared_s=info.audio_duration_s,
-        )
-        log.info("audio.extracted", seconds=round(wav.duration_s, 3), sample_rate=wav.sample_rate)
-    else:
-        end = video_end_s(src)
-        if is_cut_off(end, info.duration_s):
-            raise CorruptVideo(
-                f"{src.name} is cut off: its video stops at {end:.1f} s of {info.duration_s:.1f} s "
-                "(the file was not downloaded completely)"
-            )
-        (video_dir / AUDIO_FILE).unlink(missing_ok=True)
-        log.info("media.no_audio")
+    info = _extract_or_check(src, video_dir, info, options.audio)
     record = _record(info, options.audio if info.has_audio else None)
     save_artifact(video_dir, record)
     log.info("media.probed", duration_s=info.duration_s, width=info.width, height=info.height)

@@ -69,7 +69,6 @@ def _screenshot_name(t: float) -> str:
     return f"screenshots/t_{round(t * 1000)}.jpg"
 
 
-
 def _wanted_screenshots(opts: ShotOptions, duration_s: float) -> list[float]:
     wanted: list[float] = []
     for t in sorted(set(opts.screenshot_times_s)):

@@ -171,6 +171,16 @@ def cmd_config(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_serve_step(args: argparse.Namespace) -> int:
+    from ._serve import serve_step
+
+    try:
+        serve_step(_settings(args), args.step, args.host, args.port)
+    except steps.StepNotFound as exc:
+        return _fail(str(exc))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``video-insight``."""
     parser = argparse.ArgumentParser(prog="video-insight", description=__doc__)
@@ -209,6 +219,12 @@ def build_parser() -> argparse.ArgumentParser:
     clean = sub.add_parser("clean", help="remove stale task workspaces")
     clean.add_argument("--older-than", required=True, help="age such as 24h, 90m, 7d")
     clean.set_defaults(func=cmd_clean)
+
+    serve = sub.add_parser("serve-step", help="serve one step over HTTP (Function Compute custom container)")
+    serve.add_argument("--step", help="step to serve (default: from $FC_FUNCTION_NAME), e.g. fetch")
+    serve.add_argument("--host", default="0.0.0.0", help="address to bind (default: 0.0.0.0)")
+    serve.add_argument("--port", type=int, default=9000, help="port (default: 9000, as in s.yaml)")
+    serve.set_defaults(func=cmd_serve_step)
 
     config = sub.add_parser("config", help="print the effective settings (secrets masked)")
     config.set_defaults(func=cmd_config)

@@ -130,9 +130,12 @@ def load_model(model_dir: Path, device: str = "auto") -> Any:
     with _LOAD_LOCK:
         if key not in _MODELS:
             started = time.perf_counter()
-            _MODELS[key] = funasr.AutoModel(
-                model=str(model_dir), device=dev, disable_update=True, disable_pbar=True, log_level="ERROR"
-            )
+            try:
+                _MODELS[key] = funasr.AutoModel(
+                    model=str(model_dir), device=dev, disable_update=True, disable_pbar=True, log_level="ERROR"
+                )
+            except Exception as exc:  # funasr raises anything from torch, omegaconf, sentencepiece …
+                raise ModelUnavailable(f"FunASR model at {model_dir} cannot be loaded: {exc}") from exc
             log.info(
                 "funasr.loaded",
                 model=str(model_dir),

@@ -81,9 +81,12 @@ def _load(path: Path, device: str) -> Any:
             from faster_whisper import WhisperModel
 
             started = time.perf_counter()
-            _MODELS[key] = WhisperModel(
-                str(path), device=device, compute_type=compute_type, cpu_threads=_threads(), num_workers=1
-            )
+            try:
+                _MODELS[key] = WhisperModel(
+                    str(path), device=device, compute_type=compute_type, cpu_threads=_threads(), num_workers=1
+                )
+            except (RuntimeError, ValueError, OSError) as exc:
+                raise ModelUnavailable(f"Whisper model at {path} cannot be loaded: {exc}") from exc
             log.info("whisper.loaded", model=str(path), seconds=round(time.perf_counter() - started, 3))
         return _MODELS[key]
 
@@ -104,6 +107,8 @@ class WhisperEngine:
         """Recognise ``wav_path``; the language is Whisper's detection unless the model is English-only."""
         whisper = _load(self.path, self.device)
         audio = read_pcm(wav_path, _SAMPLE_RATE)
+        if audio.size == 0:
+            return None, []
         segments, info = whisper.transcribe(
             audio,
             language=self.language,

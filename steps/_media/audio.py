@@ -96,15 +96,13 @@ def _decode_to_wav(src: Path, out: Path, sample_rate: int, channels: int) -> int
         wav.setsampwidth(2)
         wav.setframerate(sample_rate)
         stream = container.streams.audio[0]
-        stream.thread_type = "AUTO"
         resampler = av.AudioResampler(
             format="s16", layout=_LAYOUTS[channels], rate=sample_rate, frame_size=sample_rate
         )
-        for packet in container.demux(stream):
-            for frame in packet.decode():
-                for chunk in resampler.resample(frame):
-                    wav.writeframesraw(chunk.to_ndarray().tobytes())
-                    written += chunk.samples
+        for frame in container.decode(stream):
+            for chunk in resampler.resample(frame):
+                wav.writeframesraw(chunk.to_ndarray().tobytes())
+                written += chunk.samples
         for chunk in resampler.resample(None):
             wav.writeframesraw(chunk.to_ndarray().tobytes())
             written += chunk.samples

@@ -153,7 +153,6 @@ def _duration(container: InputContainer, video: av.video.stream.VideoStream) -> 
 
 def _first_frame_rotation(container: InputContainer, video: av.video.stream.VideoStream, path: Path) -> int:
     """Decode the first frame of ``video``; its display matrix gives the rotation (counter-clockwise)."""
-    video.thread_type = "AUTO"
     for frame in container.decode(video):
         return int(frame.rotation) % 360
     raise CorruptVideo(f"{path.name} has a video stream but not a single frame decodes")

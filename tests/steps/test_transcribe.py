@@ -23,6 +23,7 @@ from steps.media import handler as media_handler
 from steps.transcribe import SRT_FILE, VTT_FILE, handler
 from tests.conftest import SPEECH
 from tests.media import MadeVideo, make_video
+from tests.steps._tiny_sensevoice import make_tiny_sensevoice
 from tests.steps._ws import make_task
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -259,6 +260,57 @@ def test_funasr_vad_model_finds_the_speech(media_dir: Path) -> None:
     assert spans[-1][1] == pytest.approx(last, abs=1.2)
     assert all(0 <= a < b <= video.duration_s + 0.01 for a, b in spans)
     assert speech_spans(_vad_dir(), np.zeros(16000 * 3, dtype=np.float32), "cpu") == []
+
+
+@pytest.fixture(scope="module")
+def tiny_sensevoice(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return make_tiny_sensevoice(tmp_path_factory.mktemp("models") / "SenseVoiceSmall")
+
+
+@pytest.mark.slow
+def test_auto_runs_funasr_when_its_models_are_local(
+    settings: Settings, speech_video: MadeVideo, tiny_sensevoice: Path
+) -> None:
+    """The whole FunASR path: model folders checked, AutoModel loads both, VAD spans become segments."""
+    local = dataclasses.replace(
+        settings, funasr_model=str(tiny_sensevoice), funasr_vad_model=str(_vad_dir()), asr_device="cpu"
+    )
+    video_dir, _ = _transcribe(local, speech_video.path)  # engine: auto
+    record = load_artifact(video_dir, TranscriptRecord)
+    assert record is not None
+    assert (record.engine, record.model, record.note) == ("funasr", "SenseVoiceSmall", None)
+    assert record.language in {None, "zh", "en", "yue", "ja", "ko"}
+    found = speech_spans(_vad_dir(), read_pcm(video_dir / "audio.wav"))
+    spans = {(round(a, 3), round(b, 3)) for a, b in found}
+    assert record.segments
+    assert {(seg.start_s, seg.end_s) for seg in record.segments} <= spans
+    assert all("<|" not in seg.text for seg in record.segments)  # tags stripped (the words are noise)
+    subs = list(srt.parse((video_dir / record.srt).read_text(encoding="utf-8")))
+    assert len(subs) == len(record.segments)
+
+
+@pytest.mark.slow
+def test_damaged_model_files_are_model_unavailable(tmp_path: Path) -> None:
+    """Folders that pass the layout check but hold garbage weights fail with a clear error."""
+    import shutil
+
+    from steps._asr.funasr_engine import load_model
+    from steps._asr.whisper_engine import WhisperEngine, resolve_whisper_model
+
+    vad = tmp_path / "fsmn-vad"
+    shutil.copytree(_vad_dir(), vad)
+    (vad / "model.pt").write_bytes(b"not a checkpoint")
+    with pytest.raises(ModelUnavailable, match=r"FunASR model at .*fsmn-vad cannot be loaded"):
+        load_model(vad, "cpu")
+    whisper = tmp_path / "whisper"
+    whisper.mkdir()
+    (whisper / "config.json").write_text("{}")
+    (whisper / "model.bin").write_bytes(b"not a model")
+    path, name = resolve_whisper_model(str(whisper))
+    wav = tmp_path / "x.wav"
+    wav.write_bytes(b"")
+    with pytest.raises(ModelUnavailable, match=r"Whisper model at .*whisper cannot be loaded"):
+        WhisperEngine(path, name).transcribe(wav)
 
 
 def test_sensevoice_tags_are_stripped() -> None:

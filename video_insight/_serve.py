@@ -1,0 +1,58 @@
+"""``video-insight serve-step``: the process a Function Compute custom container runs.
+
+One container image serves every step; which step an instance runs comes from ``--step`` (set in
+s.yaml's ``customContainerConfig.command``) or, failing that, the function name FC exports as
+``FC_FUNCTION_NAME`` (``video-insight-fetch`` → ``fetch``).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+from collections.abc import Mapping
+from types import FrameType
+
+import steps
+
+__all__ = ["pick_step", "serve_step"]
+
+log = steps.get_logger(__name__)
+
+
+def pick_step(step: str | None, environ: Mapping[str, str] | None = None) -> str:
+    """The step to serve: ``step`` if given, else ``FC_FUNCTION_NAME``; raises ``StepNotFound``."""
+    env = os.environ if environ is None else environ
+    name = step or env.get("FC_FUNCTION_NAME", "")
+    if not name:
+        raise steps.StepNotFound(
+            "no step to serve: pass --step NAME or set FC_FUNCTION_NAME "
+            f"(one of {', '.join(steps.serve_steps())})"
+        )
+    return name
+
+
+def serve_step(settings: steps.Settings, step: str | None, host: str, port: int) -> None:
+    """Serve ``step`` on ``host:port`` until SIGTERM/SIGINT (FC stops instances with SIGTERM)."""
+    fmt = "json" if settings.log_format == "auto" else settings.log_format
+    steps.configure_logging(fmt, settings.log_level)
+    app = steps.StepApp(pick_step(step), settings)
+    server = steps.make_step_server(app, host, port)
+
+    def stop(signum: int, frame: FrameType | None) -> None:
+        log.info("fc.stopping", signal=signum)
+        threading.Thread(target=server.shutdown, daemon=True).start()
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    log.info(
+        "fc.listening",
+        step=app.step,
+        host=host,
+        port=server.server_address[1],
+        workspace=str(settings.workspace),
+    )
+    try:
+        server.serve_forever()
+    finally:
+        server.server_close()
