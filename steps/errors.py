@@ -21,7 +21,9 @@ Each leaf carries a stable string ``code``; codes are never renamed::
         ├── NoVideoStream           NoVideoStream
         ├── NoAudioTrack            NoAudioTrack
         ├── ModelUnavailable        ModelUnavailable
-        └── OutputTooLarge          OutputTooLarge
+        ├── OutputTooLarge          OutputTooLarge
+        ├── DuplicateVideo          DuplicateVideo   (recorded by Publish, not raised)
+        └── Incomplete              Incomplete       (recorded by Publish, not raised)
 """
 
 from __future__ import annotations
@@ -32,7 +34,9 @@ __all__ = [
     "BlockedAddress",
     "CorruptVideo",
     "DownloadFailed",
+    "DuplicateVideo",
     "EmptyFile",
+    "Incomplete",
     "InvalidRequest",
     "InvalidStepInput",
     "ModelUnavailable",
@@ -180,6 +184,18 @@ class OutputTooLarge(PermanentError):
     """A step's output exceeds the 64 KiB state limit."""
 
     code = "OutputTooLarge"
+
+
+class DuplicateVideo(PermanentError):
+    """The same link appears earlier in the batch; it is analysed once."""
+
+    code = "DuplicateVideo"
+
+
+class Incomplete(PermanentError):
+    """The flow ended before the video was analysed or its failure recorded."""
+
+    code = "Incomplete"
 
 
 def _leaves(cls: type[VideoInsightError]) -> list[type[VideoInsightError]]:

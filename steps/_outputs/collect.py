@@ -30,6 +30,7 @@ from .._artifacts import (
 from .._logging import get_logger
 from .._manifest import Manifest, VideoEntry
 from .._workspace import TaskWorkspace
+from ..errors import DuplicateVideo, Incomplete
 
 __all__ = ["SCHEMA_ID", "Counts", "Results", "collect_results", "results_schema"]
 
@@ -91,7 +92,7 @@ def _video_result(ws: TaskWorkspace, entry: VideoEntry, names: dict[str, str]) -
     )
     if entry.duplicate_of is not None:
         first = names.get(entry.duplicate_of, entry.duplicate_of)
-        base.error = ErrorInfo(code="DuplicateVideo", message=f"same link as {first}", step="prepare")
+        base.error = ErrorInfo(code=DuplicateVideo.code, message=f"same link as {first}", step="prepare")
         return base
     vdir = ws.dir / "videos" / entry.video_id
     media = _MediaCopier(vdir, ws.out, entry.video_id)
@@ -101,7 +102,7 @@ def _video_result(ws: TaskWorkspace, entry: VideoEntry, names: dict[str, str]) -
     if failure is not None:
         base.error = failure
     elif analysis is None:
-        base.error = ErrorInfo(code="Incomplete", message=_incomplete_message(vdir))
+        base.error = ErrorInfo(code=Incomplete.code, message=_incomplete_message(vdir))
     else:
         base.status = "ok"
         base.metrics = analysis.metrics
