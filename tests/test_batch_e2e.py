@@ -65,7 +65,7 @@ def test_half_bad_batch_finishes_with_reasons(
     assert [v["name"] for v in results["videos"]] == [v["name"] for v in videos]
     for name in ("speech", "bikes", "silent"):
         assert by_name[name]["status"] == "ok", by_name[name]["error"]
-    assert "lazy dog" in by_name["speech"]["transcript"]["text"].lower()
+    assert "free shipping" in by_name["speech"]["transcript"]["text"].lower()
     assert len(by_name["bikes"]["shots"]) == 6
     expected = {
         "gone": "SourceNotFound",

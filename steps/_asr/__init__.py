@@ -10,7 +10,7 @@ import importlib.util
 from dataclasses import dataclass
 
 from .._settings import Settings
-from ..errors import ModelUnavailable
+from ..errors import InvalidRequest, ModelUnavailable
 from .base import TranscriptionEngine, clean_segments
 from .funasr_engine import SENSEVOICE_ID, VAD_ID, FunasrEngine, resolve_model_dir
 from .subtitles import to_srt, to_vtt, write_subtitles
@@ -68,7 +68,7 @@ def choose_engine(
 
     Raises:
         ModelUnavailable: the requested engine's model is not available locally.
-        ValueError: an unknown engine name.
+        InvalidRequest: an unknown engine name (from the settings).
     """
     name = engine or settings.asr_engine or "auto"
     if name == "none":
@@ -79,7 +79,7 @@ def choose_engine(
         chosen = _whisper(settings, model, language)
         return EngineChoice(chosen, _whisper_note(chosen, None))
     if name != "auto":
-        raise ValueError(f"unknown ASR engine {name!r} (auto, funasr, whisper, none)")
+        raise InvalidRequest(f"unknown ASR engine {name!r}: use auto, funasr, whisper or none")
     try:
         return EngineChoice(_funasr(settings, model, language))
     except ModelUnavailable as exc:

@@ -132,7 +132,11 @@ def load_model(model_dir: Path, device: str = "auto") -> Any:
             started = time.perf_counter()
             try:
                 _MODELS[key] = funasr.AutoModel(
-                    model=str(model_dir), device=dev, disable_update=True, disable_pbar=True, log_level="ERROR"
+                    model=str(model_dir),
+                    device=dev,
+                    disable_update=True,
+                    disable_pbar=True,
+                    log_level="ERROR",
                 )
             except Exception as exc:  # funasr raises anything from torch, omegaconf, sentencepiece …
                 raise ModelUnavailable(f"FunASR model at {model_dir} cannot be loaded: {exc}") from exc

@@ -199,7 +199,7 @@ def test_resume_after_the_cli_process_is_killed(tmp_path: Path, example_batch: P
     assert finished_before and not any(e["type"] == "ExecutionSucceeded" for e in before)
 
     resume = [sys.executable, "-m", "video_insight", "executions", "resume", "killed-run"]
-    done = subprocess.run(resume + ["--out", str(tmp_path / "out")], env=env, capture_output=True, text=True)
+    done = subprocess.run([*resume, "--out", str(tmp_path / "out")], env=env, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     assert "3 of 4 videos analysed, 1 failed" in done.stdout
     after = [json.loads(x) for x in history.read_text(encoding="utf-8").splitlines() if x.strip()]

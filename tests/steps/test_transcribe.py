@@ -18,7 +18,7 @@ from steps import Segment, Settings, StepContext, TranscriptRecord, load_artifac
 from steps._asr import choose_engine, to_srt, to_vtt
 from steps._asr.funasr_engine import check_model_dir, parse_sensevoice, speech_spans
 from steps._media import read_pcm
-from steps.errors import InvalidStepInput, ModelUnavailable
+from steps.errors import InvalidRequest, InvalidStepInput, ModelUnavailable
 from steps.media import handler as media_handler
 from steps.transcribe import SRT_FILE, VTT_FILE, handler
 from tests.conftest import SPEECH
@@ -145,10 +145,9 @@ def test_resampled_wav_is_transcribed(settings: Settings, speech_video: MadeVide
     assert read_pcm(video_dir / "audio.wav").shape[0] == pytest.approx(8 * 16000, abs=1600)
     record = load_artifact(video_dir, TranscriptRecord)
     assert record is not None
-    # tiny.en is sensitive to tiny sample differences ("brown fox" wobbles); a wrong rate or channel
-    # layout would garble everything, so the bound is looser here than on the 16 kHz path
-    assert wer(SPEECH, record.text) < 0.5, record.text
-    assert "over the lazy dog" in record.text.lower()
+    # a wrong rate or channel layout would garble everything
+    assert wer(SPEECH, record.text) < 0.25, record.text
+    assert "free shipping" in record.text.lower()
     assert record.segments[-1].end_s == pytest.approx(6.7, abs=0.6)
 
 
@@ -200,6 +199,8 @@ def test_incomplete_and_unknown_models_are_refused(tmp_path: Path) -> None:
     settings = Settings(workspace=tmp_path, whisper_model="large-v3")
     with pytest.raises(ModelUnavailable, match="not a local model directory"):
         choose_engine(settings, "whisper")
+    with pytest.raises(InvalidRequest, match="unknown ASR engine 'paraformer'"):
+        choose_engine(settings, "paraformer")
 
 
 def test_hub_id_is_never_fetched_and_funasr_not_imported(tmp_path: Path) -> None:
