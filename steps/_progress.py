@@ -1,5 +1,10 @@
 """Per-video progress state in the workspace; drives the terminal display and the Feishu card.
 
+Each stage of each video has its own small file, ``progress/<video_id>/<stage>.json``, written only
+by the step that runs that stage. Steps of one video run at the same time (the Parallel branches,
+and in the cloud on different machines over a shared mount), so nothing is read-modified-written
+across stages and no update can be lost. :func:`load_progress` merges them per video.
+
 Recording progress never fails a step: I/O errors are logged and swallowed here, and a stage that
 finished never moves back to running.
 """
@@ -9,10 +14,11 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterable
+from pathlib import Path
 from typing import Any
 
 from ._logging import get_logger
-from ._workspace import TaskWorkspace, atomic_write_json, read_json
+from ._workspace import TaskWorkspace, atomic_write_json, read_json, valid_id
 
 __all__ = ["STAGES", "load_progress", "record_stage", "record_task", "summarize"]
 
@@ -20,13 +26,11 @@ __all__ = ["STAGES", "load_progress", "record_stage", "record_task", "summarize"
 STAGES = ("fetch", "media", "transcribe", "shots", "analyze")
 _RANK = {"pending": 0, "running": 1, "ok": 2, "skipped": 2, "failed": 2}
 _TASK_FILE = "_task.json"
-# Read-modify-write of one file: the Parallel branches (Transcribe, Shots) update the same video
-# at the same time, and an unguarded write loses the other's update.
-_WRITE_LOCK = threading.Lock()
+_TASK_LOCK = threading.Lock()  # task-level fields are merged (Prepare, Publish, Finish, the CLI)
 log = get_logger(__name__)
 
 
-def _load(path: Any) -> dict[str, Any]:
+def _load(path: Path) -> dict[str, Any]:
     try:
         data: dict[str, Any] = read_json(path)
         return data
@@ -43,35 +47,25 @@ def record_stage(
 ) -> None:
     """Set ``stage`` of ``video_id`` to ``status`` (pending/running/ok/skipped/failed)."""
     try:
-        with _WRITE_LOCK:
-            _update_stage(ws, video_id, stage, status, error)
+        if not valid_id(video_id) or stage not in STAGES:
+            raise ValueError(f"unknown video {video_id!r} or stage {stage!r}")
+        path = ws.progress_dir / video_id / f"{stage}.json"
+        current = _load(path).get("status", "pending")
+        if _RANK.get(status, 0) < _RANK.get(current, 0):
+            return
+        record: dict[str, Any] = {"status": status, "at": time.time()}
+        if error is not None:
+            record["error"] = {**error, "stage": stage}
+        atomic_write_json(path, record)
     except Exception as exc:  # progress must never fail a step
         log.warning("progress.write_failed", video_id=video_id, stage=stage, error=str(exc))
-
-
-def _update_stage(
-    ws: TaskWorkspace, video_id: str, stage: str, status: str, error: dict[str, str] | None
-) -> None:
-    path = ws.progress_dir / f"{video_id}.json"
-    state = _load(path) or {"video_id": video_id, "stages": {}}
-    current = state["stages"].get(stage, "pending")
-    if _RANK.get(status, 0) < _RANK.get(current, 0):
-        return
-    state["stages"][stage] = status
-    state["current"] = stage if status == "running" else state.get("current")
-    if status in ("ok", "skipped", "failed") and state.get("current") == stage:
-        state["current"] = None
-    if error is not None:
-        state["error"] = {**error, "stage": stage}
-    state["updated_at"] = time.time()
-    atomic_write_json(path, state)
 
 
 def record_task(ws: TaskWorkspace, **fields: Any) -> None:
     """Merge ``fields`` (phase, total, outputs, error …) into the task-level progress."""
     try:
         path = ws.progress_dir / _TASK_FILE
-        with _WRITE_LOCK:
+        with _TASK_LOCK:
             state = _load(path)
             state.update(fields)
             state["updated_at"] = time.time()
@@ -80,20 +74,34 @@ def record_task(ws: TaskWorkspace, **fields: Any) -> None:
         log.warning("progress.write_failed", task_id=ws.task_id, error=str(exc))
 
 
+def _video_state(folder: Path) -> dict[str, Any]:
+    state: dict[str, Any] = {"video_id": folder.name, "stages": {}, "current": None, "updated_at": 0.0}
+    running_since = -1.0
+    for stage in STAGES:
+        record = _load(folder / f"{stage}.json")
+        if not record:
+            continue
+        status, at = record.get("status", "pending"), float(record.get("at", 0.0))
+        state["stages"][stage] = status
+        state["updated_at"] = max(state["updated_at"], at)
+        if status == "running" and at >= running_since:
+            state["current"], running_since = stage, at
+        if status == "failed" and "error" in record:
+            state["error"] = record["error"]
+    return state
+
+
 def load_progress(ws: TaskWorkspace) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    """The task-level state and every video's state."""
-    task: dict[str, Any] = {}
-    videos: list[dict[str, Any]] = []
+    """The task-level state and every video's state (``{video_id, stages, current, error?}``)."""
     if not ws.progress_dir.is_dir():
-        return task, videos
-    for path in sorted(ws.progress_dir.glob("*.json")):
-        if path.name == _TASK_FILE:
-            task = _load(path)
-        else:
-            data = _load(path)
-            if data:
-                videos.append(data)
-    return task, videos
+        return {}, []
+    task = _load(ws.progress_dir / _TASK_FILE)
+    videos = [
+        _video_state(folder)
+        for folder in sorted(ws.progress_dir.iterdir())
+        if folder.is_dir() and valid_id(folder.name)
+    ]
+    return task, [v for v in videos if v["stages"]]
 
 
 def summarize(videos: Iterable[dict[str, Any]]) -> dict[str, dict[str, int]]:

@@ -4,7 +4,7 @@ Layout::
 
     tasks/<task_id>/request.json      the batch as submitted
     tasks/<task_id>/manifest.json     videos with stable ids and validated options (Prepare)
-    tasks/<task_id>/progress/<video_id>.json
+    tasks/<task_id>/progress/<video_id>/<stage>.json, _task.json
     tasks/<task_id>/videos/<video_id>/...   artifacts of each step
     tasks/<task_id>/out/              results.json, report.xlsx, report.html, media/
 """
