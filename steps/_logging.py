@@ -12,6 +12,16 @@ __all__ = ["configure_logging", "get_logger"]
 _configured = False
 
 
+class _Stderr:
+    """Whatever ``sys.stderr`` is at the time of writing (test runners and CLIs swap it)."""
+
+    def write(self, text: str) -> int:
+        return sys.stderr.write(text)
+
+    def flush(self) -> None:
+        sys.stderr.flush()
+
+
 def configure_logging(fmt: str = "auto", level: str = "INFO") -> None:
     """Configure structlog; ``fmt`` is ``json``, ``console`` or ``auto`` (JSON unless a TTY)."""
     global _configured
@@ -30,7 +40,7 @@ def configure_logging(fmt: str = "auto", level: str = "INFO") -> None:
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level.upper())),
-        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        logger_factory=structlog.PrintLoggerFactory(file=_Stderr()),  # type: ignore[arg-type]
         cache_logger_on_first_use=False,
     )
     _configured = True
