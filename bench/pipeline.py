@@ -60,7 +60,17 @@ def main() -> None:
     timings = engine.store.state_timings("bench")
     print(f"\nvideo: {duration:.1f} s, {entry['width']}x{entry['height']} @ {entry['fps']:g} fps")
     print(f"{'step':<12} {'wall s':>8} {'x duration':>11}")
-    for state in ("Prepare", "Fetch", "Media", "Transcribe", "Shots", "Understand", "Analyze", "Publish", "Finish"):
+    for state in (
+        "Prepare",
+        "Fetch",
+        "Media",
+        "Transcribe",
+        "Shots",
+        "Understand",
+        "Analyze",
+        "Publish",
+        "Finish",
+    ):
         t = timings.get(state, {}).get("total_s", 0.0)
         print(f"{state:<12} {t:>8.2f} {t / duration:>11.3f}")
     rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

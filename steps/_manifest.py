@@ -47,13 +47,20 @@ class LimitOptions(_Model):
     max_duration_s: float = 1800
 
 
+OutputFormat = Literal["json", "xlsx", "html"]
+
+
+def _all_outputs() -> list[OutputFormat]:
+    return ["json", "xlsx", "html"]
+
+
 class Options(_Model):
     asr: AsrOptions = Field(default_factory=AsrOptions)
     shots: ShotOptions = Field(default_factory=ShotOptions)
     audio: AudioOptions = Field(default_factory=AudioOptions)
     limits: LimitOptions = Field(default_factory=LimitOptions)
     max_concurrency: int = 4
-    outputs: list[Literal["json", "xlsx", "html"]] = Field(default_factory=lambda: ["json", "xlsx", "html"])
+    outputs: list[OutputFormat] = Field(default_factory=_all_outputs)
 
 
 class VideoEntry(_Model):

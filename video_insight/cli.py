@@ -148,8 +148,9 @@ def cmd_flow(args: argparse.Namespace) -> int:
         except flows.ExecutionNotFound as exc:
             return _fail(str(exc), 1)
     output = Path(args.output)
-    fmt = "html" if output.suffix.lower() in (".html", ".htm") else "svg"
-    steps.atomic_write_bytes(output, flows.render_graph(spec, stats, fmt=fmt).encode("utf-8"))
+    html = output.suffix.lower() in (".html", ".htm")
+    text = flows.render_graph(spec, stats, fmt="html" if html else "svg")
+    steps.atomic_write_bytes(output, text.encode("utf-8"))
     print(f"wrote {output}")
     return 0
 
