@@ -202,7 +202,9 @@ class StepApp:
     def invoke(self, body: bytes, headers: Mapping[str, str]) -> FCResponse:
         """Run the step on the event in ``body``; typed errors become FC function errors."""
         if len(body) > MAX_EVENT_BYTES:
-            return _failure(413, "EntityTooLarge", f"event is {len(body)} bytes, over {MAX_EVENT_BYTES}", "")
+            return _failure(
+                413, "EntityTooLarge", f"event is {len(body)} bytes, over {MAX_EVENT_BYTES}", "EntityTooLarge"
+            )
         try:
             event = json.loads(body) if body.strip() else None
         except ValueError as exc:
@@ -251,12 +253,12 @@ class _Handler(BaseHTTPRequestHandler):
             length = -1
         if length < 0:
             self.close_connection = True
-            self._send(_failure(400, "InvalidArgument", "bad Content-Length header", ""))
+            self._send(_failure(400, "InvalidArgument", "bad Content-Length header", "InvalidArgument"))
             return None
         if length > MAX_EVENT_BYTES:
             self.close_connection = True  # do not read what we refuse
             message = f"event is {length} bytes, over the {MAX_EVENT_BYTES}-byte limit"
-            self._send(_failure(413, "EntityTooLarge", message, ""))
+            self._send(_failure(413, "EntityTooLarge", message, "EntityTooLarge"))
             return None
         return self.rfile.read(length)
 

@@ -7,7 +7,7 @@ import json
 import os
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
@@ -55,7 +55,7 @@ class Served:
 
 
 @pytest.fixture
-def serve(settings: Settings) -> Iterator[callable]:
+def serve(settings: Settings) -> Iterator[Callable[[str], Served]]:
     started: list[Served] = []
 
     def start(step: str) -> Served:

