@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import itertools
-import shutil
-import subprocess
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -15,10 +13,10 @@ import yaml
 
 from flows._graph import STATUS_COLOURS, render_graph, state_status
 from flows._validate import load_flow
+from tests.browser import chromium
 
 REAL_FLOW = Path(__file__).resolve().parents[2] / "flows" / "video_insight.yaml"
 NS = {"svg": "http://www.w3.org/2000/svg"}
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 
 STATS = {
     "Prepare": {"succeeded": 1},
@@ -209,7 +207,6 @@ def test_unknown_format_is_an_error(real_flow: dict[str, Any]) -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="chromium is not installed")
 def test_html_renders_offline_in_headless_chromium(real_flow: dict[str, Any], tmp_path: Path) -> None:
     page = tmp_path / "graph.html"
     page.write_text(render_graph(real_flow, STATS, "html", title="video-insight · run-1"), encoding="utf-8")
@@ -217,20 +214,6 @@ def test_html_renders_offline_in_headless_chromium(real_flow: dict[str, Any], tm
     assert "<svg" in text and "http://" not in text.replace("http://www.w3.org/2000/svg", "")
     assert all(label in text for _, _, label in STATUS_COLOURS.values())
     shot = tmp_path / "graph.png"
-    cmd = [
-        CHROMIUM,
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--no-first-run",
-        f"--user-data-dir={tmp_path / 'profile'}",
-        f"--screenshot={shot}",
-        "--window-size=1200,1600",
-        page.as_uri(),
-    ]
-    subprocess.run(cmd, check=True, capture_output=True, timeout=90)
+    chromium(f"--screenshot={shot}", "--window-size=1200,1600", page.as_uri(), profile=tmp_path / "profile")
     data = shot.read_bytes()
     assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 20_000

@@ -1,8 +1,6 @@
 from __future__ import annotations
 
 import re
-import shutil
-import subprocess
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -11,9 +9,9 @@ from PIL import Image
 
 from steps import Settings
 from steps._outputs import Results, render_html
+from tests.browser import chromium
 from tests.steps.test_publish import XSS, publish
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 VIDEO_IDS = ["v-unbox", "v-xss", "v-bad", "v-dup", "v-stuck"]
 IMAGES = 4 + 1 + 1 + 2 + 1  # unbox: 4 keyframes, 1 screenshot, contact sheet; xss: 2 keyframes, contact sheet
 
@@ -91,31 +89,15 @@ def test_user_text_is_escaped(settings: Settings) -> None:
     assert 'onmouseover="alert(1)' not in page_text
 
 
-def _chromium(*args: str, profile: Path) -> subprocess.CompletedProcess[str]:
-    assert CHROMIUM is not None
-    flags = [
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--no-first-run",
-        f"--user-data-dir={profile}",
-    ]
-    return subprocess.run([CHROMIUM, *flags, *args], capture_output=True, text=True, timeout=90, check=True)
-
-
 def _loaded_body(html: Path, profile: Path) -> tuple[dict[str, str], str]:
     """The page's DOM after load in headless Chromium, and the attributes of its <body>."""
-    dom = _chromium("--virtual-time-budget=5000", "--dump-dom", html.as_uri(), profile=profile).stdout
+    dom = chromium("--virtual-time-budget=5000", "--dump-dom", html.as_uri(), profile=profile).stdout
     match = re.search(r"<body([^>]*)>", dom)
     assert match, dom[:500]
     return dict(re.findall(r'([\w-]+)="([^"]*)"', match.group(1))), dom
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(CHROMIUM is None, reason="needs Debian's chromium package")
 def test_report_loads_in_chromium_without_broken_images(settings: Settings, tmp_path: Path) -> None:
     ws, _, _ = publish(settings)
     html = ws.out / "report.html"
@@ -129,7 +111,7 @@ def test_report_loads_in_chromium_without_broken_images(settings: Settings, tmp_
     assert XSS not in dom.split("<script", 1)[0]
 
     shot = tmp_path / "report.png"
-    _chromium(
+    chromium(
         "--window-size=1280,2400",
         "--hide-scrollbars",
         f"--screenshot={shot}",
@@ -143,7 +125,6 @@ def test_report_loads_in_chromium_without_broken_images(settings: Settings, tmp_
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(CHROMIUM is None, reason="needs Debian's chromium package")
 def test_chromium_check_sees_a_missing_image(settings: Settings, tmp_path: Path) -> None:
     ws, results, _ = publish(settings)
     (ws.out / results.videos[0].shots[1].keyframe).unlink()
