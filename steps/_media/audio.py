@@ -78,7 +78,7 @@ def extract_audio(
         duration = frames / sample_rate
         if is_cut_off(duration, declared_s):
             raise CorruptVideo(
-                f"{src.name} is cut off: its audio stops at {duration:.1f} s of {declared_s:.1f} s "
+                f"the file is cut off: its audio stops at {duration:.1f} s of {declared_s:.1f} s "
                 "(the file was not downloaded completely)"
             )
         os.replace(tmp, dest)

@@ -74,7 +74,7 @@ def map_av_errors(path: Path) -> Iterator[None]:
     try:
         yield
     except av.error.FileNotFoundError as exc:
-        raise SourceNotFound(f"the video file is missing: {path.name}") from exc
+        raise SourceNotFound("the video file is missing") from exc
     except av.error.FFmpegError as exc:
         reason = getattr(exc, "strerror", None) or str(exc)
         try:
@@ -82,18 +82,18 @@ def map_av_errors(path: Path) -> Iterator[None]:
         except OSError:
             known = True
         if not known:
-            raise NotAVideo(f"{path.name} is not a video file (unrecognised content)") from exc
+            raise NotAVideo("the file is not a video (its content is not a known media format)") from exc
         raise CorruptVideo(
-            f"{path.name} cannot be decoded: {reason} (the file is damaged or was cut off while downloading)"
+            f"the video cannot be decoded: {reason} (the file is damaged or was cut off)"
         ) from exc
 
 
 def open_input(path: Path) -> InputContainer:
     """Open ``path`` for reading, refusing missing and zero-byte files with typed errors."""
     if not path.is_file():
-        raise SourceNotFound(f"the video file is missing: {path.name}")
+        raise SourceNotFound("the video file is missing")
     if path.stat().st_size == 0:
-        raise EmptyFile(f"{path.name} is empty (0 bytes)")
+        raise EmptyFile("the file is empty (0 bytes)")
     with map_av_errors(path):
         return av.open(str(path), mode="r", metadata_errors="ignore")
 
@@ -123,10 +123,10 @@ def probe(path: Path) -> MediaInfo:
         audios = list(container.streams.audio)
         if not videos:
             if audios:
-                raise NoVideoStream(f"{path.name} holds audio only: there is no picture to analyse")
-            raise NotAVideo(f"{path.name} holds neither video nor audio ({fmt})")
+                raise NoVideoStream("the file holds audio only: there is no picture to analyse")
+            raise NotAVideo(f"the file holds neither video nor audio ({fmt})")
         if any(key in fmt for key in _IMAGE_FORMATS):
-            raise NotAVideo(f"{path.name} is a still image ({fmt}), not a video")
+            raise NotAVideo(f"the file is a still image ({fmt}), not a video")
         video = videos[0]
         rotation = _first_frame_rotation(container, video, path)
         duration = _duration(container, video)
@@ -155,4 +155,4 @@ def _first_frame_rotation(container: InputContainer, video: av.video.stream.Vide
     """Decode the first frame of ``video``; its display matrix gives the rotation (counter-clockwise)."""
     for frame in container.decode(video):
         return int(frame.rotation) % 360
-    raise CorruptVideo(f"{path.name} has a video stream but not a single frame decodes")
+    raise CorruptVideo("the file has a video stream but not a single frame decodes")
