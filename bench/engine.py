@@ -18,8 +18,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from flows._engine import Engine
-from flows._history import ExecutionStore
+from flows import Engine, ExecutionStore
 
 ARN = "acs:fc:::functions/bench-noop"
 
