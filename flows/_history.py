@@ -25,12 +25,17 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
+import structlog
+
 from ._errors import ExecutionNotFound
 
 __all__ = ["ExecutionInfo", "ExecutionStore", "HistoryWriter"]
 
 META = "meta.json"
 HISTORY = "history.jsonl"
+# CloudFlow fails an execution past this many history events; the embedded engine only warns.
+CLOUDFLOW_MAX_EVENTS = 5000
+log = structlog.get_logger(logger_name=__name__)
 RUNNING, SUCCEEDED, FAILED = "Running", "Succeeded", "Failed"
 
 
@@ -120,6 +125,13 @@ class HistoryWriter:
             self._file.flush()
             self._next_id += 1
             self._dirty = True
+            if self._next_id == CLOUDFLOW_MAX_EVENTS + 2:
+                log.warning(
+                    "execution.event_limit_exceeded",
+                    execution=self.path.parent.name,
+                    limit=CLOUDFLOW_MAX_EVENTS,
+                    hint="CloudFlow would fail this execution; split the batch or use a distributed Map",
+                )
             if durable:
                 self._sync()
 
