@@ -1,0 +1,139 @@
+"""Analyze: metrics a marketer reads — pace, speech, the hook, and ad performance."""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+
+from steps import (
+    AnalysisRecord,
+    Metrics,
+    ProbeRecord,
+    Segment,
+    Settings,
+    Shot,
+    ShotsRecord,
+    StepContext,
+    TranscriptRecord,
+    load_artifact,
+    save_artifact,
+)
+from steps._metrics import compute_metrics, hook_text, performance_metrics, speech_units
+from steps.analyze import handler
+from steps.errors import PermanentError
+from tests.steps._ws import make_task
+
+
+def _probe(duration: float = 20.0, has_audio: bool = True) -> ProbeRecord:
+    return ProbeRecord(
+        duration_s=duration, width=720, height=1280, fps=30.0, codec="h264", has_audio=has_audio
+    )
+
+
+def _shots(*bounds: float) -> ShotsRecord:
+    shots = [
+        Shot(index=i + 1, start_s=a, end_s=b, keyframe=f"keyframes/shot_{i + 1:03d}.jpg")
+        for i, (a, b) in enumerate(itertools.pairwise(bounds))
+    ]
+    return ShotsRecord(detector="adaptive", shots=shots)
+
+
+def _transcript(segments: list[tuple[float, float, str]], language: str = "en") -> TranscriptRecord:
+    segs = [Segment(start_s=a, end_s=b, text=t) for a, b, t in segments]
+    return TranscriptRecord(
+        engine="whisper",
+        model="tiny.en",
+        language=language,
+        text=" ".join(s.text for s in segs),
+        segments=segs,
+        speech_s=sum(s.end_s - s.start_s for s in segs),
+        srt="transcript.srt",
+        vtt="transcript.vtt",
+    )
+
+
+def test_pace_metrics_from_shots() -> None:
+    m = compute_metrics(_probe(20.0), _shots(0, 2, 5, 9, 20), None)
+    assert m.shot_count == 4
+    assert m.avg_shot_s == 5.0
+    assert m.median_shot_s == 3.5
+    assert m.first_shot_s == 2.0
+    assert m.cuts_per_min == 9.0  # 3 cuts in 20 s
+    assert m.speech_rate is None and m.hook_text is None
+
+
+def test_english_speech_rate_in_words_per_minute_and_ratio() -> None:
+    t = _transcript(
+        [(0.0, 3.0, "Meet the new Lumen bottle."), (4.0, 10.0, "Order today and get free shipping.")]
+    )
+    m = compute_metrics(_probe(20.0), _shots(0, 20), t)
+    assert m.speech_ratio == pytest.approx(9.0 / 20.0)
+    assert m.speech_rate_unit == "words/min"
+    assert m.speech_rate == pytest.approx(11 / (9.0 / 60.0), abs=0.1)
+
+
+def test_chinese_speech_rate_counts_characters() -> None:
+    t = _transcript(
+        [(0.0, 6.0, "全新保温杯，二十四小时保冷。"), (6.0, 12.0, "今天下单包邮！")], language="zh"
+    )
+    m = compute_metrics(_probe(12.0), _shots(0, 12), t)
+    assert m.speech_rate_unit == "chars/min"
+    assert m.speech_rate == pytest.approx(
+        18 / (12.0 / 60.0), abs=0.1
+    )  # 18 characters; punctuation not counted
+    assert speech_units("今天下单 free shipping", None) == (6, "chars/min")
+
+
+def test_hook_is_what_is_said_in_the_first_three_seconds() -> None:
+    segs = [
+        Segment(start_s=0.2, end_s=1.5, text="Running late?"),
+        Segment(start_s=1.6, end_s=6.0, text="Stride shoes lace up in one second flat, every time."),
+    ]
+    hook = hook_text(segs)
+    assert hook.startswith("Running late? Stride shoes")
+    assert hook.endswith("…")
+    assert "every time" not in hook  # said after 3 s
+    assert hook_text([Segment(start_s=3.5, end_s=5.0, text="late start")]) == ""
+    assert (
+        hook_text(
+            [Segment(start_s=0.0, end_s=2.0, text="快来看"), Segment(start_s=2.0, end_s=2.8, text="新品")]
+        )
+        == "快来看新品"
+    )
+
+
+def test_performance_ratios_and_zero_denominators() -> None:
+    perf = performance_metrics({"impressions": 48200, "clicks": 1350, "spend": 920.5, "conversions": 88})
+    assert perf["ctr"] == pytest.approx(1350 / 48200, rel=1e-4)
+    assert perf["cvr"] == pytest.approx(88 / 1350, rel=1e-4)
+    assert perf["cpc"] == pytest.approx(920.5 / 1350, rel=1e-3)
+    assert perf["cpa"] == pytest.approx(920.5 / 88, rel=1e-3)
+    none = performance_metrics({"impressions": 0, "clicks": 0, "spend": 10.0, "conversions": 0})
+    assert none["ctr"] is None and none["cvr"] is None and none["cpc"] is None and none["cpa"] is None
+    assert performance_metrics(None)["ctr"] is None
+
+
+def test_no_audio_means_no_speech_ratio() -> None:
+    m = compute_metrics(_probe(8.0, has_audio=False), _shots(0, 8), None)
+    assert m.speech_ratio is None and m.speech_rate is None
+
+
+def test_handler_writes_analysis_from_the_artifacts(settings: Settings, silent_video) -> None:
+    ws, (vid,) = make_task(settings, [silent_video.path])
+    vdir = ws.video_dir(vid)
+    save_artifact(vdir, _probe(8.0, has_audio=False))
+    save_artifact(vdir, _shots(0, 2, 3.6, 6, 8))
+    out = handler({"task_id": ws.task_id, "video_id": vid}, StepContext(settings=settings))
+    assert out == {"video_id": vid, "status": "ok"}
+    record = load_artifact(vdir, AnalysisRecord)
+    assert record is not None and isinstance(record.metrics, Metrics)
+    assert record.metrics.shot_count == 4 and record.metrics.cuts_per_min == 22.5
+    assert record.ai is None
+
+
+def test_handler_refuses_when_shots_are_missing(settings: Settings, silent_video) -> None:
+    ws, (vid,) = make_task(settings, [silent_video.path])
+    save_artifact(ws.video_dir(vid), _probe(8.0))
+    with pytest.raises(PermanentError, match=r"shots\.json"):
+        handler({"task_id": ws.task_id, "video_id": vid}, StepContext(settings=settings))
