@@ -39,7 +39,7 @@ from .errors import InvalidStepInput
 
 __all__ = ["CONTACT_SHEET", "SCORES_FILE", "ShotsOutput", "handler", "run"]
 
-STEP_VERSION = 1
+STEP_VERSION = 2
 CONTACT_SHEET = "contact_sheet.jpg"
 SCORES_FILE = "frame_scores.npz"
 _INPUTS_FILE = ".shots_inputs.json"
@@ -81,11 +81,8 @@ def _wanted_screenshots(opts: ShotOptions, duration_s: float) -> list[float]:
     return wanted
 
 
-def _write_keyframes(
-    video_dir: Path, src: Path, times_s: Sequence[float], keyframes_s: np.ndarray
-) -> tuple[list[str], int]:
-    """Grab and write one JPEG per shot; near-duplicates reuse the earlier file. Returns paths."""
-    images = grab_frames(src, times_s, keyframes_s=keyframes_s.tolist())
+def _write_keyframes(video_dir: Path, images: Sequence[np.ndarray]) -> tuple[list[str], int]:
+    """Write one JPEG per shot; near-duplicates reuse the earlier file. Returns paths, duplicates."""
     dup = duplicate_of(images)
     paths: list[str] = []
     for i, image in enumerate(images):
@@ -132,7 +129,7 @@ def _stored_key(video_dir: Path) -> str | None:
 
 
 class _Frames:
-    """RGB frames at chosen times: rendered during the analysis pass, else grabbed afterwards."""
+    """Contact-sheet tiles: rendered during the analysis pass, else grabbed afterwards."""
 
     def __init__(self, src: Path, fps: float) -> None:
         self.src = src
@@ -152,7 +149,7 @@ class _Frames:
 
 
 def _pass_or_replay(
-    video_dir: Path, src: Path, sha256: str, opts: ShotOptions, fps: float, want: dict[float, int | None]
+    video_dir: Path, src: Path, sha256: str, opts: ShotOptions, fps: float, tiles_s: Sequence[float]
 ) -> tuple[FrameScores, list[int], _Frames]:
     """Cuts and frame scores: replayed from ``frame_scores.npz`` when it matches, else one pass."""
     frames = _Frames(src, fps)
@@ -165,10 +162,7 @@ def _pass_or_replay(
         log.info("shots.scores_replayed", frames=len(cached.times_s))
         frames.keyframes_s = cached.keyframes_s.tolist()
         return cached, cuts, frames
-    renders: dict[int, int | None] = {}
-    for t, width in want.items():  # full resolution wins when a screenshot and a tile share a frame
-        i = frames.index(t)
-        renders[i] = None if width is None or renders.get(i, 0) is None else width
+    renders: dict[int, int | None] = {frames.index(t): _TILE_WIDTH for t in tiles_s}
     with open_video(src) as video:
         analysis = analyze(
             video,
@@ -179,7 +173,7 @@ def _pass_or_replay(
         )
     analysis.scores.source_sha256 = sha256
     analysis.scores.save(video_dir / SCORES_FILE)
-    frames.rendered = {t: analysis.renders[frames.index(t)] for t in want}
+    frames.rendered = {t: analysis.renders[frames.index(t)] for t in tiles_s}
     frames.keyframes_s = analysis.scores.keyframes_s.tolist()
     return analysis.scores, analysis.cuts, frames
 
@@ -197,15 +191,18 @@ def _detect_and_write(video_dir: Path, src: Path, sha256: str, opts: ShotOptions
     fps, duration = _facts(video_dir, src)
     shot_times = _wanted_screenshots(opts, duration)
     sheet_times = sample_times(duration)
-    want: dict[float, int | None] = {t: _TILE_WIDTH for t in sheet_times}
-    want.update({t: None for t in shot_times})
-    scores, cuts, frames = _pass_or_replay(video_dir, src, sha256, opts, fps, want)
+    # Tiles come from the fast analysis pass (no deblocking: invisible at tile size); keyframes
+    # and screenshots, shown at full size, from one accurate grabbing pass afterwards.
+    scores, cuts, frames = _pass_or_replay(video_dir, src, sha256, opts, fps, sheet_times)
     times = scores.times_s
     n = len(times)
     end_s = float(times[-1]) + 1.0 / fps
     spans = spans_from_cuts(cuts, n)
     picks = choose_keyframes(spans, scores.sharpness)
-    paths, dropped = _write_keyframes(video_dir, src, [float(times[i]) for i in picks], scores.keyframes_s)
+    grabbed = grab_frames(
+        src, [*(float(times[i]) for i in picks), *shot_times], keyframes_s=scores.keyframes_s.tolist()
+    )
+    paths, dropped = _write_keyframes(video_dir, grabbed[: len(picks)])
     shots = [
         Shot(
             index=k + 1,
@@ -217,7 +214,7 @@ def _detect_and_write(video_dir: Path, src: Path, sha256: str, opts: ShotOptions
         for k, s in enumerate(spans)
     ]
     screenshots = [Screenshot(time_s=round(t, 3), path=_screenshot_name(t)) for t in shot_times]
-    for shot, image in zip(screenshots, frames.at(shot_times), strict=True):
+    for shot, image in zip(screenshots, grabbed[len(picks) :], strict=True):
         atomic_write_bytes(video_dir / shot.path, _jpeg(image))
     atomic_write_bytes(video_dir / CONTACT_SHEET, render_contact_sheet(frames.at(sheet_times), sheet_times))
     log.info("shots.detected", shots=len(shots), dropped_duplicates=dropped, frames=n, detector=opts.detector)

@@ -5,15 +5,21 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import threading
+from collections.abc import Iterator
+from contextlib import closing
 from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
+from scenedetect import ContentDetector
 
 from steps import Settings, ShotsRecord, StepContext, load_artifact, load_progress
 from steps._media.frames import grab_frames, open_video
 from steps._shots import sharpness
+from steps._shots.prefetch import prefetched
+from steps._shots.score import ContentScore, i420_to_bgr
 from steps.errors import CorruptVideo, InvalidStepInput
 from steps.shots import CONTACT_SHEET, SCORES_FILE, handler
 from tests.media import MadeVideo, make_video
@@ -193,7 +199,7 @@ def test_truncated_video_is_corrupt(settings: Settings, speech_video: MadeVideo,
     data = speech_video.path.read_bytes()
     broken.write_bytes(data[: len(data) // 2])
     ws, (vid,) = make_task(settings, [broken])
-    with pytest.raises(CorruptVideo, match=r"source\.mp4"):
+    with pytest.raises(CorruptVideo, match=r"cannot be decoded"):
         handler({"task_id": ws.task_id, "video_id": vid}, StepContext(settings=settings))
 
 
@@ -219,3 +225,30 @@ def test_grabbed_frames_equal_the_decoding_pass(bikes: Path) -> None:
         got = grab_frames(bikes, [i / 25 for i in order], keyframes_s=grabbed_with)
         for i, image in zip(order, got, strict=True):
             assert np.array_equal(image, seen[i]), i
+
+
+def test_content_score_is_pyscenedetects_content_val(bikes: Path) -> None:
+    # our OpenCV score must be the number ContentDetector computes itself, frame by frame
+    reference = ContentDetector()
+    ours = ContentScore()
+    with open_video(bikes) as video:
+        for frame in video.frames(fmt="yuv420p", fast=True):
+            bgr = i420_to_bgr(frame.image)
+            expected = reference._calculate_frame_score(frame.index, bgr)
+            assert ours(bgr) == pytest.approx(expected, abs=1e-9), frame.index
+
+
+def test_prefetch_hands_over_items_and_errors_and_stops_its_thread() -> None:
+    def source(fail_at: int | None) -> Iterator[int]:
+        for i in range(100):
+            if i == fail_at:
+                raise CorruptVideo("broken at 7")
+            yield i
+
+    assert list(prefetched(source(None), depth=4)) == list(range(100))
+    with pytest.raises(CorruptVideo, match="broken at 7"):
+        list(prefetched(source(7), depth=4))
+    before = threading.active_count()
+    with closing(prefetched(source(None), depth=2)) as items:
+        assert next(items) == 0
+    assert threading.active_count() == before  # the producer was stopped and joined
