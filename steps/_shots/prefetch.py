@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import queue
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Generator, Iterable
 from typing import Any, TypeVar
 
 __all__ = ["prefetched"]
@@ -18,7 +18,7 @@ _ITEM, _END, _ERROR = range(3)
 _POLL_S = 0.1
 
 
-def prefetched(source: Iterable[T], depth: int = 32) -> Iterator[T]:
+def prefetched(source: Iterable[T], depth: int = 32) -> Generator[T, None, None]:
     """Yield ``source``'s items, produced up to ``depth`` ahead by a background thread.
 
     An exception raised by ``source`` is re-raised here. Closing this generator (or leaving a
