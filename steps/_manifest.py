@@ -7,6 +7,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from ._workspace import TaskWorkspace, read_json
+from .errors import InvalidStepInput
 
 __all__ = [
     "AsrOptions",
@@ -83,7 +84,16 @@ class Manifest(_Model):
     options: Options
     videos: list[VideoEntry]
 
+    def video(self, video_id: str) -> VideoEntry:
+        """The entry of ``video_id``; ``InvalidStepInput`` when the task has no such video."""
+        for entry in self.videos:
+            if entry.video_id == video_id:
+                return entry
+        raise InvalidStepInput(f"video {video_id} is not in the manifest of task {self.task_id}")
+
 
 def load_manifest(ws: TaskWorkspace) -> Manifest:
-    """The manifest of the task in ``ws``."""
+    """The manifest of the task in ``ws``; ``InvalidStepInput`` when Prepare has not written it."""
+    if not ws.manifest.is_file():
+        raise InvalidStepInput(f"task {ws.task_id} has no manifest (Prepare has not run)")
     return Manifest.model_validate(read_json(ws.manifest))

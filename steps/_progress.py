@@ -86,7 +86,7 @@ def _video_state(folder: Path) -> dict[str, Any]:
         state["updated_at"] = max(state["updated_at"], at)
         if status == "running" and at >= running_since:
             state["current"], running_since = stage, at
-        if status == "failed" and "error" in record:
+        if "error" in record and status in ("failed", "running"):  # the end, or why it is retrying
             state["error"] = record["error"]
     return state
 

@@ -17,7 +17,7 @@ from ._logging import get_logger
 from ._progress import record_stage
 from ._settings import Settings
 from ._workspace import TaskWorkspace
-from .errors import InvalidStepInput, OutputTooLarge, VideoInsightError
+from .errors import InvalidStepInput, OutputTooLarge, PermanentError, VideoInsightError
 
 __all__ = [
     "MAX_STATE_BYTES",
@@ -123,14 +123,15 @@ def step(
                 except VideoInsightError as exc:
                     log.info("step.failed", code=exc.code, message=exc.message)
                     if ws is not None and stage:
-                        record_stage(ws, ids["video_id"], stage, "failed", exc.to_dict())
+                        # a transient fault is retried by the flow: the stage stays running, with the reason
+                        status = "failed" if isinstance(exc, PermanentError) else "running"
+                        record_stage(ws, ids["video_id"], stage, status, exc.to_dict())
                     raise
                 except Exception as exc:
                     log.error("step.crashed", error=repr(exc), exc_info=True)
-                    if ws is not None and stage:
-                        record_stage(
-                            ws, ids["video_id"], stage, "failed", {"code": "FC.Unknown", "message": str(exc)}
-                        )
+                    if ws is not None and stage:  # FC.Unknown is retried too; VideoFailed records the end
+                        error = {"code": "FC.Unknown", "message": str(exc)}
+                        record_stage(ws, ids["video_id"], stage, "running", error)
                     raise
                 result = out.model_dump(mode="json")
                 size = len(json.dumps(result, ensure_ascii=False).encode("utf-8"))

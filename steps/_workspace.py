@@ -19,14 +19,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .errors import InvalidStepInput
+
 __all__ = ["TaskWorkspace", "atomic_write_bytes", "atomic_write_json", "read_json", "valid_id"]
 
-_ID = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]{0,127}$")
+_ID = re.compile(r"[A-Za-z_][A-Za-z0-9_-]{0,127}")
 
 
 def valid_id(value: str) -> bool:
     """True for ids safe to use as a folder name and a CloudFlow execution name."""
-    return bool(_ID.match(value))
+    return isinstance(value, str) and _ID.fullmatch(value) is not None
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
@@ -61,7 +63,7 @@ class TaskWorkspace:
 
     def __post_init__(self) -> None:
         if not valid_id(self.task_id):
-            raise ValueError(f"invalid task id {self.task_id!r}")
+            raise InvalidStepInput(f"invalid task id {self.task_id!r}: use letters, digits, '_' and '-'")
 
     @property
     def dir(self) -> Path:
@@ -86,19 +88,7 @@ class TaskWorkspace:
     def video_dir(self, video_id: str) -> Path:
         """The folder holding one video's artifacts (created on demand)."""
         if not valid_id(video_id):
-            raise ValueError(f"invalid video id {video_id!r}")
+            raise InvalidStepInput(f"invalid video id {video_id!r}")
         path = self.dir / "videos" / video_id
         path.mkdir(parents=True, exist_ok=True)
         return path
-
-    def load_manifest(self) -> dict[str, Any]:
-        """The manifest Prepare wrote."""
-        data: dict[str, Any] = read_json(self.manifest)
-        return data
-
-    def video_entry(self, video_id: str) -> dict[str, Any]:
-        """One video's manifest entry."""
-        for entry in self.load_manifest()["videos"]:
-            if entry["video_id"] == video_id:
-                return dict(entry)
-        raise KeyError(video_id)

@@ -49,7 +49,7 @@ def run(inp: VideoRef, ctx: StepContext) -> AnalyzeOutput:
         missing = "probe.json" if probe is None else "shots.json"
         raise PermanentError(f"analysis needs {missing}, which an earlier step did not write")
     transcript = load_artifact(vdir, TranscriptRecord)
-    entry = next(v for v in load_manifest(ws).videos if v.video_id == inp.video_id)
+    entry = load_manifest(ws).video(inp.video_id)
     metrics = compute_metrics(probe, shots, transcript, entry.performance)
     ai: dict[str, Any] | None = None
     for analyzer in ANALYZERS:

@@ -28,7 +28,6 @@ from ._settings import Settings
 from .errors import (
     DownloadFailed,
     EmptyFile,
-    InvalidStepInput,
     NotAVideo,
     SourceNotFound,
     TooLarge,
@@ -302,12 +301,8 @@ def _fetch_url(entry: VideoEntry, vdir: Path, manifest: Manifest, settings: Sett
 def run(inp: VideoRef, ctx: StepContext) -> VideoRef:
     """Fetch the video ``inp.video_id`` of task ``inp.task_id`` into its folder (idempotent)."""
     ws = ctx.workspace(inp.task_id)
-    if not ws.manifest.is_file():
-        raise InvalidStepInput(f"fetch: task {inp.task_id} has no manifest (Prepare has not run)")
     manifest = load_manifest(ws)
-    entry = next((v for v in manifest.videos if v.video_id == inp.video_id), None)
-    if entry is None:
-        raise InvalidStepInput(f"fetch: video {inp.video_id} is not in the manifest of task {inp.task_id}")
+    entry = manifest.video(inp.video_id)
     vdir = ws.video_dir(inp.video_id)
     if (done := _reusable(vdir, entry)) is not None:
         log.info("fetch.reused", path=done.path, bytes=done.bytes)

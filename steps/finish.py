@@ -44,10 +44,9 @@ class FinishOutput(StepModel):
 
 def count_outcomes(ws: TaskWorkspace) -> FinishCounts:
     """Ok and failed videos of the task (duplicates are not counted: they were never processed)."""
-    try:
-        entries = [v for v in load_manifest(ws).videos if v.duplicate_of is None]
-    except (OSError, ValueError):
+    if not ws.manifest.is_file():
         return FinishCounts(total=0, ok=0, failed=0)  # Prepare never wrote a manifest
+    entries = [v for v in load_manifest(ws).videos if v.duplicate_of is None]
     ok = 0
     for entry in entries:
         folder = ws.dir / "videos" / entry.video_id

@@ -23,7 +23,7 @@ from .errors import InvalidRequest
 __all__ = ["PrepareInput", "PrepareOutput", "handler", "run"]
 
 log = get_logger(__name__)
-_TASK_ID = r"^[A-Za-z0-9_][A-Za-z0-9_-]{0,127}$"  # the workspace's folder-name rule
+_TASK_ID = r"^[A-Za-z_][A-Za-z0-9_-]{0,127}$"  # the workspace's folder-name rule
 
 
 class PrepareInput(StepModel):

@@ -20,7 +20,15 @@ from rich.progress_bar import ProgressBar
 from rich.table import Table
 from rich.text import Text
 
-from steps import STAGES, TaskWorkspace, get_logger, load_manifest, load_progress, summarize
+from steps import (
+    STAGES,
+    TaskWorkspace,
+    VideoInsightError,
+    get_logger,
+    load_manifest,
+    load_progress,
+    summarize,
+)
 
 __all__ = [
     "ProgressSnapshot",
@@ -129,7 +137,7 @@ def _video_state(raw: Mapping[str, Any], names: Mapping[str, str]) -> VideoState
 def _names(ws: TaskWorkspace) -> dict[str, str]:
     try:
         return {v.video_id: v.name for v in load_manifest(ws).videos}
-    except (OSError, ValueError):
+    except (OSError, ValueError, VideoInsightError):  # not written yet (Prepare runs), or mid-write
         return {}
 
 

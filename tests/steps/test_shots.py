@@ -182,7 +182,7 @@ def test_rerun_is_idempotent_and_a_new_threshold_needs_no_decoding(
     assert handler(event, ctx)["shot_count"] == 4
     assert (shots_json.stat().st_mtime_ns, scores.stat().st_mtime_ns) == first
     # a threshold no cut reaches: one shot, computed from the saved scores (no new decoding pass)
-    manifest = ws.load_manifest()
+    manifest = json.loads(ws.manifest.read_text(encoding="utf-8"))
     manifest["options"]["shots"]["threshold"] = 250.0
     ws.manifest.write_text(json.dumps(manifest))
     assert handler(event, ctx)["shot_count"] == 1
