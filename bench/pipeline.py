@@ -44,7 +44,7 @@ def main() -> None:
         print("making a 60 s 720p test video (once)...", flush=True)
         make_video(video, shot_frames=(250,) * 6, size=(1280, 720), speech=SPEECH)
     tmp = Path(tempfile.mkdtemp(prefix="vi-bench-"))
-    settings = steps.Settings(workspace=tmp / "ws")
+    settings = steps.Settings(workspace=tmp / "ws", allow_local_paths=True)
     steps.configure_logging("console", "WARNING")
     engine = build_engine(settings)
     ws = steps.TaskWorkspace(settings.workspace, "bench")

@@ -217,7 +217,7 @@ def bench_step(repeat: int) -> None:
         shots = 0
         for i in range(repeat):
             with tempfile.TemporaryDirectory() as tmp:
-                settings = Settings(workspace=Path(tmp))
+                settings = Settings(workspace=Path(tmp), allow_local_paths=True)
                 ws, (vid,) = make_task(
                     settings, [path], {"shots": {"screenshot_times_s": [5, 30, 55]}}, task_id=f"b{i}"
                 )

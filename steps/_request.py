@@ -106,11 +106,16 @@ def normalize_source(url: str) -> str:
     return urlunsplit((parts.scheme.lower(), netloc, parts.path or ("/" if netloc else ""), parts.query, ""))
 
 
-def sources_from_request(request: Mapping[str, Any]) -> list[VideoSource]:
-    """The videos of a validated batch request; local paths must be absolute."""
+def sources_from_request(request: Mapping[str, Any], *, allow_paths: bool) -> list[VideoSource]:
+    """The videos of a validated batch request; local paths must be absolute, and allowed."""
     out: list[VideoSource] = []
     for i, item in enumerate(request["videos"]):
         path = item.get("path")
+        if path is not None and not allow_paths:
+            raise InvalidRequest(
+                f"videos[{i}].path: local files are accepted only by the command line; "
+                "send a link or upload the video instead"
+            )
         if path is not None and not os.path.isabs(path):
             raise InvalidRequest(
                 f"videos[{i}].path: {path!r} is not an absolute path "

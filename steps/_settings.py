@@ -51,6 +51,7 @@ class Settings:
     workspace: Path = field(default_factory=default_workspace)
     temp_cleanup_enabled: bool = True
     allow_loopback: bool = False
+    allow_local_paths: bool = False  # only the CLI: in the cloud a path would read the shared mount
     asr_engine: str = "auto"
     funasr_model: str = ""
     funasr_vad_model: str = ""
@@ -89,6 +90,7 @@ class Settings:
             kw["workspace"] = Path(str(get("VI_WORKSPACE"))).expanduser()
         kw["temp_cleanup_enabled"] = _bool("TEMP_CLEANUP_ENABLED", get("TEMP_CLEANUP_ENABLED"), True)
         kw["allow_loopback"] = _bool("VI_ALLOW_LOOPBACK", get("VI_ALLOW_LOOPBACK"), False)
+        kw["allow_local_paths"] = _bool("VI_ALLOW_LOCAL_PATHS", get("VI_ALLOW_LOCAL_PATHS"), False)
         plain = {
             "asr_engine": "VI_ASR_ENGINE",
             "funasr_model": "VI_FUNASR_MODEL",

@@ -309,8 +309,10 @@ def run(inp: VideoRef, ctx: StepContext) -> VideoRef:
         return inp
     if entry.url is not None:
         record = _fetch_url(entry, vdir, manifest, ctx.settings)
-    else:
+    elif ctx.settings.allow_local_paths:
         record = _fetch_local(entry, vdir, manifest)
+    else:
+        raise UnsupportedLink("local files are accepted only by the command line; send a link instead")
     save_artifact(vdir, record)
     log.info("fetch.stored", path=record.path, bytes=record.bytes, kind=record.path.rsplit(".", 1)[-1])
     return inp

@@ -59,21 +59,21 @@ def _created_at(ws: TaskWorkspace) -> float:
     return time.time()
 
 
-def build_manifest(ws: TaskWorkspace, request: dict[str, Any]) -> Manifest:
-    """The manifest of a validated request."""
+def build_manifest(ws: TaskWorkspace, request: dict[str, Any], *, allow_paths: bool) -> Manifest:
+    """The manifest of a validated request (``allow_paths``: local files, for the CLI only)."""
     return Manifest(
         task_id=ws.task_id,
         title=request.get("title"),
         created_at=_created_at(ws),
         options=options_from_request(request),
-        videos=assign_ids(sources_from_request(request)),
+        videos=assign_ids(sources_from_request(request, allow_paths=allow_paths)),
     )
 
 
 def run(inp: PrepareInput, ctx: StepContext) -> PrepareOutput:
     """Validate the request, write ``manifest.json`` and the initial progress state."""
     ws = ctx.workspace(inp.task_id)
-    manifest = build_manifest(ws, _load_request(ws))
+    manifest = build_manifest(ws, _load_request(ws), allow_paths=ctx.settings.allow_local_paths)
     atomic_write_json(ws.manifest, manifest.model_dump(mode="json"))
     video_ids = [v.video_id for v in manifest.videos if v.duplicate_of is None]
     duplicates = len(manifest.videos) - len(video_ids)

@@ -25,8 +25,8 @@ def _restore_environ() -> Iterator[None]:
 
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
-    """Settings over a fresh workspace, loopback downloads allowed (tests serve media locally)."""
-    return Settings(workspace=tmp_path / "ws", allow_loopback=True)
+    """Settings over a fresh workspace; loopback downloads and local files allowed, as for the CLI."""
+    return Settings(workspace=tmp_path / "ws", allow_loopback=True, allow_local_paths=True)
 
 
 @pytest.fixture(scope="session")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -17,11 +18,14 @@ from ._progress_view import ProgressView
 __all__ = ["main"]
 
 
-def _settings(args: argparse.Namespace) -> steps.Settings:
+def _settings(args: argparse.Namespace, *, local: bool = True) -> steps.Settings:
+    """Settings from the environment; ``local``: a person at this machine, who may name local files."""
     settings = steps.Settings.from_env()
+    if local:  # the cloud functions (serve-step) never read paths named in a request
+        settings = dataclasses.replace(settings, allow_local_paths=True)
     if getattr(args, "workspace", None):
-        settings = steps.Settings(**{**settings.__dict__, "workspace": Path(args.workspace)})
-    level = "DEBUG" if args.verbose else ("INFO" if args.command in ("serve",) else "WARNING")
+        settings = dataclasses.replace(settings, workspace=Path(args.workspace))
+    level = "DEBUG" if args.verbose else ("WARNING" if local else settings.log_level)
     steps.configure_logging(settings.log_format, level)
     return settings
 
@@ -176,7 +180,7 @@ def cmd_serve_step(args: argparse.Namespace) -> int:
     from ._serve import serve_step
 
     try:
-        serve_step(_settings(args), args.step, args.host, args.port)
+        serve_step(_settings(args, local=False), args.step, args.host, args.port)
     except steps.StepNotFound as exc:
         return _fail(str(exc))
     return 0

@@ -1,13 +1,14 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import jsonschema
 import pytest
 
-from steps import Settings, StepContext, TaskWorkspace, load_manifest, load_progress
+from steps import Settings, StepContext, TaskWorkspace, atomic_write_json, load_manifest, load_progress
 from steps._manifest import Options
 from steps._request import batch_schema, normalize_source
 from steps.errors import InvalidRequest, InvalidStepInput
@@ -223,3 +224,14 @@ def _schema_tree(node: dict[str, Any]) -> dict[str, Any]:
 def test_schema_options_mirror_the_options_model() -> None:
     # Same field names at every level, and the documented defaults are the model's defaults.
     assert _schema_tree(batch_schema()["$defs"]["options"]) == Options().model_dump(mode="json")
+
+
+def test_local_paths_are_refused_outside_the_cli(settings: Settings, tmp_path: Path) -> None:
+    """In the cloud a request naming a path could copy another task's file off the shared mount."""
+    cloud = replace(settings, allow_local_paths=False)
+    ws = TaskWorkspace(cloud.workspace, "t_cloud")
+    atomic_write_json(ws.request, {"videos": [{"name": "x", "path": str(tmp_path / "a.mp4")}]})
+    with pytest.raises(
+        InvalidRequest, match=r"videos\[0\]\.path: local files are accepted only by the command line"
+    ):
+        handler({"task_id": "t_cloud"}, StepContext(settings=cloud))
