@@ -189,17 +189,22 @@ def redact(url: str) -> str:
         return "<invalid url>"
 
 
+def _origin(url: str) -> tuple[str, str, int | None]:
+    u = httpx.URL(url)
+    return (u.scheme, u.host, u.port)
+
+
 def check_url(url: str) -> httpx.URL:
     """Parse ``url``; only absolute http(s) URLs with a host pass (``UnsupportedLink`` otherwise)."""
     try:
         parsed = httpx.URL(url.strip())
     except (httpx.InvalidURL, ValueError) as exc:
-        raise UnsupportedLink(f"not a valid link: {url!r} ({exc})") from exc
+        raise UnsupportedLink(f"not a valid link: {redact(url)} ({exc})") from exc
     if parsed.scheme not in ("http", "https"):
         scheme = parsed.scheme or "no scheme"
         raise UnsupportedLink(f"only http and https links can be downloaded, not {scheme}: {redact(url)}")
     if not parsed.host:
-        raise UnsupportedLink(f"the link has no host: {url!r}")
+        raise UnsupportedLink(f"the link has no host: {redact(url)}")
     return parsed
 
 
@@ -347,10 +352,13 @@ def _attempt(
     client: httpx.Client, url: str, dest_dir: Path, opts: DownloadOptions, inspect: Callable[..., str]
 ) -> Downloaded:
     current = url
+    origin = _origin(url)
     for _hop in range(MAX_REDIRECTS + 1):
         check_url(current)
+        # a site's headers (cookies, referer) go to that site only, never to where it redirects
+        headers = dict(opts.headers or {}) if _origin(current) == origin else {}
         try:
-            with client.stream("GET", current, headers=dict(opts.headers or {})) as resp:
+            with client.stream("GET", current, headers=headers) as resp:
                 location = resp.headers.get("location")
                 if resp.is_redirect and location:
                     current = str(resp.url.join(location))

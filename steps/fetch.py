@@ -12,6 +12,7 @@ import contextlib
 import dataclasses
 import hashlib
 import os
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,12 +35,15 @@ from .errors import (
     UnsupportedLink,
 )
 
-__all__ = ["VIDEO_SITES", "handler", "run", "sniff", "video_site"]
+__all__ = ["VIDEO_SITES", "YTDLP_EXTRACTORS", "handler", "run", "sniff", "video_site"]
 
 log = get_logger(__name__)
 _PORTS = {"http": 80, "https": 443}
 
 # Hosts (and their subdomains) whose links are pages, not files: resolved through yt-dlp.
+# Only the real site extractors: the generic one follows arbitrary pages and redirects with yt-dlp's
+# own HTTP client, which the address guard does not cover.
+YTDLP_EXTRACTORS = ("default", "-generic")
 VIDEO_SITES = {
     "bilibili.com": "Bilibili",
     "b23.tv": "Bilibili",
@@ -172,6 +176,7 @@ def map_ytdlp_errors(site: str) -> Iterator[None]:
         yield
     except (YoutubeDLError, OSError, ValueError, KeyError) as exc:
         reason = str(exc).replace("ERROR: ", "").strip() or type(exc).__name__
+        reason = re.sub(r"https?://\S+", lambda m: redact(m.group(0)), reason)  # no tokens in messages
         raise UnsupportedLink(f"could not resolve this {site} page to a video: {reason[:300]}") from exc
 
 
@@ -198,6 +203,7 @@ def resolve_page(url: str, site: str, settings: Settings) -> Resolved:
         "retries": 0,
         "extractor_retries": 0,
         "format": "best[protocol=https]/best[protocol=http]",
+        "allowed_extractors": list(YTDLP_EXTRACTORS),
         "logger": _YtdlpLog(),
     }
     with map_ytdlp_errors(site), yt_dlp.YoutubeDL(opts) as ydl:
