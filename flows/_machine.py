@@ -79,6 +79,7 @@ class State:
     concurrency: int | Path | None = None
     # Wait / Fail
     seconds: float = 0.0
+    wait_until: Any = None  # Seconds.$ / Timestamp / Timestamp.$: resolved when the state runs
     code: str = ""
     detail: str = ""
 
@@ -163,7 +164,14 @@ def _specific(state: State, raw: Mapping[str, Any], registry: Mapping[str, Handl
         state.choices = tuple((parse_condition(b["Condition"]), str(b["Next"])) for b in branches)
         state.default = raw.get("Default")
     elif kind == "Wait":
-        state.seconds = _number(raw.get("Seconds", 0), "Seconds", state.name)
+        if "Seconds.$" in raw:
+            state.wait_until = ("seconds", parse_expression(raw["Seconds.$"]))
+        elif "Timestamp.$" in raw:
+            state.wait_until = ("timestamp", parse_expression(raw["Timestamp.$"]))
+        elif "Timestamp" in raw:
+            state.wait_until = ("timestamp", str(raw["Timestamp"]))
+        else:
+            state.seconds = _number(raw.get("Seconds", 0), "Seconds", state.name)
     elif kind == "Fail":
         state.code, state.detail = str(raw.get("Code", "FnF.Failed")), str(raw.get("Detail", ""))
 

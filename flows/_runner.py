@@ -15,6 +15,7 @@ import uuid
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from typing import Any
 
 from ._errors import ExpressionError, FlowError, StateFailure, StateSizeExceeded, TaskTimeout
@@ -186,7 +187,7 @@ class Run:
         elif kind == "Choice":
             raw, nxt = effective, self._choose(state, effective)
         elif kind == "Wait":
-            self.sleep(state.seconds)
+            self.sleep(self._wait_seconds(state, effective))
             raw = effective
         elif kind == "Fail":
             raise StateFailure(state.code, state.detail)
@@ -276,6 +277,24 @@ class Run:
             for i, it in enumerate(items)
         ]
         return {"Items": self._gather(jobs, limit, cancel)}
+
+    def _wait_seconds(self, state: State, inp: Any) -> float:
+        """How long a Wait state waits: fixed ``Seconds``, ``Seconds.$``, or until a ``Timestamp``."""
+        if state.wait_until is None:
+            return state.seconds
+        kind, spec = state.wait_until
+        value = spec if isinstance(spec, str) else spec.render(self.scope(state, inp))
+        if kind == "seconds":
+            if not isinstance(value, (int, float)) or isinstance(value, bool) or value < 0:
+                raise ExpressionError(f"Seconds must be a number ≥ 0, got {value!r}", state=state.name)
+            return float(value)
+        try:
+            when = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+        except ValueError as exc:
+            raise ExpressionError(f"Timestamp must be RFC 3339, got {value!r}", state=state.name) from exc
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=timezone.utc)
+        return max(0.0, (when - datetime.now(timezone.utc)).total_seconds())
 
     def _concurrency(self, state: State, inp: Any) -> int:
         value: Any = state.concurrency

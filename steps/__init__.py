@@ -24,7 +24,7 @@ from ._cleanup import clean_workspace, parse_duration
 from ._fc import StepApp, StepNotFound, make_step_server, serve_steps
 from ._logging import configure_logging, get_logger
 from ._manifest import Manifest, Options, VideoEntry, load_manifest
-from ._progress import STAGES, load_progress, record_stage, record_task, summarize
+from ._progress import STAGES, load_progress, load_video_progress, record_stage, record_task, summarize
 from ._registry import ARN_PREFIX, StepRegistry, function_name, registry
 from ._request import batch_schema, validate_request
 from ._runtime import MAX_STATE_BYTES, StepContext, VideoRef, step
@@ -71,6 +71,7 @@ __all__ = [
     "load_artifact",
     "load_manifest",
     "load_progress",
+    "load_video_progress",
     "make_step_server",
     "parse_duration",
     "read_json",

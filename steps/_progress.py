@@ -20,7 +20,7 @@ from typing import Any
 from ._logging import get_logger
 from ._workspace import TaskWorkspace, atomic_write_json, read_json, valid_id
 
-__all__ = ["STAGES", "load_progress", "record_stage", "record_task", "summarize"]
+__all__ = ["STAGES", "load_progress", "load_video_progress", "record_stage", "record_task", "summarize"]
 
 # Stages of one video, in flow order; "publish" is task-wide and lives in _task.json.
 STAGES = ("fetch", "media", "transcribe", "shots", "analyze")
@@ -89,6 +89,11 @@ def _video_state(folder: Path) -> dict[str, Any]:
         if "error" in record and status in ("failed", "running"):  # the end, or why it is retrying
             state["error"] = record["error"]
     return state
+
+
+def load_video_progress(ws: TaskWorkspace, video_id: str) -> dict[str, Any]:
+    """One video's state (``{video_id, stages, current, error?}``), reading only its own files."""
+    return _video_state(ws.progress_dir / video_id)
 
 
 def load_progress(ws: TaskWorkspace) -> tuple[dict[str, Any], list[dict[str, Any]]]:

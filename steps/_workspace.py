@@ -21,7 +21,14 @@ from typing import Any
 
 from .errors import InvalidStepInput
 
-__all__ = ["TaskWorkspace", "atomic_write_bytes", "atomic_write_json", "read_json", "valid_id"]
+__all__ = [
+    "TaskWorkspace",
+    "atomic_write_bytes",
+    "atomic_write_json",
+    "inside",
+    "read_json",
+    "valid_id",
+]
 
 _ID = re.compile(r"[A-Za-z_][A-Za-z0-9_-]{0,127}")
 
@@ -29,6 +36,14 @@ _ID = re.compile(r"[A-Za-z_][A-Za-z0-9_-]{0,127}")
 def valid_id(value: str) -> bool:
     """True for ids safe to use as a folder name and a CloudFlow execution name."""
     return isinstance(value, str) and _ID.fullmatch(value) is not None
+
+
+def inside(base: Path, rel: str) -> Path:
+    """``base / rel`` if it stays inside ``base`` once links and ``..`` are resolved; else ValueError."""
+    target = (base / rel).resolve()
+    if not target.is_relative_to(base.resolve()):
+        raise ValueError(f"path {rel!r} leaves {base}")
+    return target
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:

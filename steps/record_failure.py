@@ -14,7 +14,7 @@ from pydantic import ConfigDict
 
 from ._artifacts import ErrorInfo, save_artifact
 from ._logging import get_logger
-from ._progress import STAGES, load_progress, record_stage
+from ._progress import STAGES, load_video_progress, record_stage
 from ._runtime import StepContext, StepModel, step
 from ._workspace import TaskWorkspace
 from .errors import error_from_code
@@ -92,14 +92,13 @@ def friendly_message(code: str, detail: str | None = None) -> str:
 
 def failed_stage(ws: TaskWorkspace, video_id: str) -> tuple[str, dict[str, str] | None]:
     """The stage that failed (or was running when the step died) and the error it recorded."""
-    _, videos = load_progress(ws)
-    state = next((v for v in videos if v.get("video_id") == video_id), {})
+    state = load_video_progress(ws, video_id)
     stages: dict[str, str] = state.get("stages") or {}
     recorded = state.get("error")
     for wanted in ("failed", "running"):
         for stage in STAGES:
             if stages.get(stage) == wanted:
-                return stage, recorded if wanted == "failed" else None
+                return stage, recorded  # for a running stage: why its last attempt failed, if known
     pending = [s for s in STAGES if stages.get(s) not in ("ok", "skipped")]
     return (pending[0] if pending else STAGES[-1]), None
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from .audio import WavInfo, extract_audio, is_cut_off, read_pcm, read_wav_info, video_end_s
 from .frames import DecodedFrame, VideoStream, grab_frames, open_video
-from .probe import MediaInfo, looks_like_media, map_av_errors, open_input, probe
+from .probe import MediaInfo, map_av_errors, open_input, probe
 
 __all__ = [
     "DecodedFrame",
@@ -14,7 +14,6 @@ __all__ = [
     "extract_audio",
     "grab_frames",
     "is_cut_off",
-    "looks_like_media",
     "map_av_errors",
     "open_input",
     "open_video",

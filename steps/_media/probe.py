@@ -11,32 +11,16 @@ from typing import TYPE_CHECKING
 
 import av
 
+from .._sniff import container_of
 from ..errors import CorruptVideo, EmptyFile, NotAVideo, NoVideoStream, SourceNotFound
 
 if TYPE_CHECKING:
     from av.container import InputContainer
 
-__all__ = ["MediaInfo", "looks_like_media", "map_av_errors", "open_input", "probe"]
+__all__ = ["MediaInfo", "map_av_errors", "open_input", "probe"]
 
 # Formats PyAV opens that hold one still image, not a video.
 _IMAGE_FORMATS = ("image2", "_pipe", "gif", "webp")
-# Leading bytes of the containers a video may come in; used to tell "damaged" from "not media".
-_MAGIC: tuple[tuple[int, bytes], ...] = (
-    (4, b"ftyp"),  # MP4 / MOV / 3GP / M4A
-    (4, b"moov"),
-    (4, b"mdat"),
-    (4, b"free"),
-    (4, b"wide"),
-    (0, b"\x1a\x45\xdf\xa3"),  # Matroska / WebM
-    (0, b"RIFF"),  # AVI / WAV
-    (0, b"FLV"),
-    (0, b"OggS"),
-    (0, b"\x00\x00\x01\xba"),  # MPEG-PS
-    (0, b"\x47"),  # MPEG-TS sync byte
-    (0, b"ID3"),  # MP3
-    (0, b"\xff\xfb"),
-    (0, b"0&\xb2u"),  # ASF / WMV
-)
 
 
 @dataclass(frozen=True)
@@ -54,14 +38,9 @@ class MediaInfo:
     container: str
 
 
-def looks_like_media(head: bytes) -> bool:
-    """True when ``head`` (the first bytes of a file) starts like a known media container."""
-    return any(head[off : off + len(magic)] == magic for off, magic in _MAGIC)
-
-
 def _read_head(path: Path) -> bytes:
     with path.open("rb") as fh:
-        return fh.read(16)
+        return fh.read(512)
 
 
 @contextlib.contextmanager
@@ -78,7 +57,7 @@ def map_av_errors(path: Path) -> Iterator[None]:
     except av.error.FFmpegError as exc:
         reason = getattr(exc, "strerror", None) or str(exc)
         try:
-            known = looks_like_media(_read_head(path))
+            known = container_of(_read_head(path)) is not None
         except OSError:
             known = True
         if not known:

@@ -29,7 +29,7 @@ from .._artifacts import (
 )
 from .._logging import get_logger
 from .._manifest import Manifest, VideoEntry
-from .._workspace import TaskWorkspace
+from .._workspace import TaskWorkspace, inside
 from ..errors import DuplicateVideo, Incomplete
 
 __all__ = ["SCHEMA_ID", "Counts", "Results", "collect_results", "results_schema"]
@@ -160,7 +160,7 @@ class _MediaCopier:
         if rel_path.is_absolute() or ".." in rel_path.parts:
             raise ValueError(f"artifact path {rel!r} of video {self.video_id} leaves its folder")
         dest_rel = f"media/{self.video_id}/{rel_path.as_posix()}"
-        src, dest = self.video_dir / rel_path, self.out_dir / dest_rel
+        src, dest = inside(self.video_dir, rel_path.as_posix()), self.out_dir / dest_rel
         if src.is_file():
             if not _same_file(src, dest):
                 _atomic_copy(src, dest)

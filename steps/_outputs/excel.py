@@ -23,7 +23,7 @@ from PIL import Image, UnidentifiedImageError
 
 from .._artifacts import VideoResult
 from .._logging import get_logger
-from .._workspace import atomic_write_bytes
+from .._workspace import atomic_write_bytes, inside
 from ._format import (
     METRIC_LABELS,
     PERCENT_METRICS,
@@ -220,10 +220,10 @@ def _embed(ws: Worksheet, cell: Cell, rel: str | None, out_dir: Path, width: int
     if not rel:
         return 0
     try:
-        with Image.open(out_dir / rel) as img:
+        with Image.open(inside(out_dir, rel)) as img:
             thumb = img.convert("RGB")
             thumb.thumbnail((width, width * 4))
-    except (OSError, UnidentifiedImageError) as exc:
+    except (OSError, ValueError, UnidentifiedImageError) as exc:
         log.warning("publish.xlsx_image_unreadable", path=rel, error=str(exc))
         return 0
     buf = io.BytesIO()

@@ -28,8 +28,8 @@ def e(text: object) -> str:
 
 
 def section_id(video: VideoResult) -> str:
-    """The anchor of a video's section (video ids are already URL- and id-safe)."""
-    return f"v-{video.video_id}"
+    """The anchor of a video's section, escaped: a re-rendered results.json may hold any id."""
+    return e(f"v-{quote(video.video_id, safe='')}")
 
 
 def _src(rel: str) -> str:

@@ -18,6 +18,7 @@ lost a cut of bikes.mp4, so the width stays PySceneDetect's 256.
 
 from __future__ import annotations
 
+import io
 from collections.abc import Iterator, Mapping
 from contextlib import closing
 from dataclasses import dataclass, field
@@ -28,6 +29,7 @@ import numpy as np
 from scenedetect import AdaptiveDetector, ContentDetector
 
 from .._media.frames import ANALYSIS_WIDTH, DecodedFrame, VideoStream
+from .._workspace import atomic_write_bytes
 from .keyframes import SharpnessScorer
 from .prefetch import prefetched
 from .score import ContentScore, i420_luma, i420_to_bgr
@@ -94,17 +96,17 @@ class FrameScores:
     source_sha256: str = ""
 
     def save(self, path: Path) -> None:
-        """Write to ``path`` (``.npz``) atomically."""
-        tmp = path.with_name(f".{path.name}.tmp.npz")
+        """Write to ``path`` (``.npz``) atomically (a unique temp name: two runs never collide)."""
+        buf = io.BytesIO()
         np.savez_compressed(
-            tmp,
+            buf,
             times_s=self.times_s,
             content=self.content,
             sharpness=self.sharpness,
             keyframes_s=self.keyframes_s,
             meta=np.array([str(SCORES_VERSION), str(self.width), self.source_sha256]),
         )
-        tmp.replace(path)
+        atomic_write_bytes(path, buf.getvalue())
 
     @classmethod
     def load(cls, path: Path) -> FrameScores | None:

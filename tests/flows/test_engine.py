@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -97,6 +98,23 @@ def test_pass_constructors_wait_succeed(fx: Fixture) -> None:
     ex = fx.run(spec, {}, {"a": [1, 2]})
     assert (ex.status, ex.output, ex.error) == ("Succeeded", {"y": [1, 2]}, None)
     assert fx.delays == [3.0]
+
+
+def test_wait_seconds_from_input_and_until_a_timestamp(fx: Fixture) -> None:
+    soon = (datetime.now(timezone.utc) + timedelta(seconds=30)).isoformat()
+    spec = flow(
+        {"Type": "Wait", "Name": "W1", "Seconds.$": "$Input.delay", "Next": "W2"},
+        {"Type": "Wait", "Name": "W2", "Timestamp.$": "$Input.at", "Next": "W3"},
+        {"Type": "Wait", "Name": "W3", "Timestamp": "2020-01-01T00:00:00Z", "Next": "Done"},
+        {"Type": "Succeed", "Name": "Done"},
+    )
+    ex = fx.run(spec, {}, {"delay": 7, "at": soon})
+    assert ex.status == "Succeeded"
+    assert fx.delays[0] == 7.0
+    assert 25 < fx.delays[1] <= 30  # until the timestamp
+    assert fx.delays[2] == 0.0  # a time in the past does not wait
+    bad = fx.run(spec, {}, {"delay": "soon", "at": soon})
+    assert bad.status == "Failed" and bad.error["Code"] == "FnF.ExpressionError"
 
 
 def test_choice_branches_default_and_no_match(fx: Fixture) -> None:

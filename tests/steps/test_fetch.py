@@ -18,6 +18,7 @@ from PIL import Image
 from steps import FetchRecord, Settings, StepContext, TaskWorkspace, load_artifact, load_progress, prepare
 from steps import fetch as fetch_step
 from steps._net import AddressPolicy
+from steps._sniff import sniff
 from steps.errors import (
     BlockedAddress,
     DownloadFailed,
@@ -30,7 +31,6 @@ from steps.errors import (
     TooLarge,
     UnsupportedLink,
 )
-from steps.fetch import sniff
 from tests.httpserver import LocalHTTPServer, Reply
 from tests.media import MadeVideo
 
