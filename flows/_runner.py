@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
+import structlog
+
 from ._errors import ExpressionError, FlowError, StateFailure, StateSizeExceeded, TaskTimeout
 from ._expr import Scope
 from ._history import HistoryWriter
@@ -68,6 +70,22 @@ def error_of(exc: BaseException) -> dict[str, str]:
 
 def _encode(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+log = structlog.get_logger(logger_name=__name__)
+
+
+def _wait_for_straggler(exc: BaseException, state: State) -> None:
+    """Before retrying a timed-out Task, give its abandoned attempt one more timeout to finish.
+
+    Function Compute kills a function at its timeout; a thread cannot be killed, so without this a
+    retry would run the same step on the same files while the old attempt still writes them.
+    """
+    worker = getattr(exc, "straggler", None)
+    if isinstance(worker, threading.Thread) and worker.is_alive():
+        worker.join(state.timeout)
+        if worker.is_alive():
+            log.warning("task.straggler_still_running", state=state.name, thread=worker.name)
 
 
 class Run:
@@ -141,6 +159,7 @@ class Run:
                     kind = "TaskRetried" if state.type == "Task" else "StateRetried"
                     self.history.append(kind, state.name, path, RetryCount=retries, delay=delay, error=error)
                     self.sleep(delay)
+                    _wait_for_straggler(exc, state)
                     continue
                 return self._fail(state, inp, path, error, retries, exc)
             self.history.append("StateExited", state.name, path, output=out)
@@ -246,9 +265,14 @@ class Run:
             finally:
                 finished.set()
 
-        threading.Thread(target=target, name=f"task:{ctx.path}", daemon=True).start()
+        worker = threading.Thread(target=target, name=f"task:{ctx.path}", daemon=True)
+        worker.start()
         if not finished.wait(state.timeout):
-            raise TaskTimeout(f"state {state.name!r}: the function did not return within {state.timeout:g} s")
+            timeout = TaskTimeout(
+                f"state {state.name!r}: the function did not return within {state.timeout:g} s"
+            )
+            timeout.straggler = worker  # type: ignore[attr-defined]
+            raise timeout
         if "error" in box:
             raise box["error"]
         return box["result"]

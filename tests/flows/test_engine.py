@@ -263,6 +263,30 @@ def test_error_names_typed_code_vs_fc_unknown(fx: Fixture) -> None:
     assert err == {"Code": "FC.Unknown", "Detail": "ZeroDivisionError: division by zero"}
 
 
+def test_retry_after_timeout_waits_for_the_abandoned_attempt(fx: Fixture) -> None:
+    """A timed-out attempt that finishes late never runs at the same time as its retry."""
+    spans: list[tuple[float, float]] = []
+
+    def slowish(event: Any, ctx: TaskContext) -> Any:
+        start = time.monotonic()
+        time.sleep(0.3 if ctx.retry_count == 0 else 0.01)
+        spans.append((start, time.monotonic()))
+        return "ok"
+
+    spec = flow(
+        task(
+            "T",
+            "f",
+            Timeout="0.2",
+            Retry=[{"Errors": ["FnF.TaskTimeout"], "IntervalSeconds": 1, "MaxAttempts": 1}],
+        )
+    )
+    ex = fx.run(spec, {"f": slowish})
+    assert ex.status == "Succeeded"
+    (_, a_end), (b_start, _) = sorted(spans)
+    assert b_start >= a_end  # the retry started only after the first attempt had finished
+
+
 def test_timeout_becomes_task_timeout_and_is_retried(fx: Fixture) -> None:
     release = threading.Event()
     calls = []
