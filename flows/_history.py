@@ -17,7 +17,9 @@ from __future__ import annotations
 import builtins
 import json
 import os
+import shutil
 import socket
+import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -167,13 +169,22 @@ class ExecutionStore:
 
     # -- writing -----------------------------------------------------------------------------------
     def create(self, info: ExecutionInfo) -> HistoryWriter | None:
-        """Claim ``info.name`` and write its meta; None when the name already exists."""
+        """Claim ``info.name`` and write its meta; None when the name already exists.
+
+        The folder appears complete (meta included) or not at all: it is built under a temp name and
+        renamed into place, so another process never sees a claimed name without its meta.
+        """
         self.root.mkdir(parents=True, exist_ok=True)
-        try:
-            self._dir(info.name).mkdir()
-        except FileExistsError:
+        if self._dir(info.name).exists():
             return None
-        self.save(info)
+        staging = Path(tempfile.mkdtemp(prefix=f".{info.name}.", dir=self.root))
+        self._write_meta(staging, info)
+        try:
+            os.rename(staging, self._dir(info.name))  # fails if the name appeared meanwhile
+        except OSError:
+            shutil.rmtree(staging, ignore_errors=True)
+            return None
+        _fsync_dir(self.root)
         return HistoryWriter(self._dir(info.name) / HISTORY, sync_interval=self.sync_interval)
 
     def reopen(self, name: str) -> HistoryWriter:
@@ -191,7 +202,10 @@ class ExecutionStore:
 
     def save(self, info: ExecutionInfo) -> None:
         """Replace ``meta.json`` atomically (temp file, fsync, rename)."""
-        folder = self._dir(info.name)
+        self._write_meta(self._dir(info.name), info)
+
+    @staticmethod
+    def _write_meta(folder: Path, info: ExecutionInfo) -> None:
         tmp = folder / f".{META}.{os.getpid()}.{threading.get_ident()}.tmp"
         with tmp.open("w", encoding="utf-8") as f:
             f.write(json.dumps(asdict(info), ensure_ascii=False, indent=2))
@@ -221,7 +235,8 @@ class ExecutionStore:
         """All executions, oldest first."""
         if not self.root.is_dir():
             return []
-        found = (self.find(p.name) for p in self.root.iterdir() if (p / META).is_file())
+        names = (p.name for p in self.root.iterdir() if not p.name.startswith(".") and (p / META).is_file())
+        found = (self.find(name) for name in names)
         return sorted((i for i in found if i is not None), key=lambda i: i.started)
 
     @staticmethod

@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -244,3 +245,27 @@ def test_resume_after_sigkill_runs_each_finished_task_once(tmp_path: Path) -> No
     assert store.get("victim").status == "Succeeded"
     types = [e["type"] for e in store.events("victim")]
     assert types.count("ExecutionResumed") == 1 and types[-1] == "ExecutionSucceeded"
+
+
+def test_claiming_a_name_is_all_or_nothing_across_threads(tmp_path: Path) -> None:
+    """Many starters race for one name: exactly one wins, and nobody sees it without its meta."""
+    store = ExecutionStore(tmp_path / "ex")
+    barrier = threading.Barrier(8)
+    wins: list[object] = []
+
+    def claim() -> None:
+        barrier.wait()
+        writer = store.create(ExecutionInfo(name="same", flow="f"))
+        if writer is not None:
+            wins.append(writer)
+            writer.close()
+        assert store.find("same") is not None or not (tmp_path / "ex" / "same").exists()
+
+    threads = [threading.Thread(target=claim) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(wins) == 1
+    assert [i.name for i in store.list()] == ["same"]
+    assert not [p for p in (tmp_path / "ex").iterdir() if p.name.startswith(".")]  # no staging left
