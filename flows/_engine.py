@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -30,12 +29,12 @@ from ._errors import (
 )
 from ._history import FAILED, RUNNING, SUCCEEDED, ExecutionInfo, ExecutionStore, HistoryWriter
 from ._machine import Machine, compile_machine
+from ._rules import NAME_RE
 from ._runner import Run, error_of
 
 __all__ = ["MAX_STATE_BYTES", "Engine", "Execution"]
 
 MAX_STATE_BYTES = 64 * 1024
-NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_-]{0,127}")
 log = structlog.get_logger(logger_name=__name__)
 
 

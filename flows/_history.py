@@ -214,6 +214,10 @@ class ExecutionStore:
         os.replace(tmp, folder / META)
         _fsync_dir(folder)
 
+    def delete(self, name: str) -> None:
+        """Forget execution ``name`` (its meta and history); nothing happens if it does not exist."""
+        shutil.rmtree(self._dir(name), ignore_errors=True)
+
     # -- reading -----------------------------------------------------------------------------------
     def find(self, name: str) -> ExecutionInfo | None:
         """The execution called ``name``, or None."""

@@ -14,12 +14,12 @@ from typing import Any
 from ._condition import Condition, parse_condition
 from ._errors import ExpressionError, SpecError
 from ._expr import Path, Template, compile_template, parse_expression
+from ._rules import TERMINAL
 
 __all__ = ["ALL_ERRORS", "Catcher", "Machine", "RetryRule", "State", "compile_machine"]
 
 ALL_ERRORS = "FnF.ALL"
 TYPES = ("Task", "Pass", "Choice", "Parallel", "Map", "Wait", "Succeed", "Fail")
-TERMINAL = ("Choice", "Succeed", "Fail")
 Handler = Callable[..., Any]
 
 

@@ -15,11 +15,11 @@ from ._condition import parse_condition
 from ._errors import ExpressionError
 from ._expr import parse_expression
 
-__all__ = ["NAME_RE", "Problem"]
+__all__ = ["MAX_CONCURRENCY", "NAME_RE", "TERMINAL", "Problem"]
 
 
-NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_-]{0,127}")
-INLINE_MAX_CONCURRENCY = 40
+NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_-]{0,127}")  # states, flows and executions
+MAX_CONCURRENCY = 40  # an inline Map's ceiling
 
 _TOP_FIELDS = ("Type", "Name", "SpecVersion", "Description", "StartAt", "States")
 _SCOPE_FIELDS = ("StartAt", "States", "Description")
@@ -47,7 +47,7 @@ _STATE_FIELDS: dict[str, tuple[str, ...]] = {
     "Fail": ("Code", "Detail"),
 }
 _DYNAMIC = {"Map": ("MaxConcurrency",), "Wait": ("Seconds", "Timestamp")}  # fields that take ``X.$``
-_TERMINAL = ("Succeed", "Fail", "Choice")  # no Next/End
+TERMINAL = ("Choice", "Succeed", "Fail")  # no Next/End
 _RETRY_FIELDS = (
     "Errors",
     "Description",

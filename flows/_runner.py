@@ -24,11 +24,11 @@ from ._errors import ExpressionError, FlowError, StateFailure, StateSizeExceeded
 from ._expr import Scope
 from ._history import HistoryWriter
 from ._machine import Machine, State
+from ._rules import MAX_CONCURRENCY
 
 __all__ = ["DEFAULT_CONCURRENCY", "MAX_CONCURRENCY", "Run", "TaskContext", "error_of"]
 
 DEFAULT_CONCURRENCY = 10
-MAX_CONCURRENCY = 40
 
 
 @dataclass

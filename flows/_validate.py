@@ -21,10 +21,10 @@ from ._rules import (
     _DYNAMIC,
     _SCOPE_FIELDS,
     _STATE_FIELDS,
-    _TERMINAL,
     _TOP_FIELDS,
-    INLINE_MAX_CONCURRENCY,
+    MAX_CONCURRENCY,
     NAME_RE,
+    TERMINAL,
     Problem,
     _Checks,
     _is_int,
@@ -256,7 +256,7 @@ class _Validator(_Checks):
         self, path: str, state: Mapping[str, Any], kind: str, names: Mapping[str, Any], scope: str
     ) -> None:
         has_next, end = "Next" in state, state.get("End")
-        if kind in _TERMINAL:
+        if kind in TERMINAL:
             fix = (
                 "use Default and the branches' Next" if kind == "Choice" else f"a {kind} state ends its scope"
             )
@@ -379,7 +379,7 @@ class _Validator(_Checks):
                         f"{field} is only for distributed mode (ProcessorConfig: "
                         "{ExecutionMode: Express}); an inline Map catches failures inside its Processor",
                     )
-        limit = None if distributed else INLINE_MAX_CONCURRENCY
+        limit = None if distributed else MAX_CONCURRENCY
         if "MaxConcurrency" in state:
             mc = state["MaxConcurrency"]
             if not _is_int(mc) or mc < 0 or (limit is not None and mc > limit):

@@ -1,7 +1,7 @@
 """Disk hygiene: a task's temporary media after Finish, and whole stale task workspaces.
 
-``video-insight clean --older-than 24h`` (and, in the cloud, a timer) calls :func:`clean_workspace`.
-A task whose execution is still running is never removed, however old its files are.
+``video-insight clean --older-than 24h`` (and, in the cloud, a timer) calls :func:`clean_workspace`;
+the CLI adds what only it knows: tasks whose local execution still runs are kept.
 """
 
 from __future__ import annotations
@@ -10,13 +10,13 @@ import contextlib
 import os
 import re
 import shutil
-import socket
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from ._logging import get_logger
-from ._workspace import TaskWorkspace, read_json, valid_id
+from ._workspace import TaskWorkspace, valid_id
 
 __all__ = ["CleanupStats", "clean_task_media", "clean_workspace", "parse_duration"]
 
@@ -84,41 +84,12 @@ def _newest_mtime(path: Path) -> float:
     return newest
 
 
-def _execution_dirs(root: Path, task_id: str) -> list[Path]:
-    """``<root>/executions/<flow>/<task_id>`` folders of the embedded engine, if any."""
-    base = root / "executions"
-    if not base.is_dir():
-        return []
-    return [p / task_id for p in base.iterdir() if (p / task_id).is_dir()]
+def clean_workspace(
+    root: Path, older_than_s: float, now: float | None = None, *, keep: Callable[[str], bool] | None = None
+) -> list[str]:
+    """Remove task workspaces untouched for ``older_than_s`` seconds; returns the removed task ids.
 
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def _still_running(execution_dir: Path) -> bool:
-    """True while the execution's meta says Running and its process may still be alive."""
-    try:
-        meta = read_json(execution_dir / "meta.json")
-    except (OSError, ValueError):
-        return False
-    if str(meta.get("status", "")).lower() != "running":
-        return False
-    if meta.get("host") != socket.gethostname() or not isinstance(meta.get("pid"), int):
-        return True  # another machine's process: we cannot tell, so assume it runs
-    return bool(_pid_alive(meta["pid"]))
-
-
-def clean_workspace(root: Path, older_than_s: float, now: float | None = None) -> list[str]:
-    """Remove task workspaces (and their execution records) untouched for ``older_than_s`` seconds.
-
-    Returns the ids of the removed tasks. Tasks whose execution is still running are kept.
+    ``keep(task_id)`` may veto a removal (the CLI keeps tasks whose execution still runs).
     """
     tasks = root / "tasks"
     if not tasks.is_dir():
@@ -128,16 +99,13 @@ def clean_workspace(root: Path, older_than_s: float, now: float | None = None) -
     for folder in sorted(tasks.iterdir()):
         if folder.is_symlink() or not folder.is_dir() or not valid_id(folder.name):
             continue
-        executions = _execution_dirs(root, folder.name)
-        newest = max([_newest_mtime(folder), *(_newest_mtime(e) for e in executions)])
+        newest = _newest_mtime(folder)
         if newest >= cutoff:
             continue
-        if any(_still_running(e) for e in executions):
+        if keep is not None and keep(folder.name):
             log.info("cleanup.kept_running", task_id=folder.name)
             continue
         shutil.rmtree(folder)
-        for execution in executions:
-            shutil.rmtree(execution, ignore_errors=True)
         removed.append(folder.name)
         log.info("cleanup.task_removed", task_id=folder.name, idle_s=round(cutoff + older_than_s - newest))
     return removed

@@ -24,6 +24,7 @@ from ._manifest import ShotOptions, load_manifest
 from ._media.frames import ANALYSIS_WIDTH, grab_frames, open_video
 from ._runtime import StepContext, VideoRef, step
 from ._shots import (
+    TILE_WIDTH,
     FrameScores,
     analyze,
     choose_keyframes,
@@ -43,7 +44,6 @@ STEP_VERSION = 2
 CONTACT_SHEET = "contact_sheet.jpg"
 SCORES_FILE = "frame_scores.npz"
 _INPUTS_FILE = ".shots_inputs.json"
-_TILE_WIDTH = 426
 _JPEG_QUALITY = 90
 log = get_logger(__name__)
 
@@ -162,7 +162,7 @@ def _pass_or_replay(
         log.info("shots.scores_replayed", frames=len(cached.times_s))
         frames.keyframes_s = cached.keyframes_s.tolist()
         return cached, cuts, frames
-    renders: dict[int, int | None] = {frames.index(t): _TILE_WIDTH for t in tiles_s}
+    renders: dict[int, int | None] = {frames.index(t): TILE_WIDTH for t in tiles_s}
     with open_video(src) as video:
         analysis = analyze(
             video,

@@ -14,7 +14,15 @@ import flows
 import steps
 from steps.errors import InvalidRequest
 
-__all__ = ["BatchError", "build_engine", "load_batch", "new_task_id", "publish_outputs", "store_for"]
+__all__ = [
+    "BatchError",
+    "build_engine",
+    "clean_stale",
+    "load_batch",
+    "new_task_id",
+    "publish_outputs",
+    "store_for",
+]
 
 
 class BatchError(Exception):
@@ -65,6 +73,7 @@ def build_engine(settings: steps.Settings, flow_file: Path | None = None) -> flo
         registry,
         store=store_for(settings, str(spec.get("Name", "flow"))),
         services={"settings": settings},
+        max_state_bytes=steps.MAX_STATE_BYTES,
     )
 
 
@@ -74,3 +83,23 @@ def publish_outputs(ws: steps.TaskWorkspace, dest: Path) -> Path:
     if ws.out.is_dir():
         shutil.copytree(ws.out, dest, dirs_exist_ok=True)
     return dest
+
+
+def _stores(settings: steps.Settings) -> list[flows.ExecutionStore]:
+    base = settings.workspace / "executions"
+    return [flows.ExecutionStore(p) for p in sorted(base.iterdir()) if p.is_dir()] if base.is_dir() else []
+
+
+def clean_stale(settings: steps.Settings, older_than_s: float, now: float | None = None) -> list[str]:
+    """Remove stale task workspaces and their local execution records; running executions are kept."""
+    stores = _stores(settings)
+
+    def running(task_id: str) -> bool:
+        infos = (store.find(task_id) for store in stores)
+        return any(i is not None and i.status == "Running" and i.process_alive for i in infos)
+
+    removed = steps.clean_workspace(settings.workspace, older_than_s, now, keep=running)
+    for task_id in removed:
+        for store in stores:
+            store.delete(task_id)
+    return removed

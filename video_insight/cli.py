@@ -11,7 +11,7 @@ from pathlib import Path
 import flows
 import steps
 
-from ._app import BatchError, build_engine, load_batch, new_task_id, publish_outputs, store_for
+from ._app import BatchError, build_engine, clean_stale, load_batch, new_task_id, publish_outputs, store_for
 from ._executions import print_execution, print_executions
 from ._progress_view import ProgressView
 
@@ -165,7 +165,7 @@ def cmd_clean(args: argparse.Namespace) -> int:
         seconds = steps.parse_duration(args.older_than)
     except ValueError as exc:
         return _fail(str(exc))
-    removed = steps.clean_workspace(settings.workspace, seconds)
+    removed = clean_stale(settings, seconds)
     print(f"removed {len(removed)} task workspace(s)" + (": " + ", ".join(removed) if removed else ""))
     return 0
 

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from .contact_sheet import render_contact_sheet, sample_times, timestamp
+from .contact_sheet import TILE_WIDTH, render_contact_sheet, sample_times, timestamp
 from .dedupe import duplicate_of
 from .detect import Analysis, FrameScores, analyze, default_threshold, detect_from_scores, make_detector
 from .keyframes import SharpnessScorer, ShotSpan, choose_keyframes, sharpness, spans_from_cuts
 
 __all__ = [
+    "TILE_WIDTH",
     "Analysis",
     "FrameScores",
     "SharpnessScorer",
