@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -43,6 +44,7 @@ class Execution:
 
     def __init__(self, info: ExecutionInfo, *, live: bool = False) -> None:
         self.info = info
+        self.run_lock: int | None = None  # held while this process runs it (ExecutionStore.lock)
         self._finished = threading.Event()
         if not live:
             self._finished.set()
@@ -110,7 +112,9 @@ class Engine:
                 existing = self._existing(name)
                 assert existing is not None
                 return existing
+            run_lock = self.store.lock(name)
             execution = self._live[name] = Execution(info, live=True)
+            execution.run_lock = run_lock
         writer.append("ExecutionStarted", input=payload, flow=self.flow, durable=True)
         return self._launch(execution, writer, {}, wait)
 
@@ -128,11 +132,15 @@ class Engine:
                 raise ExecutionNotResumable(
                     f"execution {name!r} belongs to flow {info.flow!r}, not {self.flow!r}"
                 )
+            run_lock = self.store.lock(name)
+            if run_lock is None:
+                raise ExecutionNotResumable(f"execution {name!r} is being resumed by another process")
             done = self.store.completed_tasks(name)
-            info.pid, info.host = os.getpid(), ExecutionInfo(name, self.flow).host
+            info.pid, info.host = os.getpid(), socket.gethostname()
             self.store.save(info)
             writer = self.store.reopen(name)
             execution = self._live[name] = Execution(info, live=True)
+            execution.run_lock = run_lock
         writer.append("ExecutionResumed", reused_tasks=len(done), pid=info.pid, durable=True)
         log.info("execution.resumed", execution=name, reused_tasks=len(done))
         return self._launch(execution, writer, done, wait)
@@ -205,4 +213,6 @@ class Engine:
             self.store.save(info)
             with self._lock:
                 self._live.pop(info.name, None)
+            if execution.run_lock is not None:
+                os.close(execution.run_lock)
             execution._finished.set()

@@ -15,6 +15,7 @@ which steps tolerate because every step is idempotent.
 from __future__ import annotations
 
 import builtins
+import fcntl
 import json
 import os
 import shutil
@@ -213,6 +214,20 @@ class ExecutionStore:
             os.fsync(f.fileno())
         os.replace(tmp, folder / META)
         _fsync_dir(folder)
+
+    def lock(self, name: str) -> int | None:
+        """Take the run lock of ``name`` (an flock the OS drops if this process dies).
+
+        Returns the lock's file descriptor (close it to release), or None when another live
+        process holds it: two processes never run (or resume) the same execution at once.
+        """
+        fd = os.open(self._dir(name) / "run.lock", os.O_CREAT | os.O_RDWR, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            return None
+        return fd
 
     def delete(self, name: str) -> None:
         """Forget execution ``name`` (its meta and history); nothing happens if it does not exist."""

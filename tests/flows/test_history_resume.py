@@ -138,6 +138,37 @@ def test_resume_refuses_finished_and_live_executions(tmp_path: Path) -> None:
     assert engine.start("alive", {}).status == "Running"  # a running name returns that execution
 
 
+def test_two_processes_never_resume_the_same_execution(tmp_path: Path) -> None:
+    store = ExecutionStore(tmp_path)
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    store.create(ExecutionInfo(name="orphan", flow="h", pid=dead.pid)).close()  # its process died
+    holder = subprocess.Popen(  # another process that is resuming it: holds the run lock
+        [
+            sys.executable,
+            "-c",
+            textwrap.dedent(f"""
+            import fcntl, os, sys, time
+            fd = os.open({str(tmp_path / "orphan" / "run.lock")!r}, os.O_CREAT | os.O_RDWR)
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            print("locked", flush=True)
+            time.sleep(30)
+        """),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
+        engine = Engine(spec([work_task("T")]), {ARN: lambda e, c: e}, store=store)
+        with pytest.raises(ExecutionNotResumable, match="being resumed by another process"):
+            engine.resume("orphan")
+    finally:
+        holder.kill()
+        holder.wait()
+    assert engine.resume("orphan").status == "Succeeded"  # the lock died with its process
+
+
 def test_reader_tolerates_a_line_cut_short(tmp_path: Path) -> None:
     store = ExecutionStore(tmp_path)
     writer = store.create(ExecutionInfo(name="cut", flow="h"))
