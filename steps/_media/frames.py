@@ -22,8 +22,8 @@ import av
 import numpy as np
 from av.video.reformatter import VideoReformatter
 
-from ..errors import CorruptVideo, NotAVideo, NoVideoStream
-from .probe import map_av_errors, open_input
+from ..errors import CorruptVideo
+from .probe import duration_of, frame_rate, map_av_errors, open_input, select_video_stream
 
 __all__ = ["ANALYSIS_WIDTH", "DecodedFrame", "VideoStream", "grab_frames", "open_video"]
 
@@ -84,12 +84,7 @@ class VideoStream:
         self._container = open_input(path)
         try:
             with map_av_errors(path):
-                videos = [s for s in self._container.streams.video if not _cover_art(s)]
-                if not videos:
-                    if self._container.streams.audio:
-                        raise NoVideoStream(f"{path.name} holds audio only: there is no picture to analyse")
-                    raise NotAVideo(f"{path.name} holds no video stream")
-                self._stream = videos[0]
+                self._stream = select_video_stream(self._container)
                 self._stream.thread_type = "AUTO"
                 # One decoding thread per usable core: FFmpeg's automatic count (cores + 1) is
                 # about 15 % slower on 2 cores (bench/shots.py).
@@ -101,18 +96,12 @@ class VideoStream:
     @property
     def frame_rate(self) -> Fraction:
         """Average frame rate (frames per second); 25 when the container does not say."""
-        s = self._stream
-        rate = s.average_rate or s.guessed_rate or s.base_rate
-        return Fraction(rate) if rate else Fraction(25)
+        return frame_rate(self._stream) or Fraction(25)
 
     @property
     def duration(self) -> float:
         """Duration in seconds from the container (0.0 when unknown)."""
-        if self._container.duration:
-            return float(self._container.duration / av.time_base)
-        if self._stream.duration is not None and self._stream.time_base is not None:
-            return float(self._stream.duration * self._stream.time_base)
-        return 0.0
+        return duration_of(self._container, self._stream)
 
     @property
     def frame_size(self) -> tuple[int, int]:
@@ -170,10 +159,6 @@ class VideoStream:
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         self.close()
-
-
-def _cover_art(stream: av.stream.Stream) -> bool:
-    return bool(stream.disposition & av.stream.Disposition.attached_pic)
 
 
 def open_video(path: Path) -> VideoStream:

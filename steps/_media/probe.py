@@ -17,7 +17,15 @@ from ..errors import CorruptVideo, EmptyFile, NotAVideo, NoVideoStream, SourceNo
 if TYPE_CHECKING:
     from av.container import InputContainer
 
-__all__ = ["MediaInfo", "map_av_errors", "open_input", "probe"]
+__all__ = [
+    "MediaInfo",
+    "duration_of",
+    "frame_rate",
+    "map_av_errors",
+    "open_input",
+    "probe",
+    "select_video_stream",
+]
 
 # Formats PyAV opens that hold one still image, not a video.
 _IMAGE_FORMATS = ("image2", "_pipe", "gif", "webp")
@@ -87,6 +95,29 @@ def _is_cover_art(stream: av.stream.Stream) -> bool:
     return bool(stream.disposition & av.stream.Disposition.attached_pic)
 
 
+def select_video_stream(container: InputContainer) -> av.video.stream.VideoStream:
+    """The first real video stream (cover art skipped); typed errors when there is none."""
+    videos = [s for s in container.streams.video if not _is_cover_art(s)]
+    if not videos:
+        if container.streams.audio:
+            raise NoVideoStream("the file holds audio only: there is no picture to analyse")
+        raise NotAVideo(f"the file holds neither video nor audio ({container.format.name})")
+    return videos[0]
+
+
+def frame_rate(video: av.video.stream.VideoStream) -> Fraction | None:
+    """The stream's average frame rate, or the best guess FFmpeg has; None when it has none."""
+    rate = video.average_rate or video.guessed_rate or video.base_rate
+    return Fraction(rate) if rate else None
+
+
+def duration_of(container: InputContainer, video: av.video.stream.VideoStream) -> float:
+    """Duration in seconds: the container's, else the video stream's (0.0 when neither says)."""
+    if container.duration:
+        return float(container.duration / av.time_base)
+    return _seconds(video.duration, video.time_base) or 0.0
+
+
 def probe(path: Path) -> MediaInfo:
     """Probe ``path``: duration, size, frame rate, codec, display rotation and audio presence.
 
@@ -98,18 +129,13 @@ def probe(path: Path) -> MediaInfo:
     """
     with open_input(path) as container, map_av_errors(path):
         fmt = container.format.name
-        videos = [s for s in container.streams.video if not _is_cover_art(s)]
+        video = select_video_stream(container)
         audios = list(container.streams.audio)
-        if not videos:
-            if audios:
-                raise NoVideoStream("the file holds audio only: there is no picture to analyse")
-            raise NotAVideo(f"the file holds neither video nor audio ({fmt})")
         if any(key in fmt for key in _IMAGE_FORMATS):
             raise NotAVideo(f"the file is a still image ({fmt}), not a video")
-        video = videos[0]
         rotation = _first_frame_rotation(container, video, path)
-        duration = _duration(container, video)
-        rate = video.average_rate or video.guessed_rate or video.base_rate
+        duration = duration_of(container, video)
+        rate = frame_rate(video)
         audio_duration = _seconds(audios[0].duration, audios[0].time_base) if audios else None
         return MediaInfo(
             duration_s=round(duration, 3),
@@ -122,12 +148,6 @@ def probe(path: Path) -> MediaInfo:
             audio_duration_s=audio_duration,
             container=fmt,
         )
-
-
-def _duration(container: InputContainer, video: av.video.stream.VideoStream) -> float:
-    if container.duration:
-        return container.duration / av.time_base
-    return _seconds(video.duration, video.time_base) or 0.0
 
 
 def _first_frame_rotation(container: InputContainer, video: av.video.stream.VideoStream, path: Path) -> int:
