@@ -78,7 +78,7 @@ def _extract_or_check(src: Path, video_dir: Path, info: MediaInfo, audio: AudioO
     end = video_end_s(src)
     if is_cut_off(end, info.duration_s):
         raise CorruptVideo(
-            f"{src.name} is cut off: its video stops at {end:.1f} s of {info.duration_s:.1f} s "
+            f"the file is cut off: its video stops at {end:.1f} s of {info.duration_s:.1f} s "
             "(the file was not downloaded completely)"
         )
     (video_dir / AUDIO_FILE).unlink(missing_ok=True)

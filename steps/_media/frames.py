@@ -146,7 +146,7 @@ class VideoStream:
                 yield DecodedFrame(index, time_s, small.to_ndarray(), bool(frame.key_frame), frame, render)
                 index += 1
         if index == 0:
-            raise CorruptVideo(f"{self.path.name} has a video stream but not a single frame decodes")
+            raise CorruptVideo("the file has a video stream but not a single frame decodes")
 
     def close(self) -> None:
         """Release the file and the decoder."""
@@ -235,5 +235,5 @@ class _Cursor:
                 break
             self.held, self.position = frame, t
         if self.held is None:
-            raise CorruptVideo(f"{self.video.path.name}: no frame decodes at {target:.3f} s")
+            raise CorruptVideo(f"the video has no frame that decodes at {target:.3f} s")
         return self.held
