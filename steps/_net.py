@@ -27,6 +27,7 @@ import httpcore
 import httpx
 
 from ._logging import get_logger
+from ._sniff import HEAD_BYTES
 from .errors import (
     BlockedAddress,
     DownloadFailed,
@@ -55,7 +56,6 @@ __all__ = [
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 MiB = 1024 * 1024
 MAX_REDIRECTS = 5
-HEAD_BYTES = 512
 CHUNK = 256 * 1024
 MAX_BACKOFF_S = 30.0
 USER_AGENT = "video-insight/0.1 (+https://github.com/video-insight/video-insight)"

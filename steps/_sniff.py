@@ -5,7 +5,9 @@ from __future__ import annotations
 
 from .errors import NotAVideo
 
-__all__ = ["container_of", "sniff"]
+__all__ = ["HEAD_BYTES", "container_of", "sniff"]
+
+HEAD_BYTES = 512  # enough to recognise every container below (MPEG-TS needs 377)
 
 _IMAGE_BRANDS = {
     b"heic": "a HEIC image",

@@ -22,6 +22,7 @@ from typing import Any
 from .errors import InvalidStepInput
 
 __all__ = [
+    "ID_PATTERN",
     "TaskWorkspace",
     "atomic_write_bytes",
     "atomic_write_json",
@@ -30,7 +31,8 @@ __all__ = [
     "valid_id",
 ]
 
-_ID = re.compile(r"[A-Za-z_][A-Za-z0-9_-]{0,127}")
+ID_PATTERN = r"[A-Za-z_][A-Za-z0-9_-]{0,127}"  # a CloudFlow name, and a safe folder name
+_ID = re.compile(ID_PATTERN)
 
 
 def valid_id(value: str) -> bool:

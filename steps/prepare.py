@@ -17,17 +17,16 @@ from ._manifest import Manifest, load_manifest
 from ._progress import record_stage, record_task
 from ._request import assign_ids, options_from_request, sources_from_request, validate_request
 from ._runtime import StepContext, StepModel, step
-from ._workspace import TaskWorkspace, atomic_write_json, read_json
+from ._workspace import ID_PATTERN, TaskWorkspace, atomic_write_json, read_json
 from .errors import InvalidRequest
 
 __all__ = ["PrepareInput", "PrepareOutput", "handler", "run"]
 
 log = get_logger(__name__)
-_TASK_ID = r"^[A-Za-z_][A-Za-z0-9_-]{0,127}$"  # the workspace's folder-name rule
 
 
 class PrepareInput(StepModel):
-    task_id: str = Field(pattern=_TASK_ID)
+    task_id: str = Field(pattern=f"^{ID_PATTERN}$")
 
 
 class PrepareOutput(StepModel):

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 import av
 
-from .._sniff import container_of
+from .._sniff import HEAD_BYTES, container_of
 from ..errors import CorruptVideo, EmptyFile, NotAVideo, NoVideoStream, SourceNotFound
 
 if TYPE_CHECKING:
@@ -48,7 +48,7 @@ class MediaInfo:
 
 def _read_head(path: Path) -> bytes:
     with path.open("rb") as fh:
-        return fh.read(512)
+        return fh.read(HEAD_BYTES)
 
 
 @contextlib.contextmanager
