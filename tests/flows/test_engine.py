@@ -263,6 +263,12 @@ def test_error_names_typed_code_vs_fc_unknown(fx: Fixture) -> None:
     assert err == {"Code": "FC.Unknown", "Detail": "ZeroDivisionError: division by zero"}
 
 
+def timeout_retried_once() -> dict[str, Any]:
+    """One Task "T" (handler "f") with a 0.2 s Timeout, retried once on FnF.TaskTimeout."""
+    retry = [{"Errors": ["FnF.TaskTimeout"], "IntervalSeconds": 1, "MaxAttempts": 1}]
+    return flow(task("T", "f", Timeout="0.2", Retry=retry))
+
+
 def test_retry_after_timeout_waits_for_the_abandoned_attempt(fx: Fixture) -> None:
     """A timed-out attempt that finishes late never runs at the same time as its retry."""
     spans: list[tuple[float, float]] = []
@@ -273,14 +279,7 @@ def test_retry_after_timeout_waits_for_the_abandoned_attempt(fx: Fixture) -> Non
         spans.append((start, time.monotonic()))
         return "ok"
 
-    spec = flow(
-        task(
-            "T",
-            "f",
-            Timeout="0.2",
-            Retry=[{"Errors": ["FnF.TaskTimeout"], "IntervalSeconds": 1, "MaxAttempts": 1}],
-        )
-    )
+    spec = timeout_retried_once()
     ex = fx.run(spec, {"f": slowish})
     assert ex.status == "Succeeded"
     (_, a_end), (b_start, _) = sorted(spans)
@@ -296,14 +295,7 @@ def test_timeout_becomes_task_timeout_and_is_retried(fx: Fixture) -> None:
         release.wait(10)
         return "late"
 
-    spec = flow(
-        task(
-            "T",
-            "f",
-            Timeout="0.2",
-            Retry=[{"Errors": ["FnF.TaskTimeout"], "IntervalSeconds": 1, "MaxAttempts": 1}],
-        )
-    )
+    spec = timeout_retried_once()
     started = time.monotonic()
     ex = fx.run(spec, {"f": slow})
     release.set()
