@@ -186,13 +186,13 @@ def test_resume_after_the_cli_process_is_killed(tmp_path: Path, example_batch: P
     ws = tmp_path / "ws"
     env = {**os.environ, "VI_WORKSPACE": str(ws), "PYTHONUNBUFFERED": "1"}
     cmd = [sys.executable, "-m", "video_insight", "run", str(example_batch), "--out", str(tmp_path / "out")]
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-    assert proc.stdout is not None
-    for line in proc.stdout:  # kill as soon as the first video is done
-        if "done:" in line:
-            break
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
+    with subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True) as proc:
+        assert proc.stdout is not None
+        for line in proc.stdout:  # kill as soon as the first video is done
+            if "done:" in line:
+                break
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
     history = ws / "executions" / "video-insight" / "killed-run" / "history.jsonl"
     before = [json.loads(x) for x in history.read_text(encoding="utf-8").splitlines() if x.strip()]
     finished_before = {e["path"] for e in before if e["type"] == "TaskSucceeded"}

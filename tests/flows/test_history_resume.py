@@ -165,7 +165,7 @@ def test_two_processes_never_resume_the_same_execution(tmp_path: Path) -> None:
             engine.resume("orphan")
     finally:
         holder.kill()
-        holder.wait()
+        holder.communicate()  # reaps it and closes its pipe
     assert engine.resume("orphan").status == "Succeeded"  # the lock died with its process
 
 
@@ -259,7 +259,7 @@ def test_resume_after_sigkill_runs_each_finished_task_once(tmp_path: Path) -> No
     ):
         time.sleep(0.01)
     proc.send_signal(signal.SIGKILL)
-    proc.wait(10)
+    proc.communicate(timeout=10)  # reaps it and closes its pipe
 
     store = ExecutionStore(tmp_path / "executions")
     assert store.get("victim").status == "Running"
