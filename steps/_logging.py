@@ -7,9 +7,19 @@ import sys
 
 import structlog
 
+from ._settings import Secret
+
 __all__ = ["configure_logging", "get_logger"]
 
 _configured = False
+
+
+def _mask_secrets(_: object, __: str, event: structlog.typing.EventDict) -> structlog.typing.EventDict:
+    """Replace every :class:`Secret` field by ``***``: a JSON renderer would write a str's value."""
+    for key, value in event.items():
+        if isinstance(value, Secret):
+            event[key] = str(value)
+    return event
 
 
 class _Stderr:
@@ -34,6 +44,7 @@ def configure_logging(fmt: str = "auto", level: str = "INFO") -> None:
     structlog.configure(
         processors=[
             structlog.contextvars.merge_contextvars,
+            _mask_secrets,
             structlog.processors.add_log_level,
             structlog.processors.TimeStamper(fmt="iso", utc=True),
             structlog.processors.format_exc_info,
