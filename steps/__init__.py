@@ -24,7 +24,9 @@ from ._cleanup import clean_workspace, parse_duration
 from ._fc import StepApp, StepNotFound, make_step_server, serve_steps
 from ._logging import configure_logging, get_logger
 from ._manifest import Manifest, Options, VideoEntry, load_manifest
+from ._plugins import Registry, UnknownName
 from ._progress import STAGES, load_progress, load_video_progress, record_stage, record_task, summarize
+from ._publishers import PUBLISHERS, Destination, Publisher, default_outputs
 from ._registry import ARN_PREFIX, StepRegistry, function_name, registry
 from ._request import batch_schema, validate_request
 from ._runtime import MAX_STATE_BYTES, StepContext, VideoRef, step
@@ -35,8 +37,10 @@ from .errors import PermanentError, TransientError, VideoInsightError
 __all__ = [
     "ARN_PREFIX",
     "MAX_STATE_BYTES",
+    "PUBLISHERS",
     "STAGES",
     "AnalysisRecord",
+    "Destination",
     "ErrorInfo",
     "FetchRecord",
     "Manifest",
@@ -44,6 +48,8 @@ __all__ = [
     "Options",
     "PermanentError",
     "ProbeRecord",
+    "Publisher",
+    "Registry",
     "Screenshot",
     "Secret",
     "Segment",
@@ -57,6 +63,7 @@ __all__ = [
     "TaskWorkspace",
     "TranscriptRecord",
     "TransientError",
+    "UnknownName",
     "VideoEntry",
     "VideoInsightError",
     "VideoRef",
@@ -66,6 +73,7 @@ __all__ = [
     "batch_schema",
     "clean_workspace",
     "configure_logging",
+    "default_outputs",
     "function_name",
     "get_logger",
     "load_artifact",

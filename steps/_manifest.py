@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
+from ._publishers import PUBLISHERS, default_outputs
 from ._workspace import TaskWorkspace, read_json
 from .errors import InvalidStepInput
 
@@ -15,6 +16,7 @@ __all__ = [
     "LimitOptions",
     "Manifest",
     "Options",
+    "OutputFormat",
     "ShotOptions",
     "VideoEntry",
     "load_manifest",
@@ -48,11 +50,14 @@ class LimitOptions(_Model):
     max_duration_s: float = 1800
 
 
-OutputFormat = Literal["json", "xlsx", "html"]
+def _known_output(name: str) -> str:
+    if name not in PUBLISHERS:
+        raise ValueError(f"unknown output {name!r}: expected one of {', '.join(PUBLISHERS)}")
+    return name
 
 
-def _all_outputs() -> list[OutputFormat]:
-    return ["json", "xlsx", "html"]
+# An output's name: one of the publisher registry's (json, xlsx, html …).
+OutputFormat = Annotated[str, AfterValidator(_known_output)]
 
 
 class Options(_Model):
@@ -61,7 +66,7 @@ class Options(_Model):
     audio: AudioOptions = Field(default_factory=AudioOptions)
     limits: LimitOptions = Field(default_factory=LimitOptions)
     max_concurrency: int = 4
-    outputs: list[OutputFormat] = Field(default_factory=_all_outputs)
+    outputs: list[OutputFormat] = Field(default_factory=default_outputs)
 
 
 class VideoEntry(_Model):

@@ -22,19 +22,24 @@ import jsonschema
 from pydantic import ValidationError
 
 from ._manifest import Options, VideoEntry
+from ._publishers import PUBLISHERS, default_outputs
 from .errors import InvalidRequest
 
 __all__ = [
+    "SCHEMA_FILE",
     "VideoSource",
     "assign_ids",
     "batch_schema",
+    "generate_batch_schema",
     "normalize_source",
     "options_from_request",
+    "outputs_schema",
     "sources_from_request",
     "validate_request",
 ]
 
 _MAX_REPORTED = 5
+SCHEMA_FILE = "batch.schema.json"  # in this package; examples/batch.schema.json is a copy
 
 
 @dataclass(frozen=True)
@@ -54,12 +59,36 @@ class VideoSource:
         return "path:" + os.path.normpath(self.path or "")
 
 
+def outputs_schema() -> dict[str, Any]:
+    """The schema of ``options.outputs``, generated from the publisher registry."""
+    listed = "; ".join(f"{name}: {p.description}" for name, p in PUBLISHERS.items())
+    default = default_outputs()
+    return {
+        "description": f"Where the results go. {listed}. Default: {', '.join(default)}.",
+        "type": "array",
+        "minItems": 1,
+        "uniqueItems": True,
+        "items": {"enum": list(PUBLISHERS)},
+        "default": default,
+    }
+
+
+def generate_batch_schema(committed: Mapping[str, Any]) -> dict[str, Any]:
+    """``committed`` with its generated parts (the ``outputs`` option) made from the code."""
+    schema: dict[str, Any] = json.loads(json.dumps(committed))
+    schema["$defs"]["options"]["properties"]["outputs"] = outputs_schema()
+    return schema
+
+
 @cache
 def batch_schema() -> dict[str, Any]:
-    """The batch JSON Schema shipped with the package (``examples/batch.schema.json`` is a copy)."""
-    text = resources.files(__package__).joinpath("batch.schema.json").read_text(encoding="utf-8")
-    schema: dict[str, Any] = json.loads(text)
-    return schema
+    """The batch JSON Schema shipped with the package (``examples/batch.schema.json`` is a copy).
+
+    Its generated parts come from the code, so validation always follows the registries; a test
+    holds the committed file equal to it (``python -m steps._request`` rewrites both copies).
+    """
+    text = resources.files(__package__).joinpath(SCHEMA_FILE).read_text(encoding="utf-8")
+    return generate_batch_schema(json.loads(text))
 
 
 def _json_path(parts: Iterable[str | int]) -> str:

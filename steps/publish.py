@@ -1,15 +1,17 @@
-"""Publish: turn the task's artifacts into results.json, report.xlsx and report.html in ``out/``.
+"""Publish: turn the task's artifacts into the outputs the request asked for (results.json always).
 
 The output folder is self-contained: the media the outputs show are copied to ``out/media/`` and
 every path in results.json is relative to ``out/``. Re-running Publish rewrites the same files.
+Each output is made by its publisher (``_publishers.PUBLISHERS``).
 """
 
 from __future__ import annotations
 
 from ._logging import get_logger
 from ._manifest import load_manifest
-from ._outputs import collect_results, render_reports, write_outputs
+from ._outputs import collect_results
 from ._progress import record_task
+from ._publishers import Destination, publish_results, render_reports
 from ._runtime import StepContext, StepModel, step
 from .errors import InvalidStepInput
 
@@ -24,11 +26,11 @@ class PublishInput(StepModel):
 
 class PublishOutput(StepModel):
     task_id: str
-    outputs: dict[str, str]  # format → file name inside the task's out/ folder
+    outputs: dict[str, str]  # output → file name inside the task's out/ folder, or a link
 
 
 def run(inp: PublishInput, ctx: StepContext) -> PublishOutput:
-    """Collect every video's result and write the task's outputs."""
+    """Collect every video's result and publish the task's outputs."""
     ws = ctx.workspace(inp.task_id)
     if not ws.manifest.is_file():
         raise InvalidStepInput(f"publish: task {inp.task_id} has no manifest (was it prepared?)")
@@ -36,7 +38,8 @@ def run(inp: PublishInput, ctx: StepContext) -> PublishOutput:
     record_task(ws, phase="publishing")
     results = collect_results(ws, manifest)
     ws.out.mkdir(parents=True, exist_ok=True)
-    outputs = write_outputs(results, ws.out, manifest.options.outputs)
+    to = Destination(out_dir=ws.out, settings=ctx.settings)
+    outputs = publish_results(results, manifest.options.outputs, to)
     record_task(ws, phase="published", outputs=outputs, counts=results.counts.model_dump())
     log.info("publish.done", ok=results.counts.ok, failed=results.counts.failed, outputs=sorted(outputs))
     return PublishOutput(task_id=inp.task_id, outputs=outputs)
