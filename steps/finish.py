@@ -70,6 +70,7 @@ def run(inp: FinishInput, ctx: StepContext) -> FinishOutput:
         counts=counts.model_dump(),
         error=error,
         finished_at=time.time(),
+        sink=ctx.progress,
     )
     if ctx.settings.temp_cleanup_enabled:
         stats = clean_task_media(ws)

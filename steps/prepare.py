@@ -76,9 +76,16 @@ def run(inp: PrepareInput, ctx: StepContext) -> PrepareOutput:
     atomic_write_json(ws.manifest, manifest.model_dump(mode="json"))
     video_ids = [v.video_id for v in manifest.videos if v.duplicate_of is None]
     duplicates = len(manifest.videos) - len(video_ids)
-    record_task(ws, phase="processing", total=len(video_ids), duplicates=duplicates, title=manifest.title)
-    for video_id in video_ids:
+    for video_id in video_ids:  # the initial state: reporters hear of it once, from the task update
         record_stage(ws, video_id, "fetch", "pending")
+    record_task(
+        ws,
+        phase="processing",
+        total=len(video_ids),
+        duplicates=duplicates,
+        title=manifest.title,
+        sink=ctx.progress,
+    )
     log.info("prepare.manifest_written", videos=len(video_ids), duplicates=duplicates)
     return PrepareOutput(
         task_id=inp.task_id, video_ids=video_ids, max_concurrency=manifest.options.max_concurrency

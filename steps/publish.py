@@ -35,12 +35,12 @@ def run(inp: PublishInput, ctx: StepContext) -> PublishOutput:
     if not ws.manifest.is_file():
         raise InvalidStepInput(f"publish: task {inp.task_id} has no manifest (was it prepared?)")
     manifest = load_manifest(ws)
-    record_task(ws, phase="publishing")
+    record_task(ws, phase="publishing", sink=ctx.progress)
     results = collect_results(ws, manifest)
     ws.out.mkdir(parents=True, exist_ok=True)
     to = Destination(out_dir=ws.out, settings=ctx.settings)
     outputs = publish_results(results, manifest.options.outputs, to)
-    record_task(ws, phase="published", outputs=outputs, counts=results.counts.model_dump())
+    record_task(ws, phase="published", outputs=outputs, counts=results.counts.model_dump(), sink=ctx.progress)
     log.info("publish.done", ok=results.counts.ok, failed=results.counts.failed, outputs=sorted(outputs))
     return PublishOutput(task_id=inp.task_id, outputs=outputs)
 

@@ -14,6 +14,7 @@ from pydantic import ConfigDict
 
 from ._artifacts import ErrorInfo, save_artifact
 from ._logging import get_logger
+from ._manifest import load_manifest
 from ._progress import STAGES, load_video_progress, record_stage
 from ._runtime import StepContext, StepModel, step
 from ._workspace import TaskWorkspace
@@ -106,6 +107,7 @@ def failed_stage(ws: TaskWorkspace, video_id: str) -> tuple[str, dict[str, str] 
 def run(inp: FailureInput, ctx: StepContext) -> FailureOutput:
     """Write ``failure.json`` and mark the failed stage in the video's progress."""
     ws = ctx.workspace(inp.task_id)
+    load_manifest(ws).video(inp.video_id)  # a task or video that does not exist: refused, nothing written
     code = inp.error.Code
     stage, recorded = failed_stage(ws, inp.video_id)
     message = _detail_text(inp.error.Detail)
@@ -113,7 +115,7 @@ def run(inp: FailureInput, ctx: StepContext) -> FailureOutput:
         message = recorded.get("message", "")
     message = message or friendly_message(code)
     save_artifact(ws.video_dir(inp.video_id), ErrorInfo(code=code, message=message, step=stage))
-    record_stage(ws, inp.video_id, stage, "failed", {"code": code, "message": message})
+    record_stage(ws, inp.video_id, stage, "failed", {"code": code, "message": message}, sink=ctx.progress)
     log.info("video.failed", code=code, stage=stage, message=message)
     return FailureOutput(video_id=inp.video_id)
 

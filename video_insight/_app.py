@@ -64,15 +64,21 @@ def store_for(settings: steps.Settings, flow_name: str) -> flows.ExecutionStore:
     return flows.ExecutionStore(settings.workspace / "executions" / flow_name)
 
 
-def build_engine(settings: steps.Settings, flow_file: Path | None = None) -> flows.Engine:
-    """An embedded engine for the flow (default: the packaged one) over the real step registry."""
+def build_engine(
+    settings: steps.Settings, flow_file: Path | None = None, *, progress: steps.ProgressSink | None = None
+) -> flows.Engine:
+    """An embedded engine for the flow (default: the packaged one) over the real step registry.
+
+    Every step it runs reports progress to ``progress`` (default: a sink with the reporters that
+    ``settings`` enable); register a reporter there to follow the tasks it runs.
+    """
     registry = steps.registry()
     spec = flows.check_flow(flow_file or flows.default_flow_path(), known_arns=registry)
     return flows.Engine(
         spec,
         registry,
         store=store_for(settings, str(spec.get("Name", "flow"))),
-        services={"settings": settings},
+        services=steps.step_services(settings, progress),
         max_state_bytes=steps.MAX_STATE_BYTES,
     )
 

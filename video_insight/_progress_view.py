@@ -1,17 +1,15 @@
-"""Live progress of a task on the terminal, read from the same state that drives the Feishu card.
+"""Live progress of a task on the terminal: one renderer of the progress model in ``steps``.
 
-Reading and rendering are separate: :func:`snapshot` reads the task's progress files into a
-:class:`ProgressSnapshot`; :func:`render_rich` and :func:`render_line` turn a snapshot into a rich
-renderable or one plain line. :class:`ProgressView` polls in a background thread and shows a live
-display on a terminal, or prints a line whenever something changed when stdout is not a TTY.
+:func:`render_rich` and :func:`render_line` turn a :class:`steps.ProgressSnapshot` into a rich
+renderable or one plain line. :class:`ProgressView` is a progress reporter: registered on the
+engine's sink, it is told of every recorded update and redraws from a fresh snapshot in its own
+thread (a live display on a terminal, otherwise a line whenever something changed).
 """
 
 from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Mapping
-from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any
 
@@ -22,158 +20,23 @@ from rich.text import Text
 
 from steps import (
     STAGES,
+    WRITTEN_LABEL,
+    ProgressSnapshot,
+    ProgressUpdate,
     TaskWorkspace,
-    VideoInsightError,
+    VideoState,
     get_logger,
-    load_manifest,
-    load_progress,
-    summarize,
+    phase_label,
+    snapshot,
+    stage_label,
+    video_names,
 )
 
-__all__ = [
-    "ProgressSnapshot",
-    "ProgressView",
-    "VideoState",
-    "format_elapsed",
-    "render_line",
-    "render_rich",
-    "snapshot",
-]
+__all__ = ["ProgressView", "format_elapsed", "render_line", "render_rich"]
 
-# (stage key, label on the terminal, word in plain lines)
-STAGE_LABELS = {
-    "fetch": ("下载 Download", "download"),
-    "media": ("音频 Audio", "audio"),
-    "transcribe": ("转写 Transcripts", "transcripts"),
-    "shots": ("截图 Shots", "shots"),
-    "analyze": ("分析 Analysis", "analysis"),
-}
-WRITTEN_LABEL = ("写入 Written", "written")
-PHASE_LABELS = {
-    "preparing": "准备中 preparing",
-    "processing": "处理中 processing",
-    "publishing": "生成报告 publishing",
-    "published": "已生成 published",
-    "finished": "完成 finished",
-    "failed": "失败 failed",
-}
 MAX_ROWS = 8  # running / failed videos listed on the live display
+TICK_S = 1.0  # the live display's clock advances this often while nothing is recorded
 log = get_logger(__name__)
-
-
-@dataclass(frozen=True)
-class VideoState:
-    """One video as the display sees it."""
-
-    video_id: str
-    name: str
-    status: str  # pending | running | ok | failed
-    current: str | None = None  # the stage running now
-    error: Mapping[str, str] | None = None  # {code, message, stage} when failed
-    stages: Mapping[str, str] = field(default_factory=dict)
-
-    def settled(self, stage: str) -> bool:
-        """Whether ``stage`` is over for this video: it ended, or the video failed before it."""
-        if self.stages.get(stage) in ("ok", "skipped", "failed"):
-            return True
-        return self.status == "failed"
-
-    @property
-    def reason(self) -> str:
-        """``code: message`` of a failed video, or an empty string."""
-        if not self.error:
-            return ""
-        code, message = self.error.get("code", ""), self.error.get("message", "")
-        return f"{code}: {message}" if code and message else code or message
-
-
-@dataclass(frozen=True)
-class ProgressSnapshot:
-    """Everything the displays show, read at one moment."""
-
-    task_id: str
-    title: str | None
-    phase: str
-    total: int
-    elapsed_s: float | None
-    counts: Mapping[str, Mapping[str, int]]
-    written: int
-    videos: tuple[VideoState, ...] = field(default_factory=tuple)
-    error: Mapping[str, str] | None = None
-
-    @property
-    def running(self) -> list[VideoState]:
-        return [v for v in self.videos if v.status == "running"]
-
-    @property
-    def failed(self) -> list[VideoState]:
-        return [v for v in self.videos if v.status == "failed"]
-
-    @property
-    def done(self) -> bool:
-        return self.phase in ("finished", "failed")
-
-
-def _video_state(raw: Mapping[str, Any], names: Mapping[str, str]) -> VideoState:
-    video_id = str(raw.get("video_id", "?"))
-    stages: Mapping[str, str] = raw.get("stages") or {}
-    if "failed" in stages.values():
-        status = "failed"
-    elif stages.get("analyze") in ("ok", "skipped"):
-        status = "ok"
-    elif raw.get("current") or "running" in stages.values() or any(s == "ok" for s in stages.values()):
-        status = "running"
-    else:
-        status = "pending"
-    current = None
-    if status == "running":  # Transcribe and Shots run at once: "current" names the latest only
-        running = [s for s in STAGES if stages.get(s) == "running"]
-        current = raw.get("current") if raw.get("current") in running else None
-        current = current or (running[0] if running else None)
-    error = raw.get("error") if status == "failed" else None
-    return VideoState(video_id, names.get(video_id, video_id), status, current, error, dict(stages))
-
-
-def _names(ws: TaskWorkspace) -> dict[str, str]:
-    try:
-        return {v.video_id: v.name for v in load_manifest(ws).videos}
-    except (OSError, ValueError, VideoInsightError):  # not written yet (Prepare runs), or mid-write
-        return {}
-
-
-def _written(task: Mapping[str, Any], total: int) -> int:
-    value = task.get("written")
-    if isinstance(value, int):
-        return value
-    return total if task.get("phase") in ("published", "finished") else 0
-
-
-def snapshot(
-    ws: TaskWorkspace,
-    *,
-    names: Mapping[str, str] | None = None,
-    started_at: float | None = None,
-    now: float | None = None,
-) -> ProgressSnapshot:
-    """Read the task's progress now. ``names`` (video id → name) defaults to the manifest's."""
-    task, raw_videos = load_progress(ws)
-    names = _names(ws) if names is None else names
-    videos = tuple(_video_state(v, names) for v in raw_videos)
-    total = int(task.get("total") or len(videos))
-    if started_at is None:
-        started_at = task.get("started_at")
-    elapsed = None if started_at is None else max(0.0, (time.time() if now is None else now) - started_at)
-    return ProgressSnapshot(
-        task_id=ws.task_id,
-        title=task.get("title"),
-        phase=str(task.get("phase") or "preparing"),
-        total=total,
-        elapsed_s=elapsed,
-        counts=summarize(raw_videos),
-        written=_written(task, total),
-        videos=videos,
-        error=task.get("error"),
-    )
 
 
 def format_elapsed(seconds: float | None) -> str:
@@ -190,11 +53,11 @@ def _summary(snap: ProgressSnapshot) -> str:
     parts = []
     for stage in STAGES:
         c = snap.counts[stage]
-        text = f"{STAGE_LABELS[stage][1]} {c['ok'] + c['skipped']}/{snap.total}"
-        if c["failed"]:
-            text += f" ({c['failed']} failed)"
+        text = f"{stage_label(stage).word} {c.done}/{snap.total}"
+        if c.failed:
+            text += f" ({c.failed} failed)"
         parts.append(text)
-    parts.append(f"{WRITTEN_LABEL[1]} {snap.written}/{snap.total}")
+    parts.append(f"{WRITTEN_LABEL.word} {snap.written}/{snap.total}")
     return " | ".join(parts) + f" · {snap.phase}"
 
 
@@ -213,13 +76,12 @@ def _stage_table(snap: ProgressSnapshot) -> Table:
     total = max(snap.total, 1)
     for stage in STAGES:
         c = snap.counts[stage]
-        done = c["ok"] + c["skipped"]
-        failed = Text(str(c["failed"]), style="red" if c["failed"] else "dim")
+        failed = Text(str(c.failed), style="red" if c.failed else "dim")
         settled = sum(v.settled(stage) for v in snap.videos)
         bar = ProgressBar(total=total, completed=settled, width=20)
-        table.add_row(STAGE_LABELS[stage][0], bar, f"{done}/{snap.total}", failed, str(c["running"]))
+        table.add_row(str(stage_label(stage)), bar, f"{c.done}/{snap.total}", failed, str(c.running))
     bar = ProgressBar(total=total, completed=snap.written, width=20)
-    table.add_row(WRITTEN_LABEL[0], bar, f"{snap.written}/{snap.total}", "", "")
+    table.add_row(str(WRITTEN_LABEL), bar, f"{snap.written}/{snap.total}", "", "")
     return table
 
 
@@ -229,12 +91,10 @@ def _video_table(rows: list[VideoState], failed: bool) -> Table:
     table.add_column("detail", overflow="fold", ratio=2)
     for video in rows[:MAX_ROWS]:
         if failed:
-            stage = (video.error or {}).get("stage", "")
-            where = f"[{STAGE_LABELS.get(stage, (stage,))[0]}] " if stage else ""
+            where = f"[{stage_label(video.failed_stage)}] " if video.failed_stage else ""
             table.add_row(video.name, Text(where + video.reason, style="red"))
         elif video.current:
-            label = STAGE_LABELS.get(video.current, (video.current,))[0]
-            table.add_row(video.name, Text(label, style="cyan"))
+            table.add_row(video.name, Text(str(stage_label(video.current)), style="cyan"))
         else:
             table.add_row(video.name, Text("等待 waiting", style="dim"))
     if len(rows) > MAX_ROWS:
@@ -244,13 +104,12 @@ def _video_table(rows: list[VideoState], failed: bool) -> Table:
 
 def render_rich(snap: ProgressSnapshot) -> RenderableType:
     """The live display: header, per-stage counters, running videos and failures."""
-    title = snap.title or snap.task_id
     header = Text.assemble(
-        (title, "bold"),
+        (snap.title or snap.task_id, "bold"),
         "  ",
-        (PHASE_LABELS.get(snap.phase, snap.phase), "green" if snap.phase == "finished" else "yellow"),
+        (str(phase_label(snap.phase)), "green" if snap.phase == "finished" else "yellow"),
         f"  ⏱ {format_elapsed(snap.elapsed_s)}",
-        f"  完成 ok {sum(v.status == 'ok' for v in snap.videos)}",
+        f"  完成 ok {snap.ok}",
         (f" · 失败 failed {len(snap.failed)}", "red" if snap.failed else ""),
         f" · 共 total {snap.total}",
     )
@@ -267,10 +126,16 @@ def render_rich(snap: ProgressSnapshot) -> RenderableType:
 
 
 class ProgressView:
-    """Show a task's progress while it runs: ``with ProgressView(ws): engine.run(...)``.
+    """Show a task's progress while it runs; a progress reporter for the engine's sink::
 
-    On a terminal the display is live (rich); otherwise a plain line is printed whenever the
-    counters change, plus one line per video when it finishes or fails.
+        view = ProgressView(ws)
+        with sink.registered(view.report), view:
+            execution.wait()
+
+    Each update of this task wakes the view's thread, which reads a fresh snapshot (at most once
+    per ``interval``) and redraws. On a terminal the display is live (rich) and its clock ticks;
+    otherwise a plain line is printed whenever the counters change, plus one line per video when it
+    finishes or fails. Leaving the block draws the final state once more.
     """
 
     def __init__(self, ws: TaskWorkspace, *, console: Console | None = None, interval: float = 0.2):
@@ -280,8 +145,10 @@ class ProgressView:
         self.started_at = time.time()
         self._names: dict[str, str] = {}
         self._last_line = ""
+        self._last: ProgressSnapshot | None = None
         self._reported: set[str] = set()
         self._live: Any = None
+        self._changed = threading.Event()
         self._stop = threading.Event()
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
@@ -292,6 +159,7 @@ class ProgressView:
 
             self._live = Live(console=self.console, auto_refresh=False, transient=False)
             self._live.start()
+        self._changed.set()  # draw what is recorded already
         self._thread = threading.Thread(target=self._loop, name="progress-view", daemon=True)
         self._thread.start()
         return self
@@ -300,29 +168,52 @@ class ProgressView:
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         self._stop.set()
+        self._changed.set()  # wake the thread so it sees the stop
         if self._thread is not None:
             self._thread.join()
         self.refresh()
         if self._live is not None:
             self._live.stop()
 
+    def report(self, update: ProgressUpdate) -> None:
+        """The reporter: note that this task changed (the view's thread redraws). Never blocks."""
+        if update.task_id == self.ws.task_id:
+            self._changed.set()
+
     def _loop(self) -> None:
         while not self._stop.is_set():
+            changed = self._changed.wait(TICK_S if self._live is not None else None)
+            if self._stop.is_set():
+                return
+            if not changed:
+                self._guarded(self._tick)
+                continue
+            self._changed.clear()
             started = time.perf_counter()
-            try:
-                self.refresh()
-            except Exception as exc:  # the display must never break the run it shows
-                log.warning("progress_view.refresh_failed", error=repr(exc))
-            spent = time.perf_counter() - started
-            # A large task takes longer to read: never spend more than ~1/5 of the time polling.
-            self._stop.wait(max(self.interval, 5 * spent))
+            self._guarded(self.refresh)
+            # A large task takes longer to read: never spend more than ~1/5 of the time reading.
+            self._stop.wait(max(self.interval, 5 * (time.perf_counter() - started)))
+
+    @staticmethod
+    def _guarded(draw: Any) -> None:
+        try:
+            draw()
+        except Exception as exc:  # the display must never break the run it shows
+            log.warning("progress_view.refresh_failed", error=repr(exc))
+
+    def _tick(self) -> None:
+        """Advance the live display's clock without reading the files again."""
+        with self._lock:
+            if self._live is not None and self._last is not None and not self._last.done:
+                self._live.update(render_rich(self._last.at(time.time())), refresh=True)
 
     def refresh(self) -> ProgressSnapshot:
         """Read the progress once and update the display; returns what was shown."""
         with self._lock:
             if not self._names:
-                self._names = _names(self.ws)
+                self._names = video_names(self.ws)
             snap = snapshot(self.ws, names=self._names, started_at=self.started_at)
+            self._last = snap
             if self._live is not None:
                 self._live.update(render_rich(snap), refresh=True)
             else:
@@ -337,8 +228,7 @@ class ProgressView:
                 if video.status == "ok":
                     text = f"{stamp} done: {video.name}"
                 else:
-                    stage = (video.error or {}).get("stage", "?")
-                    text = f"{stamp} failed: {video.name} at {stage}: {video.reason}"
+                    text = f"{stamp} failed: {video.name} at {video.failed_stage or '?'}: {video.reason}"
                 self.console.print(text, markup=False, highlight=False, soft_wrap=True)
         summary = _summary(snap)
         if summary != self._last_line:

@@ -56,10 +56,11 @@ def _summarize(ws: steps.TaskWorkspace, out_dir: Path) -> None:
             print(f"report:  {out_dir / name}")
 
 
-def _follow(engine: flows.Engine, execution: flows.Execution, ws: steps.TaskWorkspace, out: Path) -> int:
-    """Show progress until ``execution`` ends, copy its outputs to ``out`` and print a summary."""
+def _follow(sink: steps.ProgressSink, execution: flows.Execution, ws: steps.TaskWorkspace, out: Path) -> int:
+    """Show progress (reported to ``sink``) until ``execution`` ends, copy its outputs, print a summary."""
+    view = ProgressView(ws)
     try:
-        with ProgressView(ws):
+        with sink.registered(view.report), view:  # registered first: no update falls in between
             execution.wait()
     except KeyboardInterrupt:
         print(
@@ -81,7 +82,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     except BatchError as exc:
         return _fail(str(exc))
     task_id = batch.get("task_id") or new_task_id()
-    engine = build_engine(settings)
+    sink = steps.progress_sink(settings)
+    engine = build_engine(settings, progress=sink)
     ws = steps.TaskWorkspace(settings.workspace, task_id)
     out = Path(args.out) if args.out else Path("video-insight-out") / task_id
     existing = engine.store.find(task_id)
@@ -98,12 +100,13 @@ def cmd_run(args: argparse.Namespace) -> int:
     steps.record_task(ws, phase="preparing", title=batch.get("title"))
     print(f"task {task_id}: {len(batch['videos'])} videos, workspace {ws.dir}")
     execution = engine.start(task_id, {"task_id": task_id}, wait=False)
-    return _follow(engine, execution, ws, out)
+    return _follow(sink, execution, ws, out)
 
 
 def cmd_resume(args: argparse.Namespace) -> int:
     settings = _settings(args)
-    engine = build_engine(settings)
+    sink = steps.progress_sink(settings)
+    engine = build_engine(settings, progress=sink)
     try:
         execution = engine.resume(args.name, wait=False)
     except flows.FlowError as exc:
@@ -111,7 +114,7 @@ def cmd_resume(args: argparse.Namespace) -> int:
     task_id = (execution.input or {}).get("task_id", args.name)
     ws = steps.TaskWorkspace(settings.workspace, task_id)
     out = Path(args.out) if args.out else Path("video-insight-out") / task_id
-    return _follow(engine, execution, ws, out)
+    return _follow(sink, execution, ws, out)
 
 
 def cmd_executions(args: argparse.Namespace) -> int:

@@ -1,52 +1,33 @@
-"""The terminal progress display, driven by real progress files in a temporary workspace."""
+"""The terminal progress display: a renderer of the progress model and a reporter on the sink."""
 
 from __future__ import annotations
 
 import io
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from rich.console import Console
 
-from steps import Manifest, Options, TaskWorkspace, VideoEntry, atomic_write_json, record_stage, record_task
-from video_insight._progress_view import (
-    ProgressView,
-    format_elapsed,
-    render_line,
-    render_rich,
+from steps import (
+    ProgressSink,
+    ProgressUpdate,
+    Settings,
+    TaskWorkspace,
+    atomic_write_json,
+    record_stage,
+    record_task,
     snapshot,
 )
-
-NAMES = {"v1": "Lumen bottle", "v2": "Stride shoes", "v3": "Broken upload"}
+from tests.progress import advance, progress_task
+from video_insight._app import build_engine
+from video_insight._progress_view import ProgressView, format_elapsed, render_line, render_rich
 
 
 @pytest.fixture
 def ws(tmp_path: Path) -> TaskWorkspace:
-    ws = TaskWorkspace(tmp_path, "task_1")
-    manifest = Manifest(
-        task_id="task_1",
-        title="Example batch",
-        created_at=time.time(),
-        options=Options(),
-        videos=[VideoEntry(video_id=k, name=v, path=f"/x/{k}.mp4") for k, v in NAMES.items()],
-    )
-    atomic_write_json(ws.manifest, manifest.model_dump(mode="json"))
-    record_task(ws, phase="processing", total=3, title="Example batch")
-    for video_id in NAMES:
-        record_stage(ws, video_id, "fetch", "pending")
-    return ws
-
-
-def _advance(ws: TaskWorkspace) -> None:
-    """v1 transcribing, v2 done, v3 failed at media."""
-    for vid in NAMES:
-        record_stage(ws, vid, "fetch", "ok")
-    record_stage(ws, "v1", "media", "ok")
-    record_stage(ws, "v1", "transcribe", "running")
-    for stage in ("media", "transcribe", "shots", "analyze"):
-        record_stage(ws, "v2", stage, "ok")
-    record_stage(ws, "v3", "media", "failed", {"code": "CorruptVideo", "message": "moov atom not found"})
+    return progress_task(tmp_path)
 
 
 def _plain_console() -> tuple[Console, io.StringIO]:
@@ -54,28 +35,22 @@ def _plain_console() -> tuple[Console, io.StringIO]:
     return Console(file=out, force_terminal=False, width=200, color_system=None), out
 
 
-def test_snapshot_counts_and_states(ws: TaskWorkspace) -> None:
-    _advance(ws)
-    snap = snapshot(ws, started_at=100.0, now=163.5)
-    assert snap.total == 3 and snap.phase == "processing" and snap.title == "Example batch"
-    assert snap.counts["fetch"]["ok"] == 3
-    assert snap.counts["media"] == {"ok": 2, "failed": 1, "running": 0, "skipped": 0}
-    states = {v.video_id: v for v in snap.videos}
-    assert states["v1"].status == "running" and states["v1"].current == "transcribe"
-    assert states["v2"].status == "ok"
-    assert states["v3"].status == "failed" and states["v3"].name == "Broken upload"
-    assert states["v3"].reason == "CorruptVideo: moov atom not found"
-    assert snap.elapsed_s == pytest.approx(63.5)
+def _terminal_console() -> tuple[Console, io.StringIO]:
+    out = io.StringIO()
+    return Console(file=out, force_terminal=True, width=100, color_system=None), out
 
 
-def test_snapshot_of_a_task_that_has_not_started(tmp_path: Path) -> None:
-    snap = snapshot(TaskWorkspace(tmp_path, "fresh"))
-    assert (snap.phase, snap.total, snap.videos, snap.elapsed_s) == ("preparing", 0, (), None)
-    assert render_line(snap).startswith("[--:--] download 0/0")
+def _wait_for(condition: Callable[[], bool], seconds: float = 10.0) -> bool:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.01)
+    return True
 
 
 def test_render_line(ws: TaskWorkspace) -> None:
-    _advance(ws)
+    advance(ws)
     line = render_line(snapshot(ws, started_at=0.0, now=3.0))
     assert line == (
         "[00:03] download 3/3 | audio 2/3 (1 failed) | transcripts 1/3 | shots 1/3 | analysis 1/3"
@@ -83,16 +58,18 @@ def test_render_line(ws: TaskWorkspace) -> None:
     )
 
 
+def test_render_line_of_a_task_that_has_not_started(tmp_path: Path) -> None:
+    assert render_line(snapshot(TaskWorkspace(tmp_path, "fresh"))).startswith("[--:--] download 0/0")
+
+
 def test_written_counts_rows_once_published(ws: TaskWorkspace) -> None:
-    _advance(ws)
+    advance(ws)
     record_task(ws, phase="published")
     assert "written 3/3 · published" in render_line(snapshot(ws))
-    record_task(ws, written=2)
-    assert snapshot(ws).written == 2
 
 
 def test_rich_display_shows_stages_running_step_and_failure_reason(ws: TaskWorkspace) -> None:
-    _advance(ws)
+    advance(ws)
     console = Console(record=True, width=100)
     console.print(render_rich(snapshot(ws, started_at=0.0, now=75.0)))
     text = console.export_text()
@@ -118,11 +95,12 @@ def test_rich_display_shows_a_task_failure(ws: TaskWorkspace) -> None:
 def test_plain_view_prints_only_changes_and_each_outcome_once(ws: TaskWorkspace) -> None:
     console, out = _plain_console()
     with ProgressView(ws, console=console, interval=60) as view:
+        assert _wait_for(lambda: "download 0/3" in out.getvalue())  # what was recorded before it started
         view.refresh()
         view.refresh()
         first = out.getvalue().splitlines()
         assert len(first) == 1 and "download 0/3" in first[0]
-        _advance(ws)
+        advance(ws)
         view.refresh()
         view.refresh()
     lines = out.getvalue().splitlines()
@@ -133,27 +111,62 @@ def test_plain_view_prints_only_changes_and_each_outcome_once(ws: TaskWorkspace)
     assert len(summaries) == 2 and "audio 2/3 (1 failed)" in summaries[1]
 
 
-def test_plain_view_polls_in_the_background(ws: TaskWorkspace) -> None:
+def test_plain_view_prints_an_update_the_sink_brings(ws: TaskWorkspace) -> None:
     console, out = _plain_console()
-    with ProgressView(ws, console=console, interval=0.01):
-        record_stage(ws, "v1", "fetch", "ok")
-        deadline = time.monotonic() + 5
-        while "download 1/3" not in out.getvalue() and time.monotonic() < deadline:
-            time.sleep(0.01)
+    sink = ProgressSink()
+    view = ProgressView(ws, console=console, interval=0.01)
+    with sink.registered(view.report), view:
+        record_stage(ws, "v1", "fetch", "ok", sink=sink)
+        shown = _wait_for(lambda: "download 1/3" in out.getvalue())
+    assert shown, out.getvalue()
+
+
+def test_live_view_shows_an_update_while_it_is_live(ws: TaskWorkspace) -> None:
+    """An update reaches the terminal through the sink while the display runs, not only at its end."""
+    console, out = _terminal_console()
+    sink = ProgressSink()
+    view = ProgressView(ws, console=console, interval=0.01)
+    with sink.registered(view.report), view:
+        assert _wait_for(lambda: "处理中 processing" in out.getvalue())
+        error = {"code": "CorruptVideo", "message": "moov atom not found"}
+        record_stage(ws, "v3", "media", "failed", error, sink=sink)
+        shown_live = _wait_for(lambda: "moov atom not found" in out.getvalue())
+    assert shown_live, "the update reached the display only when it closed"
+
+
+def test_the_view_does_not_read_the_files_again_without_an_update(ws: TaskWorkspace) -> None:
+    """Nothing polls: a change recorded without the sink shows only when the view closes."""
+    console, out = _plain_console()
+    view = ProgressView(ws, console=console, interval=0.01)
+    with view:
+        assert _wait_for(lambda: "download 0/3" in out.getvalue())
+        record_stage(ws, "v1", "fetch", "ok")  # no sink: nobody is told
+        assert not _wait_for(lambda: "download 1/3" in out.getvalue(), seconds=0.5)
     assert "download 1/3" in out.getvalue()
 
 
 def test_live_view_on_a_terminal_ends_with_the_final_state(ws: TaskWorkspace) -> None:
-    out = io.StringIO()
-    console = Console(file=out, force_terminal=True, width=100, color_system=None)
+    console, out = _terminal_console()
     with ProgressView(ws, console=console, interval=0.01):
-        _advance(ws)
+        advance(ws)
         for stage in ("transcribe", "shots", "analyze"):
             record_stage(ws, "v1", stage, "ok")
         record_task(ws, phase="finished")
     text = out.getvalue()
     assert "完成 finished" in text and "CorruptVideo: moov atom not found" in text
     assert "| written" not in text  # no plain lines on a terminal
+
+
+def test_the_view_ignores_updates_of_other_tasks(ws: TaskWorkspace, tmp_path: Path) -> None:
+    console, out = _plain_console()
+    sink = ProgressSink()
+    other = TaskWorkspace(tmp_path, "task_2")
+    view = ProgressView(ws, console=console, interval=0.01)
+    with sink.registered(view.report), view:
+        assert _wait_for(lambda: "download 0/3" in out.getvalue())
+        record_stage(ws, "v1", "fetch", "ok")  # on disk, but the only update names another task
+        record_task(other, phase="processing", sink=sink)
+        assert not _wait_for(lambda: "download 1/3" in out.getvalue(), seconds=0.5)
 
 
 @pytest.mark.parametrize(
@@ -163,31 +176,21 @@ def test_format_elapsed(seconds: float | None, text: str) -> None:
     assert format_elapsed(seconds) == text
 
 
-def test_a_video_with_a_finished_parallel_branch_still_shows_the_running_one(ws: TaskWorkspace) -> None:
-    for stage in ("fetch", "media"):
-        record_stage(ws, "v1", stage, "ok")
-    record_stage(ws, "v1", "transcribe", "running")
-    record_stage(ws, "v1", "shots", "running")
-    record_stage(ws, "v1", "shots", "ok")  # clears "current", transcribe still runs
-    states = {v.video_id: v for v in snapshot(ws).videos}
-    assert states["v1"].status == "running" and states["v1"].current == "transcribe"
-
-
-def test_parallel_branches_never_lose_each_others_updates(ws: TaskWorkspace) -> None:
-    """Transcribe and Shots record progress for the same video at the same time."""
-    import threading
-
-    def branch(stage: str, video_id: str) -> None:
-        record_stage(ws, video_id, stage, "running")
-        record_stage(ws, video_id, stage, "ok")
-
-    ids = [f"p{i}" for i in range(30)]
-    threads = [threading.Thread(target=branch, args=(s, v)) for v in ids for s in ("transcribe", "shots")]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    videos = {v.video_id: v for v in snapshot(ws).videos}
-    counts = snapshot(ws).counts
-    assert counts["transcribe"]["ok"] == counts["shots"]["ok"] == len(ids)
-    assert all(videos[v].current is None for v in ids)
+def test_the_engine_reports_every_step_to_the_sink_it_was_built_with(tmp_path: Path) -> None:
+    """The CLI's wiring: build_engine hands the sink to every Task, so a registered reporter hears all."""
+    settings = Settings(workspace=tmp_path / "ws", allow_local_paths=True, temp_cleanup_enabled=False)
+    sink = ProgressSink()
+    heard: list[ProgressUpdate] = []
+    sink.register(heard.append)
+    engine = build_engine(settings, progress=sink)
+    ws = TaskWorkspace(settings.workspace, "t_sink")
+    request = {"task_id": "t_sink", "videos": [{"name": "gone", "path": str(tmp_path / "gone.mp4")}]}
+    atomic_write_json(ws.request, request)
+    execution = engine.start("t_sink", {"task_id": "t_sink"})
+    assert execution.status == "Succeeded", execution.error
+    phases = [u.fields.get("phase") for u in heard if u.video_id is None]
+    assert phases == ["processing", "publishing", "published", "finished"]
+    stages = [(u.stage, u.status) for u in heard if u.video_id is not None]
+    assert stages[:2] == [("fetch", "running"), ("fetch", "failed")]  # Fetch, then RecordFailure
+    assert {u.error["code"] for u in heard if u.error} == {"SourceNotFound"}
+    assert snapshot(ws).done and snapshot(ws).failed[0].reason.startswith("SourceNotFound")

@@ -66,6 +66,15 @@ def _make_task(settings: Settings, ok: tuple[str, ...], failed: tuple[str, ...])
     return ws
 
 
+def _prepared(settings: Settings, *video_ids: str) -> TaskWorkspace:
+    """A task whose manifest lists ``video_ids``: steps refuse videos of no task."""
+    ws = TaskWorkspace(settings.workspace, TASK)
+    videos = [VideoEntry(video_id=v, name=v, path=f"/in/{v}.mp4") for v in video_ids]
+    manifest = Manifest(task_id=TASK, created_at=time.time(), options=Options(), videos=videos)
+    atomic_write_json(ws.manifest, manifest.model_dump(mode="json"))
+    return ws
+
+
 def _video_progress(ws: TaskWorkspace, video_id: str) -> dict:
     return next(v for v in load_progress(ws)[1] if v["video_id"] == video_id)
 
@@ -83,7 +92,7 @@ def test_failure_of_a_real_step_is_recorded_with_its_stage_and_reason(settings: 
     def media(inp: VideoRef, ctx: StepContext) -> _Out:
         raise CorruptVideo("moov atom not found")
 
-    ws = TaskWorkspace(settings.workspace, TASK)
+    ws = _prepared(settings, "v1")
     record_stage(ws, "v1", "fetch", "ok")
     with pytest.raises(CorruptVideo):
         media({"task_id": TASK, "video_id": "v1"}, _ctx(settings))
@@ -105,7 +114,7 @@ def test_failure_of_a_real_step_is_recorded_with_its_stage_and_reason(settings: 
 
 
 def test_timeout_marks_the_running_stage_failed_with_a_friendly_message(settings: Settings) -> None:
-    ws = TaskWorkspace(settings.workspace, TASK)
+    ws = _prepared(settings, "v2")
     for stage in ("fetch", "media"):
         record_stage(ws, "v2", stage, "ok")
     record_stage(ws, "v2", "shots", "running")  # the handler was killed: nothing recorded the failure
@@ -122,7 +131,7 @@ def test_timeout_marks_the_running_stage_failed_with_a_friendly_message(settings
 
 
 def test_empty_detail_falls_back_to_the_message_the_step_recorded(settings: Settings) -> None:
-    ws = TaskWorkspace(settings.workspace, TASK)
+    ws = _prepared(settings, "v3")
     record_stage(
         ws, "v3", "fetch", "failed", {"code": "SourceNotFound", "message": "no such file: /in/x.mp4"}
     )

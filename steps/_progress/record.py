@@ -1,4 +1,4 @@
-"""Per-video progress state in the workspace; drives the terminal display and the Feishu card.
+"""Per-video progress state in the workspace: the durable record every progress renderer reads.
 
 Each stage of each video has its own small file, ``progress/<video_id>/<stage>.json``, written only
 by the step that runs that stage. Steps of one video run at the same time (the Parallel branches,
@@ -6,7 +6,7 @@ and in the cloud on different machines over a shared mount), so nothing is read-
 across stages and no update can be lost. :func:`load_progress` merges them per video.
 
 Recording progress never fails a step: I/O errors are logged and swallowed here, and a stage that
-finished never moves back to running.
+finished never moves back to running. What was written is then handed to the ``sink``, if any.
 """
 
 from __future__ import annotations
@@ -14,13 +14,23 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ._logging import get_logger
-from ._workspace import TaskWorkspace, atomic_write_json, read_json, valid_id
+from .._logging import get_logger
+from .._workspace import TaskWorkspace, atomic_write_json, read_json, valid_id
+from .sink import ProgressSink, ProgressUpdate
 
-__all__ = ["STAGES", "load_progress", "load_video_progress", "record_stage", "record_task", "summarize"]
+__all__ = [
+    "STAGES",
+    "StageCounts",
+    "load_progress",
+    "load_video_progress",
+    "record_stage",
+    "record_task",
+    "summarize",
+]
 
 # Stages of one video, in flow order; "publish" is task-wide and lives in _task.json.
 STAGES = ("fetch", "media", "transcribe", "shots", "analyze")
@@ -44,8 +54,13 @@ def record_stage(
     stage: str,
     status: str,
     error: dict[str, str] | None = None,
+    *,
+    sink: ProgressSink | None = None,
 ) -> None:
-    """Set ``stage`` of ``video_id`` to ``status`` (pending/running/ok/skipped/failed)."""
+    """Set ``stage`` of ``video_id`` to ``status`` (pending/running/ok/skipped/failed), then tell ``sink``.
+
+    A status ranked below the recorded one (running after ok) is dropped: progress never moves back.
+    """
     try:
         if not valid_id(video_id) or stage not in STAGES:
             raise ValueError(f"unknown video {video_id!r} or stage {stage!r}")
@@ -59,19 +74,30 @@ def record_stage(
         atomic_write_json(path, record)
     except Exception as exc:  # progress must never fail a step
         log.warning("progress.write_failed", video_id=video_id, stage=stage, error=str(exc))
+        return
+    if sink is not None:
+        update = ProgressUpdate(ws, video_id, stage, status, record.get("error"), at=record["at"])
+        sink.publish(update)
 
 
-def record_task(ws: TaskWorkspace, **fields: Any) -> None:
-    """Merge ``fields`` (phase, total, outputs, error …) into the task-level progress."""
+def record_task(ws: TaskWorkspace, *, sink: ProgressSink | None = None, **fields: Any) -> None:
+    """Merge ``fields`` (phase, total, outputs, error …) into the task-level progress, then tell ``sink``.
+
+    The first record of a task also stores ``started_at``, the start of its elapsed time.
+    """
     try:
         path = ws.progress_dir / _TASK_FILE
         with _TASK_LOCK:
             state = _load(path)
             state.update(fields)
             state["updated_at"] = time.time()
+            state.setdefault("started_at", state["updated_at"])
             atomic_write_json(path, state)
     except Exception as exc:
         log.warning("progress.write_failed", task_id=ws.task_id, error=str(exc))
+        return
+    if sink is not None:
+        sink.publish(ProgressUpdate(ws, fields=dict(fields), at=state["updated_at"]))
 
 
 def _video_state(folder: Path) -> dict[str, Any]:
@@ -109,11 +135,26 @@ def load_progress(ws: TaskWorkspace) -> tuple[dict[str, Any], list[dict[str, Any
     return task, [v for v in videos if v["stages"]]
 
 
-def summarize(videos: Iterable[dict[str, Any]]) -> dict[str, dict[str, int]]:
-    """Counts per stage: ``{"fetch": {"ok": 3, "failed": 1, "running": 0}, ...}``."""
+@dataclass(frozen=True)
+class StageCounts:
+    """How many videos are at each status of one stage."""
+
+    ok: int = 0
+    failed: int = 0
+    running: int = 0
+    skipped: int = 0
+
+    @property
+    def done(self) -> int:
+        """Videos for which the stage ended well (ok or skipped)."""
+        return self.ok + self.skipped
+
+
+def summarize(videos: Iterable[dict[str, Any]]) -> dict[str, StageCounts]:
+    """Counts per stage of the states :func:`load_progress` returns, for every stage in ``STAGES``."""
     out = {stage: {"ok": 0, "failed": 0, "running": 0, "skipped": 0} for stage in STAGES}
     for video in videos:
         for stage, status in video.get("stages", {}).items():
             if stage in out and status in out[stage]:
                 out[stage][status] += 1
-    return out
+    return {stage: StageCounts(**counts) for stage, counts in out.items()}
