@@ -5,6 +5,7 @@ The public surface is listed once here; other packages import only from ``steps`
 
 from __future__ import annotations
 
+from ._analysis import ANALYZERS, AnalysisInput, VideoAnalyzer
 from ._artifacts import (
     AnalysisRecord,
     ErrorInfo,
@@ -22,6 +23,7 @@ from ._artifacts import (
 )
 from ._cleanup import clean_workspace, parse_duration
 from ._fc import StepApp, StepNotFound, make_step_server, serve_steps
+from ._folder import VideoFolder
 from ._logging import configure_logging, get_logger
 from ._manifest import Manifest, Options, VideoEntry, load_manifest
 from ._plugins import Registry, UnknownName
@@ -59,6 +61,7 @@ from ._workspace import TaskWorkspace, atomic_write_bytes, atomic_write_json, re
 from .errors import PermanentError, TransientError, VideoInsightError
 
 __all__ = [
+    "ANALYZERS",
     "ARN_PREFIX",
     "MAX_STATE_BYTES",
     "PHASE_LABELS",
@@ -67,6 +70,7 @@ __all__ = [
     "STAGES",
     "STAGE_LABELS",
     "WRITTEN_LABEL",
+    "AnalysisInput",
     "AnalysisRecord",
     "Destination",
     "ErrorInfo",
@@ -99,7 +103,9 @@ __all__ = [
     "TranscriptRecord",
     "TransientError",
     "UnknownName",
+    "VideoAnalyzer",
     "VideoEntry",
+    "VideoFolder",
     "VideoInsightError",
     "VideoRef",
     "VideoResult",

@@ -24,6 +24,7 @@ from typing import Any, TypeVar
 import structlog
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from ._analysis import ANALYZERS, AnalyzerRegistry
 from ._logging import get_logger
 from ._manifest import load_manifest
 from ._progress import ProgressSink, progress_sink, record_stage
@@ -84,6 +85,7 @@ class StepContext:
     deadline: float | None = None  # time.monotonic() value, when known
     log: Any = None
     progress: ProgressSink | None = None  # None: a sink with the reporters ``settings`` enable
+    analyzers: AnalyzerRegistry = field(default_factory=lambda: ANALYZERS)
 
     def __post_init__(self) -> None:
         if self.progress is None:

@@ -1,37 +1,21 @@
-"""Analyze: a video's metrics (pace, speech, hook, CTR/CVR) and, when configured, its AI analysis.
+"""Analyze: a video's metrics (pace, speech, hook, CTR/CVR) and the fields of every registered analyzer.
 
-The AI part plugs in through :class:`VideoAnalyzer`; none is registered until that step exists.
+Analyzers (the AI analysis) plug in through the registry in ``ctx.analyzers`` (see ``_analysis``).
 """
 
 from __future__ import annotations
 
-from typing import Any, Literal, Protocol
+from typing import Literal
 
-from ._artifacts import (
-    AnalysisRecord,
-    ProbeRecord,
-    ShotsRecord,
-    TranscriptRecord,
-    load_artifact,
-    save_artifact,
-)
+from ._analysis import AnalysisInput, run_analyzers
+from ._artifacts import AnalysisRecord
+from ._folder import VideoFolder
 from ._manifest import load_manifest
 from ._metrics import compute_metrics
 from ._runtime import StepContext, StepModel, VideoRef, step
 from .errors import PermanentError
 
-__all__ = ["ANALYZERS", "AnalyzeOutput", "VideoAnalyzer", "handler", "run"]
-
-
-class VideoAnalyzer(Protocol):
-    """The seam for AI analysis: gets the video's folder and metrics, returns named fields."""
-
-    name: str
-
-    def analyze(self, video_dir: Any, metrics: dict[str, Any], ctx: StepContext) -> dict[str, Any]: ...
-
-
-ANALYZERS: list[VideoAnalyzer] = []
+__all__ = ["AnalyzeOutput", "handler", "run"]
 
 
 class AnalyzeOutput(StepModel):
@@ -40,21 +24,19 @@ class AnalyzeOutput(StepModel):
 
 
 def run(inp: VideoRef, ctx: StepContext) -> AnalyzeOutput:
-    """Compute metrics from probe, shots and transcript; write ``analysis.json``."""
+    """Compute metrics from probe, shots and transcript, run the analyzers; write ``analysis.json``."""
     ws = ctx.workspace(inp.task_id)
-    vdir = ws.video_dir(inp.video_id)
-    probe = load_artifact(vdir, ProbeRecord)
-    shots = load_artifact(vdir, ShotsRecord)
+    video = VideoFolder.of(ws, inp.video_id)
+    probe, shots = video.probe(), video.shots()
     if probe is None or shots is None:
         missing = "probe.json" if probe is None else "shots.json"
         raise PermanentError(f"analysis needs {missing}, which an earlier step did not write")
-    transcript = load_artifact(vdir, TranscriptRecord)
-    entry = load_manifest(ws).video(inp.video_id)
-    metrics = compute_metrics(probe, shots, transcript, entry.performance)
-    ai: dict[str, Any] | None = None
-    for analyzer in ANALYZERS:
-        ai = {**(ai or {}), **analyzer.analyze(vdir, metrics.model_dump(), ctx)}
-    save_artifact(vdir, AnalysisRecord(metrics=metrics, ai=ai))
+    manifest = load_manifest(ws)
+    entry = manifest.video(inp.video_id)
+    metrics = compute_metrics(probe, shots, video.transcript(), entry.performance)
+    job = AnalysisInput(video=video, entry=entry, options=manifest.options, metrics=metrics)
+    fields = run_analyzers(job, ctx, ctx.analyzers.values())
+    video.save(AnalysisRecord(metrics=metrics, ai=fields))
     ctx.log.info("analysis.done", shots=metrics.shot_count, speech_rate=metrics.speech_rate)
     return AnalyzeOutput(video_id=inp.video_id, status="ok")
 

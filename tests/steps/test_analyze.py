@@ -3,19 +3,26 @@
 from __future__ import annotations
 
 import itertools
+from pathlib import Path
 
 import pytest
 
 from steps import (
+    ANALYZERS,
+    AnalysisInput,
     AnalysisRecord,
     Metrics,
     ProbeRecord,
+    Registry,
     Segment,
     Settings,
     Shot,
     ShotsRecord,
     StepContext,
+    TaskWorkspace,
     TranscriptRecord,
+    VideoAnalyzer,
+    VideoFolder,
     load_artifact,
     save_artifact,
 )
@@ -137,3 +144,92 @@ def test_handler_refuses_when_shots_are_missing(settings: Settings, silent_video
     save_artifact(ws.video_dir(vid), _probe(8.0))
     with pytest.raises(PermanentError, match=r"shots\.json"):
         handler({"task_id": ws.task_id, "video_id": vid}, StepContext(settings=settings))
+
+
+# --- the analyzer seam -----------------------------------------------------------------------------
+
+
+class ShotReader:
+    """An analyzer reading the typed folder: how many keyframes exist, the request's name, the pace."""
+
+    name = "shot-reader"
+
+    def analyze(self, inp: AnalysisInput, ctx: StepContext) -> dict[str, object]:
+        frames = [path for _, path in inp.video.keyframes() if path.is_file()]
+        probe = inp.video.probe()
+        return {
+            "keyframes_on_disk": len(frames),
+            "video_name": inp.entry.name,
+            "cuts_per_min": inp.metrics.cuts_per_min,
+            "portrait": probe is not None and probe.height > probe.width,
+            "outputs": list(inp.options.outputs),
+        }
+
+
+class Echo:
+    def __init__(self, name: str, fields: dict[str, object]) -> None:
+        self.name, self.fields = name, fields
+
+    def analyze(self, inp: AnalysisInput, ctx: StepContext) -> dict[str, object]:
+        return self.fields
+
+
+def _analysed_task(settings: Settings, video: Path) -> tuple[TaskWorkspace, str]:
+    ws, (vid,) = make_task(settings, [video], {"outputs": ["json"]})
+    folder = VideoFolder.of(ws, vid)
+    folder.save(_probe(8.0, has_audio=False))
+    shots = _shots(0, 2, 3.6, 6, 8)
+    for shot in shots.shots[:3]:  # the fourth keyframe was never written
+        (folder.path / shot.keyframe).parent.mkdir(parents=True, exist_ok=True)
+        (folder.path / shot.keyframe).write_bytes(b"\xff\xd8\xff")
+    folder.save(shots)
+    return ws, vid
+
+
+def test_registered_analyzers_add_their_fields(settings: Settings, silent_video) -> None:
+    ws, vid = _analysed_task(settings, silent_video.path)
+    analyzers: Registry[VideoAnalyzer] = ANALYZERS.with_items(ShotReader(), Echo("mood", {"情绪": "轻松"}))
+    ctx = StepContext(settings=settings, analyzers=analyzers)
+    handler({"task_id": ws.task_id, "video_id": vid}, ctx)
+    record = VideoFolder.of(ws, vid).analysis()
+    assert record is not None and record.ai == {
+        "keyframes_on_disk": 3,
+        "video_name": silent_video.path.name,
+        "cuts_per_min": 22.5,
+        "portrait": True,
+        "outputs": ["json"],
+        "情绪": "轻松",
+    }
+
+
+def test_two_analyzers_returning_one_field_is_an_error(settings: Settings, silent_video) -> None:
+    ws, vid = _analysed_task(settings, silent_video.path)
+    analyzers = Registry("analyzer", [Echo("a", {"人群": "学生"}), Echo("b", {"人群": "白领"})])
+    with pytest.raises(ValueError, match="analyzers 'a' and 'b' both return '人群'"):
+        handler({"task_id": ws.task_id, "video_id": vid}, StepContext(settings=settings, analyzers=analyzers))
+
+
+def test_the_video_folder_reads_each_artifact_typed(tmp_path: Path) -> None:
+    folder = VideoFolder(tmp_path / "v1")
+    folder.path.mkdir()
+    assert (folder.video_id, folder.probe(), folder.shots(), folder.transcript()) == ("v1", None, None, None)
+    assert (folder.keyframes(), folder.contact_sheet(), folder.source(), folder.audio()) == (
+        [],
+        None,
+        None,
+        None,
+    )
+    folder.save(_probe(20.0))
+    assert folder.probe() == _probe(20.0) and folder.audio() is None  # has audio, but none extracted yet
+    shots = _shots(0, 5, 20).model_copy(update={"contact_sheet": "contact_sheet.jpg"})
+    folder.save(shots)
+    assert [(s.index, p) for s, p in folder.keyframes()] == [
+        (1, folder.path / "keyframes/shot_001.jpg"),
+        (2, folder.path / "keyframes/shot_002.jpg"),
+    ]
+    assert folder.contact_sheet() == folder.path / "contact_sheet.jpg"
+    (folder.path / "shots.json").write_text("{not json", encoding="utf-8")
+    assert folder.shots() is None  # half-written or foreign: as if absent
+    folder.save(_shots(0, 5).model_copy(update={"contact_sheet": "../../elsewhere.jpg"}))
+    with pytest.raises(ValueError, match="leaves"):
+        folder.contact_sheet()
