@@ -1,35 +1,32 @@
-"""Safe HTTP downloads: public addresses only, redirects re-checked, streamed to disk with a size cap.
+"""Safe HTTP downloads: streamed to disk with a size cap, a deadline, a minimum rate and retries.
 
-Every TCP connection goes through :class:`GuardedBackend`, which resolves the host itself, refuses
-the connection when *any* resolved address is private, loopback, link-local, reserved, multicast,
-CGNAT or a cloud metadata address, and then connects to the addresses it checked (so DNS cannot
-answer differently between the check and the connection). The URL's host still goes into the
-``Host`` header and TLS SNI. Redirects are followed by hand (at most 5), each one a new check.
+Connections go through :mod:`steps._guard` (public addresses only, every redirect hop checked, the
+site's headers never sent to another origin). Transient failures (network errors, HTTP 5xx, 408,
+429) are retried with exponential backoff and jitter by tenacity, honouring ``Retry-After``, and
+never past the deadline: a wait that would end after it ends the download instead.
 """
 
 from __future__ import annotations
 
+import contextlib
 import email.utils
 import hashlib
-import ipaddress
 import os
-import random
-import socket
 import tempfile
 import time
-from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-import httpcore
 import httpx
+import tenacity
 
+from ._guard import AddressPolicy, Deadline, make_client, redact, send_following_redirects
 from ._logging import get_logger
 from ._sniff import HEAD_BYTES
 from .errors import (
-    BlockedAddress,
     DownloadFailed,
     EmptyFile,
     NetworkError,
@@ -37,175 +34,62 @@ from .errors import (
     SourceNotFound,
     TooLarge,
     TransientError,
-    UnsupportedLink,
 )
 
 __all__ = [
-    "AddressPolicy",
+    "CHUNK",
     "DownloadOptions",
     "Downloaded",
-    "GuardedBackend",
-    "GuardedTransport",
     "HashingWriter",
-    "check_url",
+    "MiB",
+    "RateFloor",
+    "deadline_error",
     "download",
-    "make_client",
-    "redact",
 ]
 
-IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 MiB = 1024 * 1024
-MAX_REDIRECTS = 5
 CHUNK = 256 * 1024
 MAX_BACKOFF_S = 30.0
-USER_AGENT = "video-insight/0.1 (+https://github.com/video-insight/video-insight)"
-_METADATA = {
-    ipaddress.ip_address("169.254.169.254"),  # AWS, GCP, Azure, Alibaba ECS (also link-local)
-    ipaddress.ip_address("100.100.100.200"),  # Alibaba Cloud metadata
-    ipaddress.ip_address("fd00:ec2::254"),  # AWS IPv6 metadata
-}
-_CGNAT = ipaddress.ip_network("100.64.0.0/10")
-_NAT64 = ipaddress.ip_network("64:ff9b::/96")
 log = get_logger(__name__)
 
 
-def _embedded_ipv4(ip: IPAddress) -> ipaddress.IPv4Address | None:
-    """The IPv4 address tunnelled inside an IPv6 one (6to4, Teredo, NAT64), if any."""
-    if not isinstance(ip, ipaddress.IPv6Address):
-        return None
-    if ip.sixtofour:
-        return ip.sixtofour
-    if ip.teredo:
-        return ip.teredo[1]
-    if ip in _NAT64:
-        return ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
-    return None
+def _amount(count: int) -> str:
+    return f"{count / MiB:.1f} MB" if count >= MiB else f"{count / 1024:.1f} KB"
 
 
-@dataclass(frozen=True)
-class AddressPolicy:
-    """Which resolved addresses a download may connect to: public ones (and loopback in tests)."""
-
-    allow_loopback: bool = False
-
-    def blocked_reason(self, ip: IPAddress) -> str | None:
-        """Why ``ip`` is refused, or None when it may be used."""
-        if ip in _METADATA:
-            return "a cloud metadata address"
-        if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped:
-            return self.blocked_reason(ip.ipv4_mapped)  # ::ffff:a.b.c.d is plain IPv4 on the wire
-        inner = _embedded_ipv4(ip)
-        if inner is not None and (reason := self.blocked_reason(inner)):
-            return reason
-        if ip.is_loopback:
-            return None if self.allow_loopback else "a loopback address"
-        checks = (
-            (ip.is_multicast, "a multicast address"),
-            (ip.is_unspecified, "an unspecified address"),
-            (ip.is_link_local, "a link-local address"),
-            (ip in _CGNAT, "a carrier-grade NAT (100.64.0.0/10) address"),
-            (ip.is_private, "a private network address"),
-            (ip.is_reserved or not ip.is_global, "a reserved address"),
-        )
-        return next((why for hit, why in checks if hit), None)
-
-    def resolve(self, host: str, port: int) -> list[str]:
-        """Resolve ``host`` and check every address; raises ``BlockedAddress`` if any is refused."""
-        try:
-            infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-        except (socket.gaierror, UnicodeError) as exc:
-            raise httpcore.ConnectError(f"could not resolve host {host!r}: {exc}") from exc
-        addresses = list(dict.fromkeys(str(info[4][0]).split("%", 1)[0] for info in infos))
-        for text in addresses:
-            reason = self.blocked_reason(ipaddress.ip_address(text))
-            if reason:
-                raise BlockedAddress(
-                    f"refusing to download from {host}: it resolves to {text}, {reason}; "
-                    "only public internet addresses are allowed",
-                    host=host,
-                    address=text,
-                )
-        return addresses
+def deadline_error(deadline: Deadline, received: int = 0) -> DownloadFailed:
+    """The error for a download that ran out of time: says which limit it was."""
+    got = f"（已收到 {_amount(received)}）" if received else ""
+    return DownloadFailed(f"下载超时：超过{deadline.limit}，下载未完成{got}", limit="deadline")
 
 
-class GuardedBackend(httpcore.SyncBackend):
-    """An httpcore network backend that connects only to addresses the policy allows."""
+class RateFloor:
+    """Ends a transfer slower than ``min_bytes_per_s`` over a whole window of ``window_s`` seconds.
 
-    def __init__(self, policy: AddressPolicy) -> None:
-        self.policy = policy
+    The first window is the grace period of a new transfer; a rate of 0 turns the check off.
+    """
 
-    def connect_tcp(
-        self,
-        host: str,
-        port: int,
-        timeout: float | None = None,
-        local_address: str | None = None,
-        socket_options: Iterable[Any] | None = None,
-    ) -> httpcore.NetworkStream:
-        last: Exception | None = None
-        for address in self.policy.resolve(host, port):
-            try:
-                return super().connect_tcp(address, port, timeout, local_address, socket_options)
-            except (httpcore.ConnectError, httpcore.ConnectTimeout) as exc:
-                last = exc
-        raise last or httpcore.ConnectError(f"no address to connect to for {host!r}")
+    def __init__(self, min_bytes_per_s: float, window_s: float) -> None:
+        self.min_bytes_per_s = min_bytes_per_s
+        self.window_s = window_s
+        self._start = time.monotonic()
+        self._bytes = 0
 
-
-class GuardedTransport(httpx.HTTPTransport):
-    """httpx's transport with :class:`GuardedBackend` underneath (no proxies from the environment)."""
-
-    def __init__(self, policy: AddressPolicy) -> None:
-        ssl_context = httpx.create_ssl_context(trust_env=False)
-        super().__init__(verify=ssl_context, trust_env=False)
-        # httpx has no public hook for the network backend: replace the pool it built with the same
-        # pool over the guarded backend. tests/steps/test_fetch.py fails if this stops taking effect.
-        self._pool = httpcore.ConnectionPool(
-            ssl_context=ssl_context,
-            max_connections=10,
-            max_keepalive_connections=10,
-            keepalive_expiry=5.0,
-            network_backend=GuardedBackend(policy),
-        )
-
-
-def make_client(policy: AddressPolicy, connect_timeout_s: float, read_timeout_s: float) -> httpx.Client:
-    """An httpx client that never follows redirects or proxies on its own and connects only via policy."""
-    return httpx.Client(
-        transport=GuardedTransport(policy),
-        timeout=httpx.Timeout(read_timeout_s, connect=connect_timeout_s),
-        follow_redirects=False,
-        trust_env=False,
-        headers={"User-Agent": USER_AGENT, "Accept-Encoding": "identity"},
-    )
-
-
-def redact(url: str) -> str:
-    """``url`` without credentials, query or fragment: safe to log and to store."""
-    try:
-        u = httpx.URL(url)
-        port = f":{u.port}" if u.port else ""
-        return f"{u.scheme}://{u.host}{port}{u.path}"
-    except (httpx.InvalidURL, ValueError):
-        return "<invalid url>"
-
-
-def _origin(url: str) -> tuple[str, str, int | None]:
-    u = httpx.URL(url)
-    return (u.scheme, u.host, u.port)
-
-
-def check_url(url: str) -> httpx.URL:
-    """Parse ``url``; only absolute http(s) URLs with a host pass (``UnsupportedLink`` otherwise)."""
-    try:
-        parsed = httpx.URL(url.strip())
-    except (httpx.InvalidURL, ValueError) as exc:
-        raise UnsupportedLink(f"not a valid link: {redact(url)} ({exc})") from exc
-    if parsed.scheme not in ("http", "https"):
-        scheme = parsed.scheme or "no scheme"
-        raise UnsupportedLink(f"only http and https links can be downloaded, not {scheme}: {redact(url)}")
-    if not parsed.host:
-        raise UnsupportedLink(f"the link has no host: {redact(url)}")
-    return parsed
+    def add(self, count: int) -> None:
+        """Count ``count`` more bytes; raises ``DownloadFailed`` if the window closed too slow."""
+        self._bytes += count
+        now = time.monotonic()
+        elapsed = now - self._start
+        if self.min_bytes_per_s <= 0 or elapsed < self.window_s:
+            return
+        rate = self._bytes / elapsed
+        if rate < self.min_bytes_per_s:
+            raise DownloadFailed(
+                f"下载太慢：最近 {elapsed:.1f} 秒平均 {rate / 1024:.2f} KB/s，"
+                f"低于下限 {self.min_bytes_per_s / 1024:g} KB/s",
+                limit="min_rate",
+            )
+        self._start, self._bytes = now, 0
 
 
 class HashingWriter:
@@ -238,9 +122,7 @@ class HashingWriter:
             return
         self.size += len(chunk)
         if self.size > self.max_bytes:
-            raise TooLarge(
-                f"the file is larger than the {self.max_bytes / MiB:g} MB limit (download stopped)"
-            )
+            raise TooLarge(f"文件太大：超过 {self.max_bytes / MiB:g} MB 上限（已停止下载）")
         if self.kind is None:
             self._head += chunk[: HEAD_BYTES - len(self._head)]
             if len(self._head) >= HEAD_BYTES:
@@ -251,7 +133,7 @@ class HashingWriter:
     def finish(self) -> tuple[Path, str]:
         """End of stream: check it (empty file, a short file's kind); returns the temp path and kind."""
         if self.size == 0:
-            raise EmptyFile("the file is empty (0 bytes)")
+            raise EmptyFile("文件是空的（0 字节）")
         if self.kind is None:
             self.kind = self.inspect(self._head)
         self._fh.flush()
@@ -271,7 +153,7 @@ class HashingWriter:
 
 @dataclass(frozen=True)
 class DownloadOptions:
-    """How one download behaves; built from Settings and the task's limits."""
+    """How one download behaves; built from Settings, the task's limits and the step's deadline."""
 
     max_bytes: int
     allow_loopback: bool = False
@@ -279,7 +161,10 @@ class DownloadOptions:
     read_timeout_s: float = 60.0
     retries: int = 3
     backoff_s: float = 1.0
-    headers: Mapping[str, str] | None = None
+    deadline: Deadline = field(default_factory=Deadline)
+    min_bytes_per_s: float = 0.0
+    rate_window_s: float = 30.0
+    headers: Mapping[str, str] | None = None  # the site's headers: sent to its origin only
 
 
 @dataclass(frozen=True)
@@ -321,14 +206,14 @@ def _check_status(resp: httpx.Response) -> None:
         return
     what = f"HTTP {code} {resp.reason_phrase}".strip()
     if code in (404, 410):
-        raise SourceNotFound(f"the server says the file does not exist ({what})", status=code)
+        raise SourceNotFound(f"文件不存在：服务器返回 {what}", status=code)
     if code == 429:
-        raise _Retry(f"the server asked to slow down ({what})", RateLimited, _retry_after(resp))
+        raise _Retry(f"服务器要求放慢请求（{what}）", RateLimited, _retry_after(resp))
     if code >= 500 or code == 408:
-        raise _Retry(f"the server failed ({what})", NetworkError, _retry_after(resp))
+        raise _Retry(f"服务器出错（{what}）", NetworkError, _retry_after(resp))
     if code in (401, 403):
-        raise DownloadFailed(f"the server refused access ({what}); the link may have expired", status=code)
-    raise DownloadFailed(f"the server refused the download ({what})", status=code)
+        raise DownloadFailed(f"服务器拒绝访问（{what}），链接可能已过期", status=code)
+    raise DownloadFailed(f"服务器拒绝下载（{what}）", status=code)
 
 
 def _save(
@@ -337,13 +222,20 @@ def _save(
     declared = resp.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > opts.max_bytes:
         raise TooLarge(
-            f"the file is {int(declared) / MiB:.1f} MB, over the {opts.max_bytes / MiB:g} MB limit",
+            f"文件太大：{int(declared) / MiB:.1f} MB，超过 {opts.max_bytes / MiB:g} MB 上限",
             bytes=int(declared),
         )
     content_type = resp.headers.get("content-type")
+    floor = RateFloor(opts.min_bytes_per_s, opts.rate_window_s)
     with HashingWriter(dest_dir, opts.max_bytes, lambda head: inspect(head, content_type)) as writer:
-        for chunk in resp.iter_bytes(CHUNK):
-            writer.write(chunk)
+        try:
+            for chunk in resp.iter_bytes():  # as the network delivers: limits are checked per read
+                writer.write(chunk)
+                floor.add(len(chunk))
+        except httpx.TimeoutException as exc:
+            if opts.deadline.expired:
+                raise deadline_error(opts.deadline, writer.size) from exc
+            raise
         path, kind = writer.finish()
     return Downloaded(path, writer.sha.hexdigest(), writer.size, kind, content_type, str(resp.url))
 
@@ -351,28 +243,71 @@ def _save(
 def _attempt(
     client: httpx.Client, url: str, dest_dir: Path, opts: DownloadOptions, inspect: Callable[..., str]
 ) -> Downloaded:
-    current = url
-    origin = _origin(url)
-    for _hop in range(MAX_REDIRECTS + 1):
-        check_url(current)
-        # a site's headers (cookies, referer) go to that site only, never to where it redirects
-        headers = dict(opts.headers or {}) if _origin(current) == origin else {}
-        try:
-            with client.stream("GET", current, headers=headers) as resp:
-                location = resp.headers.get("location")
-                if resp.is_redirect and location:
-                    current = str(resp.url.join(location))
-                    log.info("fetch.redirect", status=resp.status_code, to=redact(current))
-                    continue
-                _check_status(resp)
-                return _save(resp, dest_dir, opts, inspect)
-        except httpx.TimeoutException as exc:
-            raise _Retry(f"the server did not answer in time ({type(exc).__name__})") from exc
-        except httpx.TransportError as exc:
-            raise _Retry(f"the connection failed ({exc or type(exc).__name__})") from exc
-        except httpx.DecodingError as exc:
-            raise DownloadFailed(f"the server sent a body that cannot be decoded: {exc}") from exc
-    raise DownloadFailed(f"too many redirects (more than {MAX_REDIRECTS}) from {redact(url)}")
+    try:
+        site_headers = dict(opts.headers or {})
+        with contextlib.closing(
+            send_following_redirects(client, "GET", url, site_headers=site_headers)
+        ) as resp:
+            _check_status(resp)
+            return _save(resp, dest_dir, opts, inspect)
+    except httpx.TimeoutException as exc:
+        if opts.deadline.expired:
+            raise deadline_error(opts.deadline) from exc
+        raise _Retry(f"服务器没有及时响应（{type(exc).__name__}）") from exc
+    except httpx.TransportError as exc:
+        raise _Retry(f"连接失败（{exc or type(exc).__name__}）") from exc
+    except httpx.DecodingError as exc:
+        raise DownloadFailed(f"服务器发来的内容无法解码：{exc}") from exc
+
+
+class _StopBeforeDeadline(tenacity.stop.stop_base):
+    """Stop retrying when the next wait would end at or after the deadline."""
+
+    def __init__(self, deadline: Deadline) -> None:
+        self.deadline = deadline
+
+    def __call__(self, retry_state: tenacity.RetryCallState) -> bool:
+        left = self.deadline.remaining()
+        return left is not None and retry_state.upcoming_sleep >= left
+
+
+def _retrying(url: str, opts: DownloadOptions) -> tenacity.Retrying:
+    """Retry transient failures: exponential backoff, jitter, ``Retry-After``, never past the deadline."""
+    attempts = max(1, opts.retries + 1)
+    backoff = tenacity.wait_exponential_jitter(
+        multiplier=opts.backoff_s, max=MAX_BACKOFF_S, jitter=opts.backoff_s / 4
+    )
+
+    def last(state: tenacity.RetryCallState) -> _Retry:
+        assert state.outcome is not None  # called after an attempt
+        exc = state.outcome.exception()
+        assert isinstance(exc, _Retry)  # only _Retry is retried
+        return exc
+
+    def wait(state: tenacity.RetryCallState) -> float:
+        return max(backoff(state), min(last(state).after_s, MAX_BACKOFF_S))
+
+    def before_sleep(state: tenacity.RetryCallState) -> None:
+        delay = round(state.upcoming_sleep, 3)
+        log.warning("fetch.retry", attempt=state.attempt_number, delay_s=delay, reason=last(state).reason)
+
+    def give_up(state: tenacity.RetryCallState) -> None:
+        exc = last(state)
+        if state.attempt_number < attempts:  # stopped by the deadline
+            raise DownloadFailed(
+                f"下载超时：{opts.deadline.limit}内来不及再重试（还要等 {state.upcoming_sleep:.1f} 秒），"
+                f"已停止；最后一次失败：{exc.reason}",
+                limit="deadline",
+            ) from exc
+        raise exc.error(f"下载失败：{attempts} 次尝试都没有成功，{exc.reason}", url=redact(url)) from exc
+
+    return tenacity.Retrying(
+        retry=tenacity.retry_if_exception_type(_Retry),
+        stop=tenacity.stop_after_attempt(attempts) | _StopBeforeDeadline(opts.deadline),
+        wait=wait,
+        before_sleep=before_sleep,
+        retry_error_callback=give_up,
+    )
 
 
 def download(
@@ -385,28 +320,16 @@ def download(
     """Download ``url`` into a temp file in ``dest_dir``, retrying transient failures with backoff.
 
     ``inspect(head, content_type)`` sees the first bytes and returns the container kind or raises.
-    Raises ``NetworkError``/``RateLimited`` when every attempt failed for a transient reason.
+    Raises ``NetworkError``/``RateLimited`` when every attempt failed for a transient reason, and
+    ``DownloadFailed`` when the deadline passed or the transfer was slower than the minimum rate.
     """
-    attempts = max(1, opts.retries + 1)
     owned = client is None
     client = client or make_client(
-        AddressPolicy(opts.allow_loopback), opts.connect_timeout_s, opts.read_timeout_s
+        AddressPolicy(opts.allow_loopback), opts.connect_timeout_s, opts.read_timeout_s, opts.deadline
     )
-    attempt = 1
     try:
-        while True:
-            try:
-                return _attempt(client, url, dest_dir, opts, inspect)
-            except _Retry as exc:
-                if attempt >= attempts:
-                    raise exc.error(
-                        f"download failed after {attempts} attempts: {exc.reason}", url=redact(url)
-                    ) from exc
-                delay = min(MAX_BACKOFF_S, opts.backoff_s * 2 ** (attempt - 1)) * random.uniform(0.8, 1.2)
-                delay = max(delay, min(exc.after_s, MAX_BACKOFF_S))
-                log.warning("fetch.retry", attempt=attempt, delay_s=round(delay, 3), reason=exc.reason)
-                time.sleep(delay)
-                attempt += 1
+        result: Downloaded = _retrying(url, opts)(_attempt, client, url, dest_dir, opts, inspect)
+        return result
     finally:
         if owned:
             client.close()

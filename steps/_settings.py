@@ -63,6 +63,9 @@ class Settings:
     fetch_read_timeout_s: float = 60.0
     fetch_retries: int = 3
     fetch_backoff_s: float = 1.0  # first retry delay; doubles per attempt
+    fetch_max_s: float = 600.0  # a whole fetch (page, retries, download); 0: only the step's deadline
+    fetch_min_bytes_per_s: float = 16 * 1024  # slower than this over a whole window ends the download
+    fetch_rate_window_s: float = 30.0  # the grace period, then each window the rate is measured over
     feishu_app_id: str = ""
     feishu_app_secret: Secret = field(default_factory=Secret)
     feishu_verification_token: Secret = field(default_factory=Secret)
@@ -120,6 +123,9 @@ class Settings:
             ("fetch_read_timeout_s", "VI_FETCH_READ_TIMEOUT_S", float),
             ("fetch_retries", "VI_FETCH_RETRIES", int),
             ("fetch_backoff_s", "VI_FETCH_BACKOFF_S", float),
+            ("fetch_max_s", "VI_FETCH_MAX_S", float),
+            ("fetch_min_bytes_per_s", "VI_FETCH_MIN_BYTES_PER_S", float),
+            ("fetch_rate_window_s", "VI_FETCH_RATE_WINDOW_S", float),
         ):
             raw = get(name)
             if raw:

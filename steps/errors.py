@@ -127,7 +127,7 @@ class SourceNotFound(PermanentError):
 
 
 class DownloadFailed(PermanentError):
-    """The server refused the download for a reason a retry cannot fix (4xx)."""
+    """The download cannot finish for a reason a retry cannot fix (4xx, out of time, too slow)."""
 
     code = "DownloadFailed"
 

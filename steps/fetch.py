@@ -1,29 +1,25 @@
 """Fetch: bring one video into its workspace folder as ``source.<ext>`` and write ``fetch.json``.
 
 Sources: a direct http(s) link (streamed to disk through :mod:`steps._net`: public addresses only,
-size cap, retries), a page of a video site (resolved to a media URL by yt-dlp, then the same safe
-download), or an absolute local path (CLI). The first bytes are sniffed: an HTML page or an image
-served as ``.mp4`` is a ``NotAVideo`` error that says what the content really is.
+size cap, deadline, minimum rate, retries), a page of a video site (resolved to a media URL by
+yt-dlp, whose every request passes the same guard, then the same safe download), or an absolute
+local path (CLI). The first bytes are sniffed: an HTML page or an image served as ``.mp4`` is a
+``NotAVideo`` error that says what the content really is.
 """
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import hashlib
 import os
-import re
-from collections.abc import Iterator
-from dataclasses import dataclass, field
+import time
 from pathlib import Path
-from typing import Any
-
-import httpcore
 
 from ._artifacts import FetchRecord, load_artifact, save_artifact
+from ._guard import AddressPolicy, Deadline, check_url, redact
 from ._logging import get_logger
 from ._manifest import Manifest, VideoEntry, load_manifest
-from ._net import CHUNK, AddressPolicy, DownloadOptions, HashingWriter, MiB, check_url, download, redact
+from ._net import CHUNK, DownloadOptions, HashingWriter, MiB, download
 from ._runtime import StepContext, VideoRef, step
 from ._settings import Settings
 from ._sniff import sniff
@@ -38,11 +34,10 @@ from .errors import (
 __all__ = ["VIDEO_SITES", "YTDLP_EXTRACTORS", "handler", "run", "sniff", "video_site"]
 
 log = get_logger(__name__)
-_PORTS = {"http": 80, "https": 443}
+STEP_MARGIN_S = 10.0  # stop this long before the step's own deadline, to record the failure
 
-# Hosts (and their subdomains) whose links are pages, not files: resolved through yt-dlp.
-# Only the real site extractors: the generic one follows arbitrary pages and redirects with yt-dlp's
-# own HTTP client, which the address guard does not cover.
+# Hosts (and their subdomains) whose links are pages, not files: resolved through yt-dlp, with only
+# the real site extractors. The generic one would turn any page into a crawl of whatever it embeds.
 YTDLP_EXTRACTORS = ("default", "-generic")
 VIDEO_SITES = {
     "bilibili.com": "Bilibili",
@@ -70,60 +65,15 @@ def video_site(host: str) -> str | None:
     return next((name for d, name in VIDEO_SITES.items() if host == d or host.endswith("." + d)), None)
 
 
-class _YtdlpLog:
-    """Routes yt-dlp's own messages to our debug log instead of stderr."""
-
-    def debug(self, msg: str) -> None:
-        log.debug("ytdlp.message", message=msg[:500])
-
-    info = warning = error = debug
-
-
-@contextlib.contextmanager
-def map_ytdlp_errors(site: str) -> Iterator[None]:
-    """Turn any yt-dlp failure into a clear ``UnsupportedLink``."""
-    from yt_dlp.utils import YoutubeDLError
-
-    try:
-        yield
-    except (YoutubeDLError, OSError, ValueError, KeyError) as exc:
-        reason = str(exc).replace("ERROR: ", "").strip() or type(exc).__name__
-        reason = re.sub(r"https?://\S+", lambda m: redact(m.group(0)), reason)  # no tokens in messages
-        raise UnsupportedLink(f"could not resolve this {site} page to a video: {reason[:300]}") from exc
-
-
-@dataclass(frozen=True)
-class Resolved:
-    """A direct media URL and the headers the site wants sent with it."""
-
-    url: str
-    headers: dict[str, str] = field(default_factory=dict)
-
-
-def resolve_page(url: str, site: str, settings: Settings) -> Resolved:
-    """Ask yt-dlp for a single-file http(s) media URL behind a video-site page."""
-    import yt_dlp
-
-    opts: dict[str, Any] = {
-        "quiet": True,
-        "no_warnings": True,
-        "noprogress": True,
-        "noplaylist": True,
-        "skip_download": True,
-        "cachedir": False,
-        "socket_timeout": settings.fetch_connect_timeout_s,
-        "retries": 0,
-        "extractor_retries": 0,
-        "format": "best[protocol=https]/best[protocol=http]",
-        "allowed_extractors": list(YTDLP_EXTRACTORS),
-        "logger": _YtdlpLog(),
-    }
-    with map_ytdlp_errors(site), yt_dlp.YoutubeDL(opts) as ydl:
-        info = ydl.extract_info(url, download=False)
-    if not isinstance(info, dict) or info.get("_type") == "playlist" or not info.get("url"):
-        raise UnsupportedLink(f"could not resolve this {site} page to a single video file")
-    headers = {str(k): str(v) for k, v in (info.get("http_headers") or {}).items()}
-    return Resolved(str(info["url"]), headers)
+def _deadline(settings: Settings, step_deadline: float | None) -> Deadline:
+    """When this fetch must be over: ``fetch_max_s`` from now, or before the step's deadline if sooner."""
+    own = Deadline()
+    if settings.fetch_max_s > 0:
+        own = Deadline.after(settings.fetch_max_s, f"下载时限 {settings.fetch_max_s:g} 秒")
+    if step_deadline is None:
+        return own
+    margin = min(STEP_MARGIN_S, 0.1 * max(0.0, step_deadline - time.monotonic()))
+    return own.earliest(Deadline(step_deadline - margin, "本步骤（Fetch）的时限"))
 
 
 def _fetch_local(entry: VideoEntry, vdir: Path, manifest: Manifest) -> FetchRecord:
@@ -131,14 +81,14 @@ def _fetch_local(entry: VideoEntry, vdir: Path, manifest: Manifest) -> FetchReco
     path = Path(str(entry.path))
     max_bytes = int(manifest.options.limits.max_video_mb * MiB)
     if not path.exists():
-        raise SourceNotFound(f"no such file: {path}")
+        raise SourceNotFound(f"文件不存在：{path}")
     if not path.is_file():
-        raise SourceNotFound(f"not a file: {path}")
+        raise SourceNotFound(f"不是文件：{path}")
     size = path.stat().st_size
     if size == 0:
-        raise EmptyFile(f"the file is empty (0 bytes): {path}")
+        raise EmptyFile(f"文件是空的（0 字节）：{path}")
     if size > max_bytes:
-        raise TooLarge(f"the file is {size / MiB:.1f} MB, over the {max_bytes / MiB:g} MB limit", bytes=size)
+        raise TooLarge(f"文件太大：{size / MiB:.1f} MB，超过 {max_bytes / MiB:g} MB 上限", bytes=size)
     try:
         with (
             open(path, "rb") as src,
@@ -148,7 +98,7 @@ def _fetch_local(entry: VideoEntry, vdir: Path, manifest: Manifest) -> FetchReco
                 writer.write(chunk)
             temp, kind = writer.finish()
     except PermissionError as exc:
-        raise DownloadFailed(f"cannot read {path}: permission denied") from exc
+        raise DownloadFailed(f"无法读取 {path}：没有权限") from exc
     name = _store(temp, vdir, kind)
     return FetchRecord(source=entry.source, path=name, sha256=writer.sha.hexdigest(), bytes=writer.size)
 
@@ -182,9 +132,10 @@ def _store(temp: Path, vdir: Path, kind: str) -> str:
     return name
 
 
-def _fetch_url(entry: VideoEntry, vdir: Path, manifest: Manifest, settings: Settings) -> FetchRecord:
+def _fetch_url(entry: VideoEntry, vdir: Path, manifest: Manifest, ctx: StepContext) -> FetchRecord:
     url = str(entry.url)
     parsed = check_url(url)
+    settings = ctx.settings
     opts = DownloadOptions(
         max_bytes=int(manifest.options.limits.max_video_mb * MiB),
         allow_loopback=settings.allow_loopback,
@@ -192,15 +143,23 @@ def _fetch_url(entry: VideoEntry, vdir: Path, manifest: Manifest, settings: Sett
         read_timeout_s=settings.fetch_read_timeout_s,
         retries=settings.fetch_retries,
         backoff_s=settings.fetch_backoff_s,
+        deadline=_deadline(settings, ctx.deadline),
+        min_bytes_per_s=settings.fetch_min_bytes_per_s,
+        rate_window_s=settings.fetch_rate_window_s,
     )
     target = url
     site = video_site(parsed.host)
     if site is not None:
-        try:  # yt-dlp connects on its own: refuse a page host that resolves to an internal address
-            AddressPolicy(settings.allow_loopback).resolve(parsed.host, parsed.port or _PORTS[parsed.scheme])
-        except httpcore.ConnectError as exc:
-            raise UnsupportedLink(f"could not resolve this {site} page to a video: {exc}") from exc
-        resolved = resolve_page(url, site, settings)
+        from ._ytdlp import resolve_page  # imports yt-dlp: only when a page needs it
+
+        resolved = resolve_page(
+            url,
+            site,
+            policy=AddressPolicy(settings.allow_loopback),
+            deadline=opts.deadline,
+            timeout_s=settings.fetch_connect_timeout_s,
+            extractors=YTDLP_EXTRACTORS,
+        )
         target = resolved.url
         opts = dataclasses.replace(opts, headers=resolved.headers)
         log.info("fetch.page_resolved", site=site, media=redact(target))
@@ -226,11 +185,11 @@ def run(inp: VideoRef, ctx: StepContext) -> VideoRef:
         log.info("fetch.reused", path=done.path, bytes=done.bytes)
         return inp
     if entry.url is not None:
-        record = _fetch_url(entry, vdir, manifest, ctx.settings)
+        record = _fetch_url(entry, vdir, manifest, ctx)
     elif ctx.settings.allow_local_paths:
         record = _fetch_local(entry, vdir, manifest)
     else:
-        raise UnsupportedLink("local files are accepted only by the command line; send a link instead")
+        raise UnsupportedLink("只有命令行可以读取本地文件，请发送链接")
     save_artifact(vdir, record)
     log.info("fetch.stored", path=record.path, bytes=record.bytes, kind=record.path.rsplit(".", 1)[-1])
     return inp
