@@ -11,13 +11,14 @@ import time
 from pathlib import Path
 
 from ._artifacts import ARTIFACT_FILES, ProbeRecord, TranscriptRecord, load_artifact, save_artifact
-from ._asr import TranscriptionEngine, choose_engine, write_subtitles
+from ._asr import TranscriptionEngine, choose_engine, warm_up, write_subtitles
 from ._logging import get_logger
 from ._manifest import load_manifest
 from ._runtime import StepContext, VideoRef, step
+from ._settings import Settings
 from .errors import InvalidStepInput
 
-__all__ = ["SRT_FILE", "VTT_FILE", "handler", "run"]
+__all__ = ["SRT_FILE", "VTT_FILE", "handler", "initialize", "run"]
 
 SRT_FILE = "transcript.srt"
 VTT_FILE = "transcript.vtt"
@@ -91,3 +92,8 @@ def run(inp: VideoRef, ctx: StepContext) -> VideoRef:
 
 
 handler = step("transcribe", VideoRef, stage="transcribe")(run)
+
+
+def initialize(settings: Settings) -> None:
+    """Warm-up (Function Compute's initializer): load the configured speech model once."""
+    warm_up(settings)

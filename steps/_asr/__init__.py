@@ -25,6 +25,7 @@ __all__ = [
     "clean_segments",
     "to_srt",
     "to_vtt",
+    "warm_up",
     "write_subtitles",
 ]
 
@@ -85,3 +86,11 @@ def choose_engine(
     except ModelUnavailable as exc:
         fallback = _whisper(settings, None, language)
         return EngineChoice(fallback, _whisper_note(fallback, exc.details.get("reason", exc.message)))
+
+
+def warm_up(settings: Settings) -> TranscriptionEngine | None:
+    """Load the model of the engine ``settings`` choose (a request may still choose another)."""
+    engine = choose_engine(settings).engine
+    if engine is not None:
+        engine.load()
+    return engine

@@ -15,11 +15,15 @@ class TranscriptionEngine(Protocol):
     """A speech recogniser: ``transcribe`` a 16-bit WAV into a language and timed segments.
 
     ``name`` and ``model`` identify the engine in the transcript record (and for idempotency);
-    constructing an engine is cheap, the model loads on the first ``transcribe``.
+    constructing an engine is cheap, the model loads on :meth:`load` or the first ``transcribe``.
     """
 
     name: str
     model: str
+
+    def load(self) -> None:
+        """Load the model now (once per process), so the first ``transcribe`` does not wait for it."""
+        ...
 
     def transcribe(self, wav_path: Path) -> tuple[str | None, list[Segment]]:
         """Recognise the speech in ``wav_path``; segments are in time order, in seconds."""

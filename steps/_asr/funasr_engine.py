@@ -189,6 +189,11 @@ class FunasrEngine:
         self.language = language
         self.device = device
 
+    def load(self) -> None:
+        """Load the VAD and recognition models now (cached per process)."""
+        load_model(self.vad_dir, self.device)
+        load_model(self.model_dir, self.device)
+
     def transcribe(self, wav_path: Path) -> tuple[str | None, list[Segment]]:
         """VAD, then SenseVoice on each speech span; the language is the most common tag."""
         audio = read_pcm(wav_path, _SAMPLE_RATE)

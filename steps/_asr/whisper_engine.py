@@ -103,6 +103,10 @@ class WhisperEngine:
         self.english_only = model.endswith(".en")
         self.language = "en" if self.english_only else (None if language == "auto" else language)
 
+    def load(self) -> None:
+        """Load the model now (cached per process)."""
+        _load(self.path, self.device)
+
     def transcribe(self, wav_path: Path) -> tuple[str | None, list[Segment]]:
         """Recognise ``wav_path``; the language is Whisper's detection unless the model is English-only."""
         whisper = _load(self.path, self.device)
