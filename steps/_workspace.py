@@ -103,9 +103,13 @@ class TaskWorkspace:
         return self.dir / "out"
 
     def video_dir(self, video_id: str) -> Path:
-        """The folder holding one video's artifacts (created on demand)."""
+        """The folder holding one video's artifacts (a path only: it may not exist yet)."""
         if not valid_id(video_id):
             raise InvalidStepInput(f"invalid video id {video_id!r}")
-        path = self.dir / "videos" / video_id
+        return self.dir / "videos" / video_id
+
+    def make_video_dir(self, video_id: str) -> Path:
+        """:meth:`video_dir`, created if missing: for a step about to write into it."""
+        path = self.video_dir(video_id)
         path.mkdir(parents=True, exist_ok=True)
         return path

@@ -114,7 +114,7 @@ def run(inp: FailureInput, ctx: StepContext) -> FailureOutput:
     if not message and recorded and recorded.get("code") == code:
         message = recorded.get("message", "")
     message = message or friendly_message(code)
-    save_artifact(ws.video_dir(inp.video_id), ErrorInfo(code=code, message=message, step=stage))
+    save_artifact(ws.make_video_dir(inp.video_id), ErrorInfo(code=code, message=message, step=stage))
     record_stage(ws, inp.video_id, stage, "failed", {"code": code, "message": message}, sink=ctx.progress)
     log.info("video.failed", code=code, stage=stage, message=message)
     return FailureOutput(video_id=inp.video_id)

@@ -11,7 +11,7 @@ from typing import Any
 from steps import FetchRecord, Manifest, Options, Settings, TaskWorkspace, VideoEntry, save_artifact
 from steps._workspace import atomic_write_json
 
-__all__ = ["make_task"]
+__all__ = ["make_task", "write_manifest"]
 
 
 def _sha256(path: Path) -> str:
@@ -20,6 +20,15 @@ def _sha256(path: Path) -> str:
         for block in iter(lambda: fh.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+def write_manifest(settings: Settings, task_id: str, videos: dict[str, str]) -> TaskWorkspace:
+    """A workspace whose manifest lists ``videos`` (video id → local path), as if only Prepare had run."""
+    ws = TaskWorkspace(settings.workspace, task_id)
+    entries = [VideoEntry(video_id=v, name=f"{v}.mp4", path=p) for v, p in videos.items()]
+    manifest = Manifest(task_id=task_id, created_at=time.time(), options=Options(), videos=entries)
+    atomic_write_json(ws.manifest, manifest.model_dump(mode="json"))
+    return ws
 
 
 def make_task(
@@ -40,7 +49,7 @@ def make_task(
     for i, path in enumerate(videos, start=1):
         video_id = f"v{i}"
         entries.append(VideoEntry(video_id=video_id, name=path.name, path=str(path)))
-        stored = ws.video_dir(video_id) / f"source{path.suffix or '.bin'}"
+        stored = ws.make_video_dir(video_id) / f"source{path.suffix or '.bin'}"
         shutil.copyfile(path, stored)
         record = FetchRecord(
             source=str(path), path=stored.name, sha256=_sha256(stored), bytes=stored.stat().st_size

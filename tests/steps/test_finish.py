@@ -49,7 +49,7 @@ def _make_task(settings: Settings, ok: tuple[str, ...], failed: tuple[str, ...])
     atomic_write_json(ws.manifest, manifest.model_dump(mode="json"))
     atomic_write_json(ws.request, {"videos": [{"name": v, "path": f"/in/{v}.mp4"} for v in ok + failed]})
     for vid in ok + failed:
-        folder = ws.video_dir(vid)
+        folder = ws.make_video_dir(vid)
         for rel in MEDIA:
             (folder / rel).parent.mkdir(parents=True, exist_ok=True)
             (folder / rel).write_bytes(b"\0" * 2048)

@@ -123,7 +123,7 @@ def build_task(settings: Settings, outputs: list[str] | None = None) -> TaskWork
     )
     atomic_write_json(ws.manifest, manifest.model_dump(mode="json"))
 
-    vdir = ws.video_dir("v-unbox")
+    vdir = ws.make_video_dir("v-unbox")
     save_artifact(vdir, _fetch(vdir, "https://cdn.example.com/a.mp4"))
     save_artifact(
         vdir, ProbeRecord(duration_s=12.0, width=1280, height=720, fps=25.0, codec="h264", has_audio=True)
@@ -138,7 +138,7 @@ def build_task(settings: Settings, outputs: list[str] | None = None) -> TaskWork
     ai = {"卖点": ["续航 30 小时", "主动降噪"], "情绪": "积极", "评分": 8.5}
     save_artifact(vdir, AnalysisRecord(metrics=metrics, ai=ai))
 
-    vdir = ws.video_dir("v-xss")
+    vdir = ws.make_video_dir("v-xss")
     save_artifact(vdir, _fetch(vdir, "/data/clips/x.mp4"))
     save_artifact(
         vdir, ProbeRecord(duration_s=4.0, width=720, height=1280, fps=30.0, codec="h264", has_audio=False)
@@ -146,11 +146,11 @@ def build_task(settings: Settings, outputs: list[str] | None = None) -> TaskWork
     save_artifact(vdir, _shots(vdir, [0.0, 1.5, 4.0], size=(360, 640)))
     save_artifact(vdir, AnalysisRecord(metrics=Metrics(duration_s=4.0, shot_count=2, avg_shot_s=2.0)))
 
-    vdir = ws.video_dir("v-bad")
+    vdir = ws.make_video_dir("v-bad")
     save_artifact(vdir, _fetch(vdir, "https://cdn.example.com/bad.mp4"))
     save_artifact(vdir, ErrorInfo(code="CorruptVideo", message="the video cannot be decoded", step="media"))
 
-    vdir = ws.video_dir("v-stuck")
+    vdir = ws.make_video_dir("v-stuck")
     save_artifact(vdir, _fetch(vdir, "https://cdn.example.com/c.mp4"))
     save_artifact(
         vdir, ProbeRecord(duration_s=6.0, width=640, height=360, fps=25.0, codec="h264", has_audio=True)
