@@ -69,7 +69,7 @@ def _detail_text(detail: str | None) -> str:
     if text.startswith("{"):
         try:
             data: Any = json.loads(text)
-        except ValueError:
+        except (ValueError, RecursionError):  # not JSON, or nested past the parser's depth
             return text
         if isinstance(data, dict):
             for key in ("errorMessage", "message", "Detail"):

@@ -155,6 +155,11 @@ def test_friendly_message(code: str, detail: str | None, message: str) -> None:
     assert friendly_message(code, detail) == message
 
 
+def test_a_detail_nested_past_the_json_parser_is_kept_as_text() -> None:
+    detail = '{"errorMessage": ' * 5000  # found by fuzzing serve-step: it raised RecursionError
+    assert friendly_message("FC.Unknown", detail) == detail.strip()
+
+
 def test_record_failure_rejects_an_event_without_error(settings: Settings) -> None:
     with pytest.raises(InvalidStepInput, match="error"):
         record_failure({"task_id": TASK, "video_id": "v1"}, _ctx(settings))
