@@ -22,7 +22,7 @@ from ._artifacts import (
     save_artifact,
 )
 from ._cleanup import clean_workspace, parse_duration
-from ._fc import StepApp, StepNotFound, make_step_server, serve_steps
+from ._fc import MAX_EVENT_BYTES, FCResponse, FCStep, StepNotFound, fc_error
 from ._folder import VideoFolder
 from ._logging import configure_logging, get_logger
 from ._manifest import Manifest, Options, VideoEntry, load_manifest
@@ -53,7 +53,7 @@ from ._progress import (
     video_names,
 )
 from ._publishers import PUBLISHERS, Destination, Publisher, default_outputs
-from ._registry import ARN_PREFIX, StepRegistry, function_name, registry
+from ._registry import ARN_PREFIX, StepRegistry, function_name, registry, serve_steps
 from ._request import batch_schema, validate_request
 from ._runtime import MAX_STATE_BYTES, StepContext, VideoRef, state_size, step, step_services
 from ._settings import Secret, Settings
@@ -63,6 +63,7 @@ from .errors import PermanentError, TransientError, VideoInsightError
 __all__ = [
     "ANALYZERS",
     "ARN_PREFIX",
+    "MAX_EVENT_BYTES",
     "MAX_STATE_BYTES",
     "PHASE_LABELS",
     "PUBLISHERS",
@@ -74,6 +75,8 @@ __all__ = [
     "AnalysisRecord",
     "Destination",
     "ErrorInfo",
+    "FCResponse",
+    "FCStep",
     "FetchRecord",
     "Label",
     "Manifest",
@@ -95,7 +98,6 @@ __all__ = [
     "Shot",
     "ShotsRecord",
     "StageCounts",
-    "StepApp",
     "StepContext",
     "StepNotFound",
     "StepRegistry",
@@ -116,13 +118,13 @@ __all__ = [
     "clean_workspace",
     "configure_logging",
     "default_outputs",
+    "fc_error",
     "function_name",
     "get_logger",
     "load_artifact",
     "load_manifest",
     "load_progress",
     "load_video_progress",
-    "make_step_server",
     "parse_duration",
     "phase_label",
     "progress_sink",

@@ -7,6 +7,7 @@ the CLI adds what only it knows: tasks whose local execution still runs are kept
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import re
 import shutil
@@ -29,13 +30,17 @@ KEEP_SUFFIXES = (".json", ".srt", ".vtt")
 
 def parse_duration(text: str) -> float:
     """Seconds in ``"24h"``, ``"90m"``, ``"7d"``, ``"3600s"``, ``"1h30m"`` (units s, m, h, d, w)."""
+    shown = text if len(text) <= 40 else f"{text[:37]}..."
     compact = re.sub(r"\s+", "", text.lower())
     parts = _PART.findall(compact)
     if not compact or "".join(n + u for n, u in parts) != compact:
         raise ValueError(
-            f"invalid duration {text!r}: use a number and a unit (s, m, h, d, w), e.g. 24h, 90m, 7d"
+            f"invalid duration {shown!r}: use a number and a unit (s, m, h, d, w), e.g. 24h, 90m, 7d"
         )
-    return sum(float(n) * _UNITS[u] for n, u in parts)
+    seconds = sum(float(n) * _UNITS[u] for n, u in parts)
+    if not math.isfinite(seconds):  # "9" * 400 + "s" overflows a float: inf
+        raise ValueError(f"invalid duration {shown!r}: too large")
+    return seconds
 
 
 @dataclass(frozen=True)

@@ -1,75 +1,69 @@
-"""Function Compute 3.0 custom-container adapter: one small HTTP server runs one step.
+"""Function Compute 3.0's event-function contract for one step, independent of any HTTP server.
 
 FC forwards an event invocation (``InvokeFunction``, which is how CloudFlow's ``FC:InvokeFunction``
 Tasks call us) as ``POST /invoke``: the body is the event, the common ``x-fc-*`` headers carry the
 request id and the function's timeout. ``POST /initialize`` is the initializer hook (once per
-instance), ``GET /health`` is for the container health check.
+instance), ``GET /health`` the container health check. A server maps those routes to
+:meth:`FCStep.invoke`, :meth:`FCStep.initialize` and :meth:`FCStep.health` and sends the
+:class:`FCResponse` it gets back as it is.
 
 Error contract (FC docs, "Custom Container event handlers"): an event handler reports failure with
 HTTP status 404 and the response header ``x-fc-status: 404``; FC then reports the invocation as an
 unhandled function error carrying our body. We answer in the shape FC uses for unhandled errors of
 its own runtimes, ``{"errorCode", "errorMessage", "errorType"}`` (assumption: CloudFlow's
 ``$Context.Current.Error.Detail`` holds that body; only ``FnF.ALL`` is relied on to catch it, and
-``record-failure`` reads ``errorMessage`` out of ``Detail``). Malformed JSON is 400, a body over the
-sync payload limit 413, an unexpected crash 500 (code ``FC.Unknown``) — all with ``x-fc-status: 404``.
+``record-failure`` reads ``errorMessage`` out of ``Detail``). An event that is not a JSON object is
+400, a body over the sync payload limit 413, an unexpected crash 500 (code ``FC.Unknown``) — all
+with ``x-fc-status: 404``. Every body is strict JSON: no ``NaN`` or ``Infinity`` in or out.
 """
 
 from __future__ import annotations
 
-import importlib
 import json
+import math
 import threading
 import time
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from types import ModuleType
 from typing import Any
 
-from pydantic import ConfigDict
-
-from ._cleanup import clean_workspace, parse_duration
 from ._logging import get_logger
-from ._registry import STEP_MODULES, function_name
-from ._runtime import StepContext, StepModel, step
+from ._progress import ProgressSink, progress_sink
+from ._registry import STEPS, function_name, serve_steps, step_module
+from ._runtime import StepContext
 from ._settings import Settings
-from .errors import InvalidStepInput, VideoInsightError
+from .errors import InvalidStepInput, InvalidStepOutput, VideoInsightError
 
 __all__ = [
-    "CLEANUP_STEP",
     "FUNCTION_PREFIX",
     "MAX_EVENT_BYTES",
+    "MAX_EVENT_DEPTH",
     "FCResponse",
-    "StepApp",
+    "FCStep",
     "StepNotFound",
     "context_from_headers",
-    "make_step_server",
+    "fc_error",
+    "parse_event",
     "resolve_step",
-    "serve_steps",
 ]
 
 log = get_logger(__name__)
 FUNCTION_PREFIX = function_name("")  # "video-insight-"
 MAX_EVENT_BYTES = 6 * 1024 * 1024  # FC's payload limit for a synchronous event invocation
-CLEANUP_STEP = "cleanup"  # timer-triggered, not a flow Task: served here, not in the ARN registry
-DEFAULT_CLEANUP_AGE = "24h"
-_JSON = "application/json; charset=utf-8"
+MAX_EVENT_DEPTH = 64  # nesting of arrays/objects in an event; CloudFlow's are a few levels deep
 
 
 class StepNotFound(ValueError):
     """The step (or function name) given at start-up names no step this image serves."""
 
 
-def serve_steps() -> list[str]:
-    """Every step name ``serve-step`` accepts: the flow's steps plus the cleanup timer."""
-    return [*STEP_MODULES, CLEANUP_STEP]
-
-
 def resolve_step(name: str) -> str:
     """``fetch`` or ``video-insight-fetch`` → ``fetch``; anything else raises :class:`StepNotFound`."""
     raw = name.strip()
-    key = raw[len(FUNCTION_PREFIX) :] if raw.startswith(FUNCTION_PREFIX) else raw
-    if key not in serve_steps():
+    key = raw.removeprefix(FUNCTION_PREFIX)
+    if key not in STEPS:
         known = ", ".join(serve_steps())
         raise StepNotFound(
             f"unknown step {raw!r}: expected one of {known} (optionally prefixed {FUNCTION_PREFIX!r})"
@@ -77,79 +71,101 @@ def resolve_step(name: str) -> str:
     return key
 
 
-# --- the cleanup pseudo-step (timer trigger) ---------------------------------------------------
-
-
-class TimerEvent(StepModel):
-    """An FC timer trigger's event; ``payload`` is the age after which a task is removed (``24h``)."""
-
-    model_config = ConfigDict(extra="ignore", frozen=True)
-
-    triggerTime: str | None = None
-    triggerName: str | None = None
-    payload: str | None = None
-
-
-class CleanupOutput(StepModel):
-    older_than_s: float
-    removed_count: int
-    removed: list[str]  # at most 100 ids, to stay far below the 64 KiB limit
-
-
-def run_cleanup(inp: TimerEvent, ctx: StepContext) -> CleanupOutput:
-    """Remove task workspaces untouched for ``payload`` (default 24h), as ``video-insight clean`` does."""
-    age = (inp.payload or "").strip() or DEFAULT_CLEANUP_AGE
-    try:
-        seconds = parse_duration(age)
-    except ValueError as exc:
-        raise InvalidStepInput(f"cleanup: timer payload {age!r}: {exc}") from exc
-    removed = clean_workspace(ctx.settings.workspace, seconds)
-    log.info("cleanup.done", removed=len(removed), older_than_s=seconds)
-    return CleanupOutput(older_than_s=seconds, removed_count=len(removed), removed=removed[:100])
-
-
-cleanup_handler = step(CLEANUP_STEP, TimerEvent)(run_cleanup)
-
-
-# --- warm-up (POST /initialize) ------------------------------------------------------------------
-
-
-def _warm_transcribe(settings: Settings) -> None:
-    """Load the configured speech model once, so the first video does not pay for it."""
-    from ._asr import FunasrEngine, WhisperEngine, choose_engine
-    from ._asr.funasr_engine import load_model
-    from ._asr.whisper_engine import _load
-
-    engine = choose_engine(settings).engine
-    if isinstance(engine, WhisperEngine):
-        _load(engine.path, engine.device)
-    elif isinstance(engine, FunasrEngine):
-        load_model(engine.vad_dir, engine.device)
-        load_model(engine.model_dir, engine.device)
-
-
-_WARMUPS: dict[str, Callable[[Settings], None]] = {"transcribe": _warm_transcribe}
-
-
-# --- the HTTP-independent application --------------------------------------------------------------
-
-
 @dataclass(frozen=True)
 class FCResponse:
-    """What to answer: status, JSON body and extra headers."""
+    """What to answer: HTTP status, a JSON body (UTF-8 bytes) and extra headers."""
 
     status: int
-    body: Mapping[str, Any]
+    body: bytes
     headers: Mapping[str, str] = field(default_factory=dict)
 
+    @classmethod
+    def of(cls, status: int, obj: Any, headers: Mapping[str, str] | None = None) -> FCResponse:
+        """Encode ``obj`` as strict JSON; ValueError if it holds NaN or Infinity."""
+        try:
+            text = json.dumps(obj, ensure_ascii=False, allow_nan=False)
+            data = text.encode("utf-8")
+        except UnicodeEncodeError:  # a lone surrogate (from a "\\ud800" escape): escape it instead
+            data = json.dumps(obj, allow_nan=False).encode("ascii")
+        return cls(status, data, dict(headers or {}))
 
-def _failure(status: int, code: str, message: str, kind: str) -> FCResponse:
-    body = {"errorCode": code, "errorMessage": message, "errorType": kind}
-    return FCResponse(status, body, {"x-fc-status": "404"})
+
+def fc_error(status: int, code: str, message: str, kind: str | None = None) -> FCResponse:
+    """An FC function error: ``{errorCode, errorMessage, errorType}`` with ``x-fc-status: 404``."""
+    body = {"errorCode": code, "errorMessage": message, "errorType": kind or code}
+    return FCResponse.of(status, body, {"x-fc-status": "404"})
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"number {text[:20]}{'...' if len(text) > 20 else ''} is out of range")
+    return value
+
+
+def _depth_over(value: Any, limit: int) -> bool:
+    """True when arrays/objects in ``value`` nest deeper than ``limit`` (iterative: no recursion)."""
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        children = item.values() if isinstance(item, dict) else item if isinstance(item, list) else ()
+        for child in children:
+            if isinstance(child, (dict, list)):
+                if depth + 1 > limit:
+                    return True
+                stack.append((child, depth + 1))
+    return False
+
+
+def parse_event(body: bytes, step: str) -> dict[str, Any]:
+    """The event in ``body``: a JSON object, strict (no NaN/Infinity), at most ``MAX_EVENT_DEPTH`` deep.
+
+    Raises:
+        InvalidStepInput: with what is wrong (not JSON, not an object, nested too deeply).
+    """
+    if not body.strip():
+        raise InvalidStepInput(f"{step}: event must be a JSON object, got an empty body")
+    too_deep = f"{step}: event nests arrays/objects deeper than {MAX_EVENT_DEPTH} levels"
+    try:
+        event = json.loads(body, parse_constant=_reject_constant, parse_float=_finite_float)
+    except RecursionError:
+        raise InvalidStepInput(too_deep) from None
+    except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError, the int digit limit, ours
+        raise InvalidStepInput(f"{step}: event is not valid JSON: {exc}") from None
+    if not isinstance(event, dict):
+        raise InvalidStepInput(f"{step}: event must be a JSON object, got {type(event).__name__}")
+    if _depth_over(event, MAX_EVENT_DEPTH):
+        raise InvalidStepInput(too_deep)
+    return event
+
+
+def _non_finite_path(value: Any) -> str:
+    """Where the first NaN/Infinity in ``value`` is (``$.a[2].b = inf``), or ``$``."""
+    stack: list[tuple[Any, str]] = [(value, "$")]
+    seen: set[int] = set()
+    while stack:
+        item, path = stack.pop()
+        if isinstance(item, float) and not math.isfinite(item):
+            return f"{path} = {item}"
+        if id(item) in seen:
+            continue
+        seen.add(id(item))
+        if isinstance(item, dict):
+            stack.extend((v, f"{path}.{k}") for k, v in item.items())
+        elif isinstance(item, (list, tuple)):
+            stack.extend((v, f"{path}[{i}]") for i, v in enumerate(item))
+    return "$"
 
 
 def context_from_headers(
-    headers: Mapping[str, str], settings: Settings, now: float | None = None
+    headers: Mapping[str, str],
+    settings: Settings,
+    now: float | None = None,
+    progress: ProgressSink | None = None,
 ) -> StepContext:
     """A :class:`StepContext` from FC's request headers (``x-fc-request-id``, ``x-fc-function-timeout``)."""
     lower = {k.lower(): v for k, v in headers.items()}
@@ -157,147 +173,91 @@ def context_from_headers(
     deadline = None
     try:
         timeout_s = float(lower.get("x-fc-function-timeout", ""))
-        if timeout_s > 0:
+        if 0 < timeout_s < math.inf:
             deadline = started + timeout_s
     except ValueError:
         pass
     request_id = lower.get("x-fc-request-id", "").strip() or uuid.uuid4().hex
-    return StepContext(settings=settings, request_id=request_id, deadline=deadline)
+    return StepContext(settings=settings, request_id=request_id, deadline=deadline, progress=progress)
 
 
-class StepApp:
-    """One step behind FC's event-function protocol; the socket server only moves bytes."""
+class FCStep:
+    """One step behind FC's event-function contract; servers only move bytes to and from it."""
 
     def __init__(self, step_name: str, settings: Settings) -> None:
         self.step = resolve_step(step_name)
         self.settings = settings
-        self._handler: Callable[..., dict[str, Any]] | None = None
+        self.progress = progress_sink(settings)  # one per instance, as an engine keeps one
+        self._module: ModuleType | None = None
         self._lock = threading.Lock()
 
-    def handler(self) -> Callable[..., dict[str, Any]]:
-        """The step's ``handler(event, ctx)``, imported once."""
+    def module(self) -> ModuleType:
+        """The step's module, imported once."""
         with self._lock:
-            if self._handler is None:
-                if self.step == CLEANUP_STEP:
-                    self._handler = cleanup_handler
-                else:
-                    module = importlib.import_module(f"{__package__}.{STEP_MODULES[self.step]}")
-                    self._handler = module.handler
-            return self._handler
+            if self._module is None:
+                self._module = step_module(self.step)
+            return self._module
 
     def initialize(self) -> FCResponse:
-        """Import the step and warm what it loads lazily (the speech model for ``transcribe``)."""
+        """Import the step and run its ``initialize(settings)`` warm-up, if it has one."""
         started = time.perf_counter()
-        self.handler()
-        warm = _WARMUPS.get(self.step)
+        warm: Callable[[Settings], object] | None = getattr(self.module(), "initialize", None)
         if warm is not None:
             try:
                 warm(self.settings)
             except VideoInsightError as exc:  # a request may still pick another engine
                 log.warning("fc.warmup_skipped", step=self.step, code=exc.code, message=exc.message)
+            except Exception as exc:
+                log.error("fc.warmup_crashed", step=self.step, error=repr(exc), exc_info=True)
+                return fc_error(
+                    500, "FC.Unknown", f"{self.step}: warm-up failed: {type(exc).__name__}: {exc}"
+                )
         seconds = round(time.perf_counter() - started, 3)
         log.info("fc.initialized", step=self.step, seconds=seconds)
-        return FCResponse(200, {"step": self.step, "initialized": True, "seconds": seconds})
+        return FCResponse.of(200, {"step": self.step, "initialized": True, "seconds": seconds})
 
     def invoke(self, body: bytes, headers: Mapping[str, str]) -> FCResponse:
-        """Run the step on the event in ``body``; typed errors become FC function errors."""
+        """Run the step on the event in ``body``; every failure becomes an FC function error."""
+        started = time.perf_counter()
+        ctx = context_from_headers(headers, self.settings, progress=self.progress)
+        resp = self._invoke(body, ctx)
+        seconds = round(time.perf_counter() - started, 3)
+        log.info("fc.invoked", step=self.step, status=resp.status, request_id=ctx.request_id, seconds=seconds)
+        return resp
+
+    def too_large(self, size: int | None = None) -> FCResponse:
+        """The 413 refusing an event over FC's synchronous payload limit (``size`` when known)."""
+        what = f"{size} bytes" if size is not None else "too large"
+        return fc_error(
+            413, "EntityTooLarge", f"{self.step}: event is {what}, over the {MAX_EVENT_BYTES}-byte limit"
+        )
+
+    def _invoke(self, body: bytes, ctx: StepContext) -> FCResponse:
         if len(body) > MAX_EVENT_BYTES:
-            return _failure(
-                413, "EntityTooLarge", f"event is {len(body)} bytes, over {MAX_EVENT_BYTES}", "EntityTooLarge"
-            )
+            return self.too_large(len(body))
         try:
-            event = json.loads(body) if body.strip() else None
-        except ValueError as exc:
-            message = f"{self.step}: event is not valid JSON: {exc}"
-            return _failure(400, InvalidStepInput.code, message, "InvalidStepInput")
-        if not isinstance(event, dict):
-            message = f"{self.step}: event must be a JSON object, got {type(event).__name__}"
-            return _failure(400, InvalidStepInput.code, message, "InvalidStepInput")
-        ctx = context_from_headers(headers, self.settings)
+            event = parse_event(body, self.step)
+        except InvalidStepInput as exc:
+            return fc_error(400, exc.code, exc.message)
         try:
-            result = self.handler()(event, ctx)
+            result = self.module().handler(event, ctx)
         except VideoInsightError as exc:
-            return _failure(404, exc.code, exc.message, type(exc).__name__)
+            return fc_error(404, exc.code, exc.message, type(exc).__name__)
         except Exception as exc:  # the step already logged the traceback as step.crashed
-            return _failure(500, "FC.Unknown", f"{type(exc).__name__}: {exc}", type(exc).__name__)
-        return FCResponse(200, result)
+            return fc_error(500, "FC.Unknown", f"{type(exc).__name__}: {exc}", type(exc).__name__)
+        return self.result(result)
+
+    def result(self, result: Any) -> FCResponse:
+        """The 200 answer carrying ``result``, or InvalidStepOutput when it is not strict JSON."""
+        try:
+            return FCResponse.of(200, result)
+        except ValueError:
+            error = InvalidStepOutput(
+                f"{self.step}: output is not valid JSON: {_non_finite_path(result)} (NaN/Infinity)"
+            )
+            log.error("fc.invalid_output", step=self.step, message=error.message)
+            return fc_error(404, error.code, error.message)
 
     def health(self) -> FCResponse:
         """Liveness: the server answers and knows its step."""
-        return FCResponse(200, {"status": "ok", "step": self.step})
-
-
-# --- the socket server -----------------------------------------------------------------------------
-
-
-class _Handler(BaseHTTPRequestHandler):
-    server_version = "video-insight-fc"
-    protocol_version = "HTTP/1.1"
-    app: StepApp  # set on the subclass made by make_step_server
-
-    def _send(self, resp: FCResponse) -> None:
-        data = json.dumps(resp.body, ensure_ascii=False).encode("utf-8")
-        self.send_response(resp.status)
-        self.send_header("Content-Type", _JSON)
-        self.send_header("Content-Length", str(len(data)))
-        for key, value in resp.headers.items():
-            self.send_header(key, value)
-        self.end_headers()
-        self.wfile.write(data)
-
-    def _body(self) -> bytes | None:
-        """The request body, or None after answering 413/400 (the connection is then closed)."""
-        try:
-            length = int(self.headers.get("Content-Length") or 0)
-        except ValueError:
-            length = -1
-        if length < 0:
-            self.close_connection = True
-            self._send(_failure(400, "InvalidArgument", "bad Content-Length header", "InvalidArgument"))
-            return None
-        if length > MAX_EVENT_BYTES:
-            self.close_connection = True  # do not read what we refuse
-            message = f"event is {length} bytes, over the {MAX_EVENT_BYTES}-byte limit"
-            self._send(_failure(413, "EntityTooLarge", message, "EntityTooLarge"))
-            return None
-        return self.rfile.read(length)
-
-    def do_POST(self) -> None:
-        path = self.path.split("?", 1)[0]
-        body = self._body()  # read first: an unread body would be parsed as the next request
-        if body is None:
-            return
-        if path not in ("/invoke", "/initialize"):
-            self._send(FCResponse(404, {"errorCode": "NotFound", "errorMessage": f"no route {path}"}))
-            return
-        if path == "/initialize":
-            self._send(self.app.initialize())
-            return
-        started = time.perf_counter()
-        resp = self.app.invoke(body, dict(self.headers.items()))
-        log.info(
-            "fc.invoked",
-            step=self.app.step,
-            status=resp.status,
-            request_id=self.headers.get("x-fc-request-id", ""),
-            seconds=round(time.perf_counter() - started, 3),
-        )
-        self._send(resp)
-
-    def do_GET(self) -> None:
-        if self.path.split("?", 1)[0] == "/health":
-            self._send(self.app.health())
-            return
-        message = "POST /invoke or /initialize; GET /health"
-        self._send(FCResponse(405 if self.path.startswith("/invoke") else 404, {"errorMessage": message}))
-
-    def log_message(self, format: str, *args: Any) -> None:
-        log.debug("fc.http", line=format % args)
-
-
-def make_step_server(app: StepApp, host: str = "0.0.0.0", port: int = 9000) -> ThreadingHTTPServer:
-    """A threading HTTP server bound to ``host:port`` (port 0: any free port) serving ``app``."""
-    handler = type("StepRequestHandler", (_Handler,), {"app": app})
-    server = ThreadingHTTPServer((host, port), handler)
-    server.daemon_threads = True
-    return server
+        return FCResponse.of(200, {"status": "ok", "step": self.step})

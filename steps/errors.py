@@ -22,6 +22,7 @@ Each leaf carries a stable string ``code``; codes are never renamed::
         ├── NoAudioTrack            NoAudioTrack
         ├── ModelUnavailable        ModelUnavailable
         ├── OutputTooLarge          OutputTooLarge
+        ├── InvalidStepOutput       InvalidStepOutput
         ├── DuplicateVideo          DuplicateVideo   (recorded by Publish, not raised)
         └── Incomplete              Incomplete       (recorded by Publish, not raised)
 """
@@ -39,6 +40,7 @@ __all__ = [
     "Incomplete",
     "InvalidRequest",
     "InvalidStepInput",
+    "InvalidStepOutput",
     "ModelUnavailable",
     "NetworkError",
     "NoAudioTrack",
@@ -184,6 +186,12 @@ class OutputTooLarge(PermanentError):
     """A step's output exceeds the 64 KiB state limit."""
 
     code = "OutputTooLarge"
+
+
+class InvalidStepOutput(PermanentError):
+    """A step's output cannot be sent as JSON (NaN or Infinity in it)."""
+
+    code = "InvalidStepOutput"
 
 
 class DuplicateVideo(PermanentError):

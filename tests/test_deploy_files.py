@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 import yaml
 
-from steps import ARN_PREFIX, serve_steps
+from steps import ARN_PREFIX, function_name, registry, serve_steps
 from video_insight.cli import build_parser
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -65,8 +65,17 @@ def test_every_flow_function_is_deployed_and_every_step_function_is_used(
     flow: dict[str, Any], functions: dict[str, dict[str, Any]]
 ) -> None:
     called = set(_task_timeouts(flow))
-    deployed = set(functions) - {"video-insight-cleanup"}
-    assert called == deployed, f"only in the flow: {called - deployed}; only in s.yaml: {deployed - called}"
+    flow_steps = {arn.removeprefix(ARN_PREFIX) for arn in registry()}
+    assert called == flow_steps, (
+        f"only in the flow: {called - flow_steps}; only registered: {flow_steps - called}"
+    )
+    step_functions = {
+        name for name, props in functions.items() if "serve-step" in props["customContainerConfig"]["command"]
+    }
+    assert step_functions == {function_name(s) for s in serve_steps()}, "s.yaml deploys every step"
+    for name in step_functions - flow_steps:  # served, but no flow calls it: something else must
+        triggers = functions[name].get("triggers") or []
+        assert triggers and triggers[0]["triggerType"] == "timer", f"{name} is never invoked"
 
 
 def test_each_function_serves_its_own_step_from_one_image(functions: dict[str, dict[str, Any]]) -> None:

@@ -8,12 +8,12 @@ s.yaml's ``customContainerConfig.command``) or, failing that, the function name 
 from __future__ import annotations
 
 import os
-import signal
-import threading
 from collections.abc import Mapping
-from types import FrameType
 
 import steps
+
+from ._http import HttpLimits, HttpServer
+from ._step_app import step_app
 
 __all__ = ["pick_step", "serve_step"]
 
@@ -32,27 +32,14 @@ def pick_step(step: str | None, environ: Mapping[str, str] | None = None) -> str
     return name
 
 
-def serve_step(settings: steps.Settings, step: str | None, host: str, port: int) -> None:
+def serve_step(
+    settings: steps.Settings, step: str | None, host: str, port: int, limits: HttpLimits | None = None
+) -> None:
     """Serve ``step`` on ``host:port`` until SIGTERM/SIGINT (FC stops instances with SIGTERM)."""
     fmt = "json" if settings.log_format == "auto" else settings.log_format
     steps.configure_logging(fmt, settings.log_level)
-    app = steps.StepApp(pick_step(step), settings)
-    server = steps.make_step_server(app, host, port)
-
-    def stop(signum: int, frame: FrameType | None) -> None:
-        log.info("fc.stopping", signal=signum)
-        threading.Thread(target=server.shutdown, daemon=True).start()
-
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
-    log.info(
-        "fc.listening",
-        step=app.step,
-        host=host,
-        port=server.server_address[1],
-        workspace=str(settings.workspace),
-    )
-    try:
-        server.serve_forever()
-    finally:
-        server.server_close()
+    fc = steps.FCStep(pick_step(step), settings)
+    server = HttpServer(step_app(fc), host, port, limits)
+    log.info("fc.listening", step=fc.step, host=host, port=server.port, workspace=str(settings.workspace))
+    server.run()
+    log.info("fc.stopped", step=fc.step)

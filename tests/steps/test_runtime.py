@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import threading
 import time
 from pathlib import Path
 
@@ -15,19 +14,18 @@ from structlog.testing import capture_logs
 import flows
 from steps import (
     MAX_STATE_BYTES,
+    FCStep,
     Manifest,
     Options,
     ProgressSink,
     ProgressUpdate,
     Settings,
-    StepApp,
     StepContext,
     TaskWorkspace,
     VideoEntry,
     VideoRef,
     atomic_write_json,
     load_video_progress,
-    make_step_server,
     state_size,
     step,
     step_services,
@@ -39,6 +37,7 @@ from steps.errors import (
     NetworkError,
     OutputTooLarge,
 )
+from tests.cli._served import serving
 
 
 class Blob(StepModel):
@@ -233,13 +232,13 @@ def test_an_engine_task_context_brings_settings_and_the_sink(settings: Settings)
 def test_a_step_run_in_its_own_process_reports_to_what_the_settings_enable(
     settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Function Compute: no engine hands over a sink; ``progress_sink(settings)`` builds one per call."""
+    """Function Compute: no engine hands over a sink; ``progress_sink(settings)`` builds one per instance."""
     import steps._progress.sink as sink_module
 
     ws = _task(settings)
     heard: list[ProgressUpdate] = []
     monkeypatch.setattr(sink_module, "REPORTERS_FROM_SETTINGS", (lambda s: heard.append,))
-    app = StepApp("record-failure", settings)
+    app = FCStep("record-failure", settings)
     event = {"task_id": ws.task_id, "video_id": "v1", "error": {"Code": "CorruptVideo", "Detail": "bad"}}
     response = app.invoke(json.dumps(event).encode(), {"x-fc-request-id": "r1"})
     assert response.status == 200
@@ -251,19 +250,12 @@ def test_a_step_run_in_its_own_process_reports_to_what_the_settings_enable(
 
 @pytest.mark.parametrize("name", ["fetch", "media", "transcribe", "shots", "analyze", "record-failure"])
 def test_an_invoke_for_a_task_that_does_not_exist_writes_nothing(settings: Settings, name: str) -> None:
-    server = make_step_server(StepApp(name, settings), "127.0.0.1", 0)
-    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
-    thread.start()
-    try:
-        event: dict[str, object] = {"task_id": "t_nope", "video_id": "v1"}
-        if name == "record-failure":
-            event["error"] = {"Code": "CorruptVideo", "Detail": "bad"}
-        port = server.server_address[1]
-        resp = httpx.post(f"http://127.0.0.1:{port}/invoke", content=json.dumps(event).encode(), timeout=30)
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(5)
+    event: dict[str, object] = {"task_id": "t_nope", "video_id": "v1"}
+    if name == "record-failure":
+        event["error"] = {"Code": "CorruptVideo", "Detail": "bad"}
+    with serving(name, settings) as server:
+        url = f"http://127.0.0.1:{server.port}/invoke"
+        resp = httpx.post(url, content=json.dumps(event).encode(), timeout=30)
     assert resp.status_code == 404 and resp.json()["errorCode"] == "InvalidStepInput"
     assert "t_nope" in resp.json()["errorMessage"]
     assert not (Path(settings.workspace) / "tasks" / "t_nope").exists()
