@@ -1,4 +1,4 @@
-"""The deployment files agree with the flow and the code: s.yaml, infra/Dockerfile, RAM documents."""
+"""The deployment files agree with the flow and the code: s.yaml, Retry rules, infra/Dockerfile, RAM."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 import yaml
 
-from steps import ARN_PREFIX, function_name, registry, serve_steps
+from steps import ARN_PREFIX, TransientError, errors, function_name, registry, serve_steps
 from video_insight.cli import build_parser
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -34,6 +34,74 @@ def _tasks(states: list[dict[str, Any]]) -> list[dict[str, Any]]:
         for branch in state.get("Branches", []):
             found.extend(_tasks(branch["States"]))
     return found
+
+
+# --- one Retry rule for every Task ---------------------------------------------------------------
+# The block is written out in each Task (whether CloudFlow's parser takes YAML anchors is unverified),
+# so this test is what keeps the copies the same: infrastructure faults are retried everywhere, the
+# steps that do network I/O also retry this project's transient codes, and the Tasks that retry
+# differently are listed with their difference.
+
+INFRASTRUCTURE = [
+    "FC.ResourceThrottled",
+    "FC.ResourceExhausted",
+    "FC.InternalServerError",
+    "FC.Unknown",
+    "FnF.TaskTimeout",
+]
+BACKOFF = {"IntervalSeconds": 2, "MaxAttempts": 3, "BackoffRate": 2, "MaxBackoffSeconds": 30}
+# Functions whose step talks to the network (downloads, Feishu, the LLM): they raise TransientError.
+NETWORK_STEPS = {
+    "video-insight-prepare",
+    "video-insight-fetch",
+    "video-insight-analyze",
+    "video-insight-publish",
+}
+# Tasks that deliberately retry longer, and how.
+OVERRIDES: dict[str, dict[str, int]] = {
+    "VideoFailed": {"MaxAttempts": 5},  # recording a failure must not be lost to a throttle
+    "Publish": {"MaxAttempts": 4, "MaxBackoffSeconds": 60},  # Feishu rate limits last longer
+}
+
+
+def _transient_codes() -> list[str]:
+    """Every code a TransientError leaf carries (``Transient.Network``, ``Transient.RateLimited``)."""
+    classes = [getattr(errors, name) for name in errors.__all__]
+    leaves = [
+        c
+        for c in classes
+        if isinstance(c, type) and issubclass(c, TransientError) and c is not TransientError
+    ]
+    return [c.code for c in leaves]
+
+
+TASKS = _tasks(yaml.safe_load(FLOW.read_text(encoding="utf-8"))["States"])
+
+
+def expected_retry(task: dict[str, Any]) -> list[dict[str, Any]]:
+    """The one Retry rule ``task`` must carry."""
+    network = task["Parameters"]["resourceArn"].removeprefix(ARN_PREFIX) in NETWORK_STEPS
+    kind = "infrastructure or network" if network else "infrastructure"
+    rule: dict[str, Any] = {
+        "Errors": INFRASTRUCTURE + (_transient_codes() if network else []),
+        "Description": f"transient {kind} fault",
+        **BACKOFF,
+        **OVERRIDES.get(task["Name"], {}),
+    }
+    return [rule]
+
+
+@pytest.mark.parametrize("task", TASKS, ids=[t["Name"] for t in TASKS])
+def test_every_task_retries_by_the_one_rule(task: dict[str, Any]) -> None:
+    assert task.get("Retry") == expected_retry(task)
+
+
+def test_the_rule_names_real_tasks_and_functions_and_the_transient_codes() -> None:
+    names = {t["Name"] for t in TASKS}
+    functions = {t["Parameters"]["resourceArn"].removeprefix(ARN_PREFIX) for t in TASKS}
+    assert set(OVERRIDES) <= names, "an override names a Task the flow no longer has"
+    assert functions >= NETWORK_STEPS, "a network step is no longer called by the flow"
+    assert sorted(_transient_codes()) == ["Transient.Network", "Transient.RateLimited"]
 
 
 @pytest.fixture(scope="module")
