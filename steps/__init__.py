@@ -18,6 +18,7 @@ from ._artifacts import (
     ShotsRecord,
     TranscriptRecord,
     VideoResult,
+    Word,
     load_artifact,
     save_artifact,
 )
@@ -112,6 +113,7 @@ __all__ = [
     "VideoRef",
     "VideoResult",
     "VideoState",
+    "Word",
     "atomic_write_bytes",
     "atomic_write_json",
     "batch_schema",

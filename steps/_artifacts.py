@@ -28,6 +28,7 @@ __all__ = [
     "ShotsRecord",
     "TranscriptRecord",
     "VideoResult",
+    "Word",
     "load_artifact",
     "save_artifact",
 ]
@@ -69,24 +70,40 @@ class ProbeRecord(_Model):
     audio_channels: int | None = None
 
 
-class Segment(_Model):
+class Word(_Model):
+    """One recognised word (a character or a few for Chinese) with its time."""
+
     start_s: float
     end_s: float
     text: str
 
 
+class Segment(_Model):
+    start_s: float
+    end_s: float
+    text: str
+    words: list[Word] = []  # in time order, inside the segment; empty when the engine gave none
+
+
 class TranscriptRecord(_Model):
-    """``transcript.json``: speech with timestamps (absent when the video has no audio)."""
+    """``transcript.json``: speech with timestamps (absent when the video has no audio).
+
+    An empty transcript (no segments) says why in ``empty_reason``: ``no_speech`` (voice activity
+    found none, or only music or noise) or ``unsupported_language`` (``language`` was detected
+    but the engine cannot transcribe it). Chinese text is in simplified characters.
+    """
 
     engine: str  # "funasr" | "whisper"
     model: str
     language: str | None
+    language_probability: float | None = None  # of ``language``, when it was detected
     text: str
     segments: list[Segment]
     speech_s: float
     srt: str  # relative path of the .srt file
     vtt: str  # relative path of the .vtt file
     note: str | None = None  # e.g. "transcribed with whisper tiny.en: English only"
+    empty_reason: Literal["no_speech", "unsupported_language"] | None = None
 
 
 class Shot(_Model):

@@ -2,17 +2,25 @@
 
 from __future__ import annotations
 
+import math
 import re
 import statistics
 from collections.abc import Mapping, Sequence
+from typing import TypedDict
 
 from ._artifacts import Metrics, ProbeRecord, Segment, ShotsRecord, TranscriptRecord
+from ._speech import CJK_CHAR, is_cjk_text, speech_between
 
-__all__ = ["HOOK_SECONDS", "compute_metrics", "hook_text", "performance_metrics", "speech_units"]
+__all__ = [
+    "HOOK_SECONDS",
+    "compute_metrics",
+    "hook_text",
+    "performance_metrics",
+    "speech_metrics",
+    "speech_units",
+]
 
 HOOK_SECONDS = 3.0
-_CJK_LANGS = {"zh", "ja", "ko", "yue", "zh-cn", "zh-tw", "cmn"}
-_CJK = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff]")
 _WORD = re.compile(r"[A-Za-z0-9\u00c0-\u024f']+")
 
 
@@ -22,31 +30,48 @@ def _r(value: float | None, ndigits: int = 3) -> float | None:
 
 def speech_units(text: str, language: str | None) -> tuple[int, str]:
     """Count characters (CJK languages, or text that is mostly CJK) or words; return (count, unit)."""
-    cjk = len(_CJK.findall(text))
+    cjk = len(CJK_CHAR.findall(text))
     words = len(_WORD.findall(text))
-    if (language or "").lower() in _CJK_LANGS or cjk > words:
+    if is_cjk_text(text, language) or cjk > words:
         return cjk + words, "chars/min"
     return words, "words/min"
 
 
-def hook_text(segments: Sequence[Segment], seconds: float = HOOK_SECONDS) -> str:
-    """What is said in the first ``seconds``: whole segments inside, a proportional cut of one crossing it."""
-    parts: list[str] = []
-    for seg in segments:
-        if seg.start_s >= seconds:
-            break
-        text = seg.text.strip()
-        if seg.end_s > seconds and seg.end_s > seg.start_s:
-            keep = (seconds - seg.start_s) / (seg.end_s - seg.start_s)
-            cut = max(1, round(len(text) * keep))
-            if cut < len(text):
-                head = text[:cut]
-                if " " in head and not _CJK.search(head):
-                    head = head.rsplit(" ", 1)[0] if text[cut : cut + 1] not in (" ", "") else head
-                text = head.rstrip(" ,.;:!?，。；：！？") + "…"
-        parts.append(text)
-    joiner = "" if any(_CJK.search(p) for p in parts) else " "
-    return joiner.join(p for p in parts if p).strip()
+def hook_text(segments: Sequence[Segment], seconds: float = HOOK_SECONDS, language: str | None = None) -> str:
+    """What is said in the first ``seconds`` (words by their midpoint), with ``…`` when it runs on."""
+    said = speech_between(segments, 0.0, seconds, language)
+    runs_on = any(
+        seg.start_s < seconds < seg.end_s and speech_between([seg], seconds, math.inf, language)
+        for seg in segments
+    )
+    return said.rstrip(" ,.;:!?，。；：！？") + "…" if said and runs_on else said
+
+
+class SpeechMetrics(TypedDict):
+    speech_ratio: float | None
+    speech_rate: float | None
+    speech_rate_unit: str | None
+    hook_text: str | None
+
+
+def speech_metrics(transcript: TranscriptRecord | None, duration_s: float) -> SpeechMetrics:
+    """Speech ratio, rate (with its unit) and hook; None where nothing was heard to compute them from.
+
+    No transcript (no audio, or transcription off) or a language the engine could not transcribe
+    gives no figures; audio in which voice activity found no speech has a speech ratio of 0.
+    """
+    out = SpeechMetrics(speech_ratio=None, speech_rate=None, speech_rate_unit=None, hook_text=None)
+    if transcript is None or transcript.empty_reason == "unsupported_language":
+        return out
+    speech_s = transcript.speech_s
+    if duration_s > 0:
+        out["speech_ratio"] = _r(min(1.0, speech_s / duration_s), 4)
+    if transcript.segments and speech_s > 0:
+        units, unit = speech_units(transcript.text, transcript.language)
+        out["speech_rate"] = _r(units / (speech_s / 60.0), 1)
+        out["speech_rate_unit"] = unit
+        out["hook_text"] = hook_text(transcript.segments, HOOK_SECONDS, transcript.language) or None
+    return out
 
 
 def performance_metrics(perf: Mapping[str, float] | None) -> dict[str, float | None]:
@@ -80,14 +105,6 @@ def compute_metrics(
     duration = probe.duration_s
     lengths = [max(0.0, s.end_s - s.start_s) for s in shots.shots]
     count = len(lengths)
-    speech_s = transcript.speech_s if transcript else 0.0
-    rate: float | None = None
-    unit: str | None = None
-    hook: str | None = None
-    if transcript is not None:
-        units, unit = speech_units(transcript.text, transcript.language)
-        rate = units / (speech_s / 60.0) if speech_s > 0 else None
-        hook = hook_text(transcript.segments) or None
     return Metrics(
         duration_s=_r(duration),
         shot_count=count,
@@ -95,9 +112,6 @@ def compute_metrics(
         median_shot_s=_r(statistics.median(lengths)) if lengths else None,
         cuts_per_min=_r((count - 1) / duration * 60.0, 2) if duration > 0 and count else None,
         first_shot_s=_r(lengths[0]) if lengths else None,
-        speech_ratio=_r(min(1.0, speech_s / duration), 4) if duration > 0 and probe.has_audio else None,
-        speech_rate=_r(rate, 1),
-        speech_rate_unit=unit if rate is not None else None,
-        hook_text=hook,
+        **speech_metrics(transcript if probe.has_audio else None, duration),
         **performance_metrics(performance),
     )

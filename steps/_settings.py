@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
-__all__ = ["Secret", "Settings", "default_workspace"]
+__all__ = ["Secret", "Settings", "default_model_cache", "default_workspace"]
 
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
@@ -33,6 +33,11 @@ def default_workspace() -> Path:
     return Path(base) / "video-insight"
 
 
+def default_model_cache() -> Path:
+    """Where models assembled from packages are kept: ``models`` under the user's cache directory."""
+    return default_workspace() / "models"
+
+
 def _bool(name: str, raw: str | None, default: bool) -> bool:
     if raw is None:
         return default
@@ -56,6 +61,7 @@ class Settings:
     funasr_model: str = ""
     funasr_vad_model: str = ""
     whisper_model: str = ""
+    model_cache: Path = field(default_factory=default_model_cache)
     asr_device: str = "auto"
     log_format: str = "auto"
     log_level: str = "INFO"
@@ -91,6 +97,8 @@ class Settings:
         kw: dict[str, object] = {}
         if get("VI_WORKSPACE"):
             kw["workspace"] = Path(str(get("VI_WORKSPACE"))).expanduser()
+        if get("VI_MODEL_CACHE"):
+            kw["model_cache"] = Path(str(get("VI_MODEL_CACHE"))).expanduser()
         kw["temp_cleanup_enabled"] = _bool("TEMP_CLEANUP_ENABLED", get("TEMP_CLEANUP_ENABLED"), True)
         kw["allow_loopback"] = _bool("VI_ALLOW_LOOPBACK", get("VI_ALLOW_LOOPBACK"), False)
         kw["allow_local_paths"] = _bool("VI_ALLOW_LOCAL_PATHS", get("VI_ALLOW_LOCAL_PATHS"), False)

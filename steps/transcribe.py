@@ -2,7 +2,8 @@
 
 Reads ``probe.json`` and the WAV the Media step extracted; writes ``transcript.json``
 (:class:`TranscriptRecord`), ``transcript.srt`` and ``transcript.vtt``. A video without audio, or
-the ``none`` engine, yields no transcript and is not a failure.
+the ``none`` engine, yields no transcript and is not a failure. Audio without speech, or in a
+language the engine cannot transcribe, yields an empty transcript that says why.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from ._logging import get_logger
 from ._manifest import load_manifest
 from ._runtime import StepContext, VideoRef, step
 from ._settings import Settings
+from ._speech import transcript_text
 from .errors import InvalidStepInput
 
 __all__ = ["SRT_FILE", "VTT_FILE", "handler", "initialize", "run"]
@@ -65,18 +67,21 @@ def run(inp: VideoRef, ctx: StepContext) -> VideoRef:
         log.info("transcribe.reused", engine=engine.name, model=engine.model)
         return inp
     started = time.perf_counter()
-    language, segments = engine.transcribe(wav)
-    write_subtitles(segments, video_dir / SRT_FILE, video_dir / VTT_FILE)
+    heard = engine.transcribe(wav)
+    segments = heard.segments
+    write_subtitles(segments, video_dir / SRT_FILE, video_dir / VTT_FILE, heard.language)
     record = TranscriptRecord(
         engine=engine.name,
         model=engine.model,
-        language=language,
-        text=" ".join(seg.text for seg in segments),
+        language=heard.language,
+        language_probability=heard.language_probability,
+        text=transcript_text(segments, heard.language),
         segments=segments,
         speech_s=round(sum(seg.end_s - seg.start_s for seg in segments), 3),
         srt=SRT_FILE,
         vtt=VTT_FILE,
         note=choice.note,
+        empty_reason=heard.empty_reason,
     )
     save_artifact(video_dir, record)
     seconds = time.perf_counter() - started
@@ -84,6 +89,9 @@ def run(inp: VideoRef, ctx: StepContext) -> VideoRef:
         "transcribe.done",
         engine=engine.name,
         model=engine.model,
+        language=heard.language,
+        language_probability=heard.language_probability,
+        empty_reason=heard.empty_reason,
         segments=len(segments),
         seconds=round(seconds, 3),
         rtf=round(seconds / probe.duration_s, 3) if probe.duration_s else None,

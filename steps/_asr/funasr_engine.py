@@ -16,11 +16,10 @@ from typing import Any
 
 import numpy as np
 
-from .._artifacts import Segment
 from .._logging import get_logger
 from .._media import read_pcm
 from ..errors import ModelUnavailable
-from .base import clean_segments
+from .base import RawSegment, Transcription, build_segments
 
 __all__ = [
     "SENSEVOICE_ID",
@@ -175,6 +174,18 @@ def _split_long(spans: list[tuple[float, float]], limit: float) -> list[tuple[fl
     return out
 
 
+def _words(item: dict[str, Any], offset: float) -> list[tuple[float, float, str]]:
+    """SenseVoice's token timings (ms, relative to its chunk) as absolute ``(start, end, text)``."""
+    stamps, tokens = item.get("timestamp") or [], item.get("words") or []
+    out: list[tuple[float, float, str]] = []
+    for (start_ms, end_ms), token in zip(stamps, tokens, strict=False):
+        text = str(token)
+        if out and text[:1].isascii() and text[:1].isalnum() and out[-1][2][-1:].isascii():
+            text = " " + text  # Latin words are separated; CJK characters are not
+        out.append((offset + start_ms / 1000.0, offset + end_ms / 1000.0, text))
+    return out
+
+
 class FunasrEngine:
     """SenseVoiceSmall over fsmn-vad segments: each VAD segment becomes one timed transcript segment."""
 
@@ -190,28 +201,39 @@ class FunasrEngine:
         self.device = device
 
     def load(self) -> None:
-        """Load the VAD and recognition models now (cached per process)."""
+        """Load fsmn-vad and SenseVoice once per process."""
         load_model(self.vad_dir, self.device)
         load_model(self.model_dir, self.device)
 
-    def transcribe(self, wav_path: Path) -> tuple[str | None, list[Segment]]:
-        """VAD, then SenseVoice on each speech span; the language is the most common tag."""
+    def transcribe(self, wav_path: Path) -> Transcription:
+        """VAD, then SenseVoice on each speech span; the language is the most common tag.
+
+        SenseVoice reports no probability for its language tag, so none is recorded.
+        """
         audio = read_pcm(wav_path, _SAMPLE_RATE)
         spans = _split_long(speech_spans(self.vad_dir, audio, self.device), _MAX_SEGMENT_S)
         if not spans:
-            return None, []
+            return Transcription.empty("no_speech")
         asr = load_model(self.model_dir, self.device)
         chunks = [audio[int(s * _SAMPLE_RATE) : int(e * _SAMPLE_RATE)] for s, e in spans]
         with _RUN_LOCK:
             results = asr.generate(
-                input=chunks, fs=_SAMPLE_RATE, language=self.language, use_itn=True, disable_pbar=True
+                input=chunks,
+                fs=_SAMPLE_RATE,
+                language=self.language,
+                use_itn=True,
+                output_timestamp=True,
+                disable_pbar=True,
             )
-        raw: list[tuple[float, float, str]] = []
+        raw: list[RawSegment] = []
         languages: list[str] = []
         for (start, end), item in zip(spans, results, strict=True):
             lang, text = parse_sensevoice(str(item.get("text", "")))
             if lang:
                 languages.append(lang)
-            raw.append((start, end, text))
+            raw.append(RawSegment(start, end, text, _words(item, start)))
         language = max(set(languages), key=languages.count) if languages else None
-        return language, clean_segments(raw, len(audio) / _SAMPLE_RATE)
+        found = build_segments(raw, len(audio) / _SAMPLE_RATE, language)
+        if not found:
+            return Transcription.empty("no_speech", language)
+        return Transcription(language, found)

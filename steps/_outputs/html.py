@@ -10,7 +10,7 @@ import html
 from pathlib import Path
 from urllib.parse import quote
 
-from .._artifacts import Metrics, VideoResult
+from .._artifacts import Metrics, TranscriptRecord, VideoResult
 from .._logging import get_logger
 from .._workspace import atomic_write_bytes
 from ._format import METRIC_LABELS, error_text, fmt_metric, fmt_time, plain, shot_speech, status_label
@@ -179,11 +179,9 @@ def _strip_class(v: VideoResult) -> str:
 def _shots(v: VideoResult) -> str:
     if not v.shots:
         return ""
-    segments = v.transcript.segments if v.transcript else []
-    language = v.transcript.language if v.transcript else None
     figures = []
     for shot in v.shots:
-        said = shot_speech(shot, segments, language)
+        said = shot_speech(shot, v.transcript)
         said_html = f'<span class="said">{e(said)}</span>' if said else ""
         figures.append(
             f'<figure><img src="{_src(shot.keyframe)}" alt="镜头 {shot.index}">'
@@ -204,6 +202,13 @@ def _screenshots(v: VideoResult) -> str:
     return f'<h3>截图（{len(v.screenshots)}）</h3><div class="{_strip_class(v)}">{figures}</div>'
 
 
+def _empty_transcript(t: TranscriptRecord) -> str:
+    if t.empty_reason == "unsupported_language":
+        said = f"检测到的语言（{t.language}）" if t.language else "这种语言"
+        return f"{said}无法用 {t.engine} {t.model} 转写，没有生成文案。"
+    return "没有识别到语音（静音、音乐或噪声）。"
+
+
 def _transcript(v: VideoResult) -> str:
     t = v.transcript
     if t is None:
@@ -214,8 +219,11 @@ def _transcript(v: VideoResult) -> str:
         f"<li><time>{fmt_time(s.start_s)} – {fmt_time(s.end_s)}</time><span>{e(s.text)}</span></li>"
         for s in t.segments
     )
-    body = f'<ol class="transcript">{items}</ol>' if items else '<p class="empty">没有识别到语音。</p>'
+    empty = f'<p class="empty">{e(_empty_transcript(t))}</p>'
+    body = f'<ol class="transcript">{items}</ol>' if items else empty
     lang = f" · 语言 {e(t.language)}" if t.language else ""
+    if t.language and t.language_probability is not None:
+        lang += f"（置信度 {t.language_probability:.0%}）"
     note = f'<p class="note">{e(t.note)}</p>' if t.note else ""
     files = f'<p class="files"><a href="{_src(t.srt)}">字幕 .srt</a><a href="{_src(t.vtt)}">字幕 .vtt</a></p>'
     return (

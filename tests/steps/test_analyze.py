@@ -23,6 +23,7 @@ from steps import (
     TranscriptRecord,
     VideoAnalyzer,
     VideoFolder,
+    Word,
     load_artifact,
     save_artifact,
 )
@@ -102,12 +103,28 @@ def test_hook_is_what_is_said_in_the_first_three_seconds() -> None:
     assert hook.endswith("…")
     assert "every time" not in hook  # said after 3 s
     assert hook_text([Segment(start_s=3.5, end_s=5.0, text="late start")]) == ""
-    assert (
-        hook_text(
-            [Segment(start_s=0.0, end_s=2.0, text="快来看"), Segment(start_s=2.0, end_s=2.8, text="新品")]
-        )
-        == "快来看新品"
-    )
+    two = [Segment(start_s=0.0, end_s=2.0, text="快来看"), Segment(start_s=2.0, end_s=2.8, text="新品")]
+    assert hook_text(two, language="zh") == "快来看，新品"  # two utterances: a pause between them
+
+
+def test_hook_uses_word_timings() -> None:
+    """Words are counted in the hook by their own time, not by their share of the segment's text."""
+    words = [Word(start_s=0.1, end_s=0.5, text="快"), Word(start_s=0.5, end_s=0.9, text="来看")]
+    words += [Word(start_s=4.0, end_s=4.5, text="新"), Word(start_s=4.5, end_s=5.0, text="品")]
+    seg = Segment(start_s=0.1, end_s=5.0, text="快来看新品", words=words)
+    assert hook_text([seg], language="zh") == "快来看…"  # an even spread would put 新 at 3.0 s
+
+
+def test_no_speech_figures_without_speech() -> None:
+    """An empty transcript gives no rate or hook; only "no speech" (not an unknown language) gives ratio 0."""
+    silent = _transcript([]).model_copy(update={"empty_reason": "no_speech"})
+    m = compute_metrics(_probe(20.0), _shots(0, 20), silent)
+    assert (m.speech_ratio, m.speech_rate, m.speech_rate_unit, m.hook_text) == (0.0, None, None, None)
+    foreign = silent.model_copy(update={"empty_reason": "unsupported_language", "language": "fr"})
+    m = compute_metrics(_probe(20.0), _shots(0, 20), foreign)
+    assert (m.speech_ratio, m.speech_rate, m.hook_text) == (None, None, None)
+    m = compute_metrics(_probe(20.0), _shots(0, 20), None)  # transcription off
+    assert m.speech_ratio is None
 
 
 def test_performance_ratios_and_zero_denominators() -> None:

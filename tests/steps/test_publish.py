@@ -28,6 +28,7 @@ from steps import (
     TaskWorkspace,
     TranscriptRecord,
     VideoEntry,
+    Word,
     atomic_write_json,
     save_artifact,
 )
@@ -90,10 +91,19 @@ def _transcript(vdir: Path, segments: list[Segment]) -> TranscriptRecord:
     )
 
 
+def _segment(*words: tuple[float, float, str]) -> Segment:
+    return Segment(
+        start_s=words[0][0],
+        end_s=words[-1][1],
+        text="".join(t for _, _, t in words),
+        words=[Word(start_s=a, end_s=b, text=t) for a, b, t in words],
+    )
+
+
 SEGMENTS = [
-    Segment(start_s=0.0, end_s=2.5, text="大家好，今天开箱新款耳机。"),
-    Segment(start_s=2.5, end_s=6.0, text="续航三十小时，"),
-    Segment(start_s=6.0, end_s=11.5, text=FORMULA),
+    _segment((0.0, 0.8, "大家好，"), (0.9, 1.3, "今天"), (1.3, 1.8, "开箱"), (1.8, 2.5, "新款耳机。")),
+    _segment((3.1, 3.6, "续航"), (3.6, 4.2, "三十"), (4.2, 5.0, "小时，"), (5.6, 6.0, "快充")),
+    _segment((6.2, 8.0, "现在下单"), (9.2, 11.0, FORMULA)),
 ]
 
 
@@ -336,9 +346,10 @@ def test_workbook_has_one_row_per_shot_with_keyframes_and_speech(settings: Setti
     ]
     assert rows[1]["开始"] == timedelta(seconds=3) and rows[1]["结束"] == timedelta(seconds=5.5)
     assert rows[1]["时长"] == timedelta(seconds=2.5)
-    # shot 2 (3.0–5.5 s) overlaps only the second segment; shot 3 (5.5–9 s) the second and third
+    # each shot has the words said during it: shot 3 (5.5–9 s) ends one segment and starts the next
+    assert rows[0]["台词"] == "大家好，今天开箱新款耳机。"
     assert rows[1]["台词"] == "续航三十小时，"
-    assert rows[2]["台词"] == "续航三十小时，" + FORMULA
+    assert rows[2]["台词"] == "快充，现在下单"
     assert rows[3]["台词"] == FORMULA
     assert sheet.cell(row=5, column=7).data_type == "s"  # a formula-looking text stays text
     assert rows[4]["台词"] is None

