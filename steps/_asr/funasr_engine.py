@@ -30,6 +30,7 @@ __all__ = [
     "load_model",
     "parse_sensevoice",
     "resolve_model_dir",
+    "sensevoice_words",
     "speech_spans",
 ]
 
@@ -174,15 +175,21 @@ def _split_long(spans: list[tuple[float, float]], limit: float) -> list[tuple[fl
     return out
 
 
-def _words(item: dict[str, Any], offset: float) -> list[tuple[float, float, str]]:
-    """SenseVoice's token timings (ms, relative to its chunk) as absolute ``(start, end, text)``."""
-    stamps, tokens = item.get("timestamp") or [], item.get("words") or []
+def sensevoice_words(item: dict[str, Any], text: str, offset: float) -> list[tuple[float, float, str]]:
+    """SenseVoice's token timings (``output_timestamp``: ms from its chunk's start) as absolute words.
+
+    Empty when they do not spell ``text`` (the text without its tags): then there are no word
+    timings rather than wrong ones.
+    """
+    stamps, tokens = item.get("timestamp") or [], [str(t) for t in item.get("words") or []]
+    if len(stamps) != len(tokens) or "".join(tokens).replace(" ", "") != text.replace(" ", ""):
+        return []
     out: list[tuple[float, float, str]] = []
-    for (start_ms, end_ms), token in zip(stamps, tokens, strict=False):
-        text = str(token)
-        if out and text[:1].isascii() and text[:1].isalnum() and out[-1][2][-1:].isascii():
-            text = " " + text  # Latin words are separated; CJK characters are not
-        out.append((offset + start_ms / 1000.0, offset + end_ms / 1000.0, text))
+    for (start_ms, end_ms), token in zip(stamps, tokens, strict=True):
+        word = token
+        if out and word[:1].isascii() and word[:1].isalnum() and out[-1][2][-1:].isascii():
+            word = " " + word  # Latin words are separated; CJK characters are not
+        out.append((offset + start_ms / 1000.0, offset + end_ms / 1000.0, word))
     return out
 
 
@@ -231,7 +238,7 @@ class FunasrEngine:
             lang, text = parse_sensevoice(str(item.get("text", "")))
             if lang:
                 languages.append(lang)
-            raw.append(RawSegment(start, end, text, _words(item, start)))
+            raw.append(RawSegment(start, end, text, sensevoice_words(item, text, start)))
         language = max(set(languages), key=languages.count) if languages else None
         found = build_segments(raw, len(audio) / _SAMPLE_RATE, language)
         if not found:

@@ -97,6 +97,7 @@ class WhisperEngine:
         language: str = "auto",
         device: str = "cpu",
         detector: Path | None = None,
+        beam_size: int = _BEAM_SIZE,
     ) -> None:
         self.path = path
         self.model = model
@@ -104,6 +105,7 @@ class WhisperEngine:
         self.english_only = model.endswith(".en")
         self.language = None if language == "auto" else language
         self.detector = detector  # a multilingual model that names the language for an English-only one
+        self.beam_size = beam_size
 
     def load(self) -> None:
         """Load the model (and the language detector an English-only model needs) once per process."""
@@ -133,7 +135,7 @@ class WhisperEngine:
         segments, info = whisper.transcribe(
             audio,
             language=language,
-            beam_size=_BEAM_SIZE,
+            beam_size=self.beam_size,
             vad_filter=True,
             word_timestamps=True,
             condition_on_previous_text=False,

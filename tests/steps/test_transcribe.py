@@ -16,7 +16,7 @@ import srt
 
 from steps import Segment, Settings, StepContext, TranscriptRecord, load_artifact, load_progress
 from steps._asr import choose_engine, subtitle_cues, to_srt, to_vtt
-from steps._asr.funasr_engine import check_model_dir, parse_sensevoice, speech_spans
+from steps._asr.funasr_engine import check_model_dir, parse_sensevoice, sensevoice_words, speech_spans
 from steps._media import read_pcm
 from steps.errors import InvalidRequest, InvalidStepInput, ModelUnavailable
 from steps.media import handler as media_handler
@@ -265,8 +265,10 @@ def test_auto_runs_funasr_when_its_models_are_local(
     assert record.segments
     assert {(seg.start_s, seg.end_s) for seg in record.segments} <= spans
     assert all("<|" not in seg.text for seg in record.segments)  # tags stripped (the words are noise)
+    for seg in record.segments:  # random weights: token timings that do not spell the text are dropped
+        assert not seg.words or "".join(w.text for w in seg.words) == seg.text
     subs = list(srt.parse((video_dir / record.srt).read_text(encoding="utf-8")))
-    assert len(subs) == len(record.segments)
+    assert [s.content for s in subs] == [c.text for c in subtitle_cues(record.segments, record.language)]
 
 
 @pytest.mark.slow
@@ -289,6 +291,30 @@ def test_damaged_model_files_are_model_unavailable(tmp_path: Path) -> None:
     path, name = resolve_whisper_model(str(whisper), "auto", tmp_path / "cache")
     with pytest.raises(ModelUnavailable, match=r"Whisper model at .*whisper cannot be loaded"):
         WhisperEngine(path, name).load()
+
+
+def test_sensevoice_token_timings_become_words() -> None:
+    """The shape FunASR's SenseVoice returns with ``output_timestamp=True`` (ms from the chunk's start)."""
+    _, text = parse_sensevoice("<|zh|><|NEUTRAL|><|Speech|><|withitn|>新品上市，buy now。")
+    item = {
+        "timestamp": [
+            [0, 240],
+            [240, 480],
+            [480, 700],
+            [700, 960],
+            [960, 1000],
+            [1100, 1400],
+            [1400, 1700],
+            [1700, 1750],
+        ],
+        "words": ["新", "品", "上", "市", "，", "buy", "now", "。"],
+    }
+    words = sensevoice_words(item, text, offset=2.0)
+    assert words[0] == (2.0, 2.24, "新") and words[5] == (3.1, 3.4, "buy") and words[6] == (3.4, 3.7, " now")
+    assert "".join(w for _, _, w in words) == "新品上市，buy now。"
+    assert (
+        sensevoice_words({**item, "words": ["<|Speech|>"] * 8}, text, 2.0) == []
+    )  # not the text: no timings
 
 
 def test_sensevoice_tags_are_stripped() -> None:
