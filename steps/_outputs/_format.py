@@ -21,6 +21,7 @@ __all__ = [
     "shot_speech",
     "speech_unit",
     "status_label",
+    "transcript_text_or_reason",
 ]
 
 # Metric field → Chinese-first label, in display order.
@@ -117,6 +118,18 @@ def analysis_keys(videos: Iterable[VideoResult]) -> list[str]:
         for key in video.analysis or {}:
             keys.setdefault(key, None)
     return list(keys)
+
+
+def transcript_text_or_reason(transcript: TranscriptRecord | None) -> str:
+    """The transcript's text, or (when nothing was transcribed) why, in Chinese; '' without one."""
+    if transcript is None:
+        return ""
+    if transcript.segments:
+        return transcript.text
+    if transcript.empty_reason == "unsupported_language":
+        said = f"检测到的语言（{transcript.language}）" if transcript.language else "这种语言"
+        return f"{said}无法用 {transcript.engine} {transcript.model} 转写，没有生成文案。"
+    return "没有识别到语音（静音、音乐或噪声）。"
 
 
 def shot_speech(shot: Shot, transcript: TranscriptRecord | None) -> str:

@@ -34,6 +34,7 @@ from ._format import (
     shot_speech,
     speech_unit,
     status_label,
+    transcript_text_or_reason,
 )
 from .collect import Results
 
@@ -99,7 +100,7 @@ def _video_columns(results: Results) -> list[Column]:
         Column("平均镜头时长", 12, metric("avg_shot_s"), "time"),
         Column("语速", 14, metric("speech_rate"), "rate"),
         Column("开头 3 秒文案", 30, metric("hook_text")),
-        Column("文案（转写）", 60, lambda v: v.transcript.text if v.transcript else None),
+        Column("文案（转写）", 60, lambda v: transcript_text_or_reason(v.transcript) or None),
         Column("九宫格", CONTACT_PX / 7 + 2, lambda v: v.contact_sheet, "image"),
     ]
     shown = {"duration_s", "shot_count", "avg_shot_s", "speech_rate", "hook_text"}

@@ -10,10 +10,19 @@ import html
 from pathlib import Path
 from urllib.parse import quote
 
-from .._artifacts import Metrics, TranscriptRecord, VideoResult
+from .._artifacts import Metrics, VideoResult
 from .._logging import get_logger
 from .._workspace import atomic_write_bytes
-from ._format import METRIC_LABELS, error_text, fmt_metric, fmt_time, plain, shot_speech, status_label
+from ._format import (
+    METRIC_LABELS,
+    error_text,
+    fmt_metric,
+    fmt_time,
+    plain,
+    shot_speech,
+    status_label,
+    transcript_text_or_reason,
+)
 from ._style import CSS, SCRIPT
 from .collect import Results
 
@@ -202,13 +211,6 @@ def _screenshots(v: VideoResult) -> str:
     return f'<h3>截图（{len(v.screenshots)}）</h3><div class="{_strip_class(v)}">{figures}</div>'
 
 
-def _empty_transcript(t: TranscriptRecord) -> str:
-    if t.empty_reason == "unsupported_language":
-        said = f"检测到的语言（{t.language}）" if t.language else "这种语言"
-        return f"{said}无法用 {t.engine} {t.model} 转写，没有生成文案。"
-    return "没有识别到语音（静音、音乐或噪声）。"
-
-
 def _transcript(v: VideoResult) -> str:
     t = v.transcript
     if t is None:
@@ -219,7 +221,7 @@ def _transcript(v: VideoResult) -> str:
         f"<li><time>{fmt_time(s.start_s)} – {fmt_time(s.end_s)}</time><span>{e(s.text)}</span></li>"
         for s in t.segments
     )
-    empty = f'<p class="empty">{e(_empty_transcript(t))}</p>'
+    empty = f'<p class="empty">{e(transcript_text_or_reason(t))}</p>'
     body = f'<ol class="transcript">{items}</ol>' if items else empty
     lang = f" · 语言 {e(t.language)}" if t.language else ""
     if t.language and t.language_probability is not None:

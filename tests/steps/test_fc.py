@@ -179,6 +179,8 @@ def test_initialize_loads_the_speech_model_for_transcribe(settings: Settings) ->
     resp = FCStep("transcribe", settings).initialize()
     assert resp.status == 200, resp.body
     assert whisper_engine._MODELS, "the Whisper model should be loaded by /initialize"
+    # the model `auto` picks without FunASR's models: the multilingual base, not tiny.en
+    assert any("whisper-base" in path for path, *_ in whisper_engine._MODELS), list(whisper_engine._MODELS)
 
 
 def test_context_from_fc_headers(settings: Settings) -> None:

@@ -364,3 +364,18 @@ def test_workbook_stays_small_with_thumbnails(settings: Settings) -> None:
     originals = sum((ws.out / p).stat().st_size for p in media_paths(Results.model_validate_json(
         (ws.out / "results.json").read_text(encoding="utf-8"))) if p.endswith(".jpg"))  # fmt: skip
     assert (ws.out / "report.xlsx").stat().st_size < originals
+
+
+def test_an_empty_transcript_says_why_in_the_reports() -> None:
+    from steps._outputs._format import transcript_text_or_reason
+
+    empty = TranscriptRecord(
+        engine="whisper", model="tiny.en", language=None, text="", segments=[], speech_s=0.0,
+        srt="transcript.srt", vtt="transcript.vtt", empty_reason="no_speech",
+    )  # fmt: skip
+    assert transcript_text_or_reason(empty) == "没有识别到语音（静音、音乐或噪声）。"
+    foreign = empty.model_copy(update={"empty_reason": "unsupported_language", "language": "zh"})
+    assert (
+        transcript_text_or_reason(foreign) == "检测到的语言（zh）无法用 whisper tiny.en 转写，没有生成文案。"
+    )
+    assert transcript_text_or_reason(None) == ""
