@@ -5,8 +5,8 @@ Usage::
     python examples/make_media.py            # writes examples/media/*.mp4
 
 Needs the system ``ffmpeg`` and ``espeak-ng``. Each clip is a short "ad": a few shots separated by
-hard cuts (each shot is a differently coloured moving gradient with a title), English speech (the
-offline recogniser is Whisper tiny.en, English only), one clip without an audio track, and
+hard cuts (each shot is a differently coloured moving gradient with a title), English speech (espeak-ng
+speaks only English well; the offline recogniser also handles Chinese), one clip without an audio track, and
 ``broken.mp4``, a truncated copy of a clip that no decoder can open (to show failure reporting).
 
 Output is deterministic for a given ffmpeg/espeak-ng build: fixed seeds, one encoder thread,

@@ -102,7 +102,7 @@ class TranscriptRecord(_Model):
     speech_s: float
     srt: str  # relative path of the .srt file
     vtt: str  # relative path of the .vtt file
-    note: str | None = None  # e.g. "transcribed with whisper tiny.en: English only"
+    note: str | None = None  # e.g. "用 whisper tiny.en 转写：仅英文"
     empty_reason: Literal["no_speech", "unsupported_language"] | None = None
 
 

@@ -58,9 +58,10 @@ def _whisper(settings: Settings, model: str | None, language: str) -> WhisperEng
 
 
 def _whisper_note(engine: WhisperEngine, reason: str | None) -> str | None:
-    parts = f"transcribed with whisper {engine.model}" + (": English only" if engine.english_only else "")
+    """A note for the report (Chinese first): the Whisper model used, and why FunASR was not."""
+    parts = f"用 whisper {engine.model} 转写" + ("：仅英文" if engine.english_only else "")
     if reason:
-        return f"{parts} ({reason})"
+        return f"{parts}（未用 FunASR：{reason}）"
     return parts if engine.english_only else None
 
 

@@ -77,7 +77,7 @@ def test_whisper_transcribes_speech(settings: Settings, speech_video: MadeVideo)
     assert record is not None
     assert (record.engine, record.model, record.language) == ("whisper", "tiny.en", "en")
     assert record.language_probability is None  # named by the request, not detected
-    assert record.note == "transcribed with whisper tiny.en: English only"
+    assert record.note == "用 whisper tiny.en 转写：仅英文"
     assert wer(SPEECH, record.text) < 0.25, record.text
     assert record.segments
     for seg in record.segments:

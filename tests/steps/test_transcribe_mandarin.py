@@ -82,7 +82,7 @@ def test_default_options_give_simplified_chinese_said_in_each_shot(
     assert (record.engine, record.model) == ("whisper", "base")
     assert (
         record.note
-        == f"transcribed with whisper base (FunASR model not found at {tmp_path / 'no-sensevoice'})"
+        == f"用 whisper base 转写（未用 FunASR：FunASR model not found at {tmp_path / 'no-sensevoice'}）"
     )
     assert record.language == "zh" and record.empty_reason is None
     assert record.language_probability is not None and record.language_probability >= 0.9
