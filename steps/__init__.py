@@ -5,8 +5,13 @@ The public surface is listed once here; other packages import only from ``steps`
 
 from __future__ import annotations
 
-from ._analysis import ANALYZERS, AnalysisInput, VideoAnalyzer
+from ._ai import DEFAULT_FIELDS, FieldSpec, fields_from_bitable
+from ._ai.summary import BatchSummary, brief_lines, usage_text
+from ._analysis import AnalysisInput, Findings, VideoAnalyzer
+from ._analyzers import ANALYZERS
 from ._artifacts import (
+    AiStatus,
+    AiUsage,
     AnalysisRecord,
     ErrorInfo,
     FetchRecord,
@@ -26,7 +31,7 @@ from ._cleanup import clean_workspace, parse_duration
 from ._fc import MAX_EVENT_BYTES, FCResponse, FCStep, StepNotFound, fc_error
 from ._folder import VideoFolder
 from ._logging import configure_logging, get_logger
-from ._manifest import Manifest, Options, VideoEntry, load_manifest
+from ._manifest import AnalysisOptions, Manifest, Options, VideoEntry, load_manifest
 from ._plugins import Registry, UnknownName
 from ._progress import (
     PHASE_LABELS,
@@ -57,13 +62,16 @@ from ._publishers import PUBLISHERS, Destination, Publisher, default_outputs
 from ._registry import ARN_PREFIX, StepRegistry, function_name, registry, serve_steps
 from ._request import batch_schema, validate_request
 from ._runtime import MAX_STATE_BYTES, StepContext, VideoRef, state_size, step, step_services
-from ._settings import Secret, Settings
+from ._settings import DEFAULT_LLM_BASE_URL, DEFAULT_LLM_MODEL, Secret, Settings
 from ._workspace import TaskWorkspace, atomic_write_bytes, atomic_write_json, read_json, valid_id
 from .errors import PermanentError, TransientError, VideoInsightError
 
 __all__ = [
     "ANALYZERS",
     "ARN_PREFIX",
+    "DEFAULT_FIELDS",
+    "DEFAULT_LLM_BASE_URL",
+    "DEFAULT_LLM_MODEL",
     "MAX_EVENT_BYTES",
     "MAX_STATE_BYTES",
     "PHASE_LABELS",
@@ -72,13 +80,19 @@ __all__ = [
     "STAGES",
     "STAGE_LABELS",
     "WRITTEN_LABEL",
+    "AiStatus",
+    "AiUsage",
     "AnalysisInput",
+    "AnalysisOptions",
     "AnalysisRecord",
+    "BatchSummary",
     "Destination",
     "ErrorInfo",
     "FCResponse",
     "FCStep",
     "FetchRecord",
+    "FieldSpec",
+    "Findings",
     "Label",
     "Manifest",
     "Metrics",
@@ -117,10 +131,12 @@ __all__ = [
     "atomic_write_bytes",
     "atomic_write_json",
     "batch_schema",
+    "brief_lines",
     "clean_workspace",
     "configure_logging",
     "default_outputs",
     "fc_error",
+    "fields_from_bitable",
     "function_name",
     "get_logger",
     "load_artifact",
@@ -142,6 +158,7 @@ __all__ = [
     "step",
     "step_services",
     "summarize",
+    "usage_text",
     "valid_id",
     "validate_request",
     "video_names",

@@ -17,6 +17,8 @@ from ._workspace import atomic_write_json, read_json
 
 __all__ = [
     "ARTIFACT_FILES",
+    "AiStatus",
+    "AiUsage",
     "AnalysisRecord",
     "ErrorInfo",
     "FetchRecord",
@@ -151,11 +153,52 @@ class Metrics(_Model):
     cpa: float | None = None
 
 
+class AiUsage(_Model):
+    """What calls to a language model consumed: for one video, the batch summary, or a whole task."""
+
+    model: str  # several models joined with ", " in a total
+    calls: int = 0  # requests answered (a repair request counts; retries of a failed request do not)
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cost: float | None = None  # estimated from the price per 1,000 tokens; None when no price is known
+    currency: str = "CNY"
+
+    @property
+    def total_tokens(self) -> int:
+        return self.prompt_tokens + self.completion_tokens
+
+    def plus(self, other: AiUsage | None) -> AiUsage:
+        """The sum of two usages (an unknown cost on either side makes the sum's cost unknown)."""
+        if other is None:
+            return self
+        models = list(dict.fromkeys([*self.model.split(", "), *other.model.split(", ")]))
+        known = self.cost is not None and other.cost is not None and self.currency == other.currency
+        return AiUsage(
+            model=", ".join(m for m in models if m),
+            calls=self.calls + other.calls,
+            prompt_tokens=self.prompt_tokens + other.prompt_tokens,
+            completion_tokens=self.completion_tokens + other.completion_tokens,
+            cost=round((self.cost or 0.0) + (other.cost or 0.0), 6) if known else None,
+            currency=self.currency,
+        )
+
+
+class AiStatus(_Model):
+    """How an AI analysis went: ``ok``, ``not_configured`` (no model endpoint), or ``failed`` (why)."""
+
+    state: Literal["ok", "not_configured", "failed", "skipped"]
+    message: str | None = None  # why it is not ok, for users (Chinese first)
+    notes: list[str] = []  # what was corrected in the answer: an option mapped, a text cut, a field missing
+    prompt: str | None = None  # the prompt file the request used, e.g. "video.v1"
+
+
 class AnalysisRecord(_Model):
-    """``analysis.json``: metrics, and the AI analysis when that step exists."""
+    """``analysis.json``: metrics, and the fields of the analyzers (the AI analysis) with their usage."""
 
     metrics: Metrics
     ai: dict[str, Any] | None = None
+    ai_usage: AiUsage | None = None
+    ai_status: AiStatus | None = None
 
 
 class VideoResult(_Model):
@@ -177,7 +220,9 @@ class VideoResult(_Model):
     contact_sheet: str | None = None
     transcript: TranscriptRecord | None = None
     metrics: Metrics | None = None
-    analysis: dict[str, Any] | None = None
+    analysis: dict[str, Any] | None = None  # field → value; every field says 未配置 / 分析失败 when not ok
+    analysis_usage: AiUsage | None = None
+    analysis_status: AiStatus | None = None
     performance: dict[str, float] | None = None
 
 

@@ -6,11 +6,13 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
+from ._ai.fields import FieldSpec, default_fields
 from ._publishers import PUBLISHERS, default_outputs
 from ._workspace import TaskWorkspace, read_json
 from .errors import InvalidStepInput
 
 __all__ = [
+    "AnalysisOptions",
     "AsrOptions",
     "AudioOptions",
     "LimitOptions",
@@ -50,6 +52,23 @@ class LimitOptions(_Model):
     max_duration_s: float = 1800
 
 
+def _unique_names(fields: list[FieldSpec]) -> list[FieldSpec]:
+    names = [f.name for f in fields]
+    twice = sorted({n for n in names if names.count(n) > 1})
+    if twice:
+        raise ValueError(f"analysis field names must be unique: {', '.join(twice)} listed twice")
+    return fields
+
+
+class AnalysisOptions(_Model):
+    """The AI analysis: which fields the model fills in, and how many keyframes it sees."""
+
+    fields: Annotated[list[FieldSpec], AfterValidator(_unique_names)] = Field(
+        default_factory=default_fields, min_length=1, max_length=30
+    )
+    keyframes: int = Field(default=4, ge=0, le=12)  # besides the contact sheet
+
+
 def _known_output(name: str) -> str:
     if name not in PUBLISHERS:
         raise ValueError(f"unknown output {name!r}: expected one of {', '.join(PUBLISHERS)}")
@@ -65,6 +84,7 @@ class Options(_Model):
     shots: ShotOptions = Field(default_factory=ShotOptions)
     audio: AudioOptions = Field(default_factory=AudioOptions)
     limits: LimitOptions = Field(default_factory=LimitOptions)
+    analysis: AnalysisOptions = Field(default_factory=AnalysisOptions)
     max_concurrency: int = 4
     outputs: list[OutputFormat] = Field(default_factory=default_outputs)
 

@@ -47,6 +47,7 @@ STEPS: Mapping[str, StepInfo] = MappingProxyType(
         "shots": StepInfo("shots"),
         "analyze": StepInfo("analyze"),
         "record-failure": StepInfo("record_failure"),
+        "summarize": StepInfo("summarize"),
         "publish": StepInfo("publish"),
         "finish": StepInfo("finish"),
         "cleanup": StepInfo("cleanup", flow_task=False),

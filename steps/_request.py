@@ -21,6 +21,7 @@ from urllib.parse import urlsplit, urlunsplit
 import jsonschema
 from pydantic import ValidationError
 
+from ._ai.fields import DEFAULT_FIELDS
 from ._manifest import Options, VideoEntry
 from ._publishers import PUBLISHERS, default_outputs
 from .errors import InvalidRequest
@@ -74,9 +75,14 @@ def outputs_schema() -> dict[str, Any]:
 
 
 def generate_batch_schema(committed: Mapping[str, Any]) -> dict[str, Any]:
-    """``committed`` with its generated parts (the ``outputs`` option) made from the code."""
+    """``committed`` with its generated parts (the ``outputs`` option, the default analysis fields)
+    made from the code."""
     schema: dict[str, Any] = json.loads(json.dumps(committed))
-    schema["$defs"]["options"]["properties"]["outputs"] = outputs_schema()
+    options = schema["$defs"]["options"]["properties"]
+    options["outputs"] = outputs_schema()
+    options["analysis"]["properties"]["fields"]["default"] = [
+        f.model_dump(mode="json") for f in DEFAULT_FIELDS
+    ]
     return schema
 
 

@@ -24,7 +24,8 @@ from typing import Any, TypeVar
 import structlog
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from ._analysis import ANALYZERS, AnalyzerRegistry
+from ._analysis import AnalyzerRegistry
+from ._analyzers import ANALYZERS
 from ._logging import get_logger
 from ._manifest import load_manifest
 from ._progress import ProgressSink, progress_sink, record_stage

@@ -7,8 +7,17 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
-__all__ = ["Secret", "Settings", "default_model_cache", "default_workspace"]
+__all__ = [
+    "DEFAULT_LLM_BASE_URL",
+    "DEFAULT_LLM_MODEL",
+    "Secret",
+    "Settings",
+    "default_model_cache",
+    "default_workspace",
+]
 
+DEFAULT_LLM_BASE_URL = "https://dashscope.aliyuncs.com/compatible-mode/v1"  # DashScope, OpenAI-compatible
+DEFAULT_LLM_MODEL = "qwen-vl-max"  # a vision-language model: the requests carry images
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
 
@@ -49,6 +58,44 @@ def _bool(name: str, raw: str | None, default: bool) -> bool:
     raise ValueError(f"{name} must be true or false, got {raw!r}")
 
 
+# Settings attribute → the variable that sets it: plain text, secrets, numbers (with their type).
+_PLAIN_VARS = {
+    "asr_engine": "VI_ASR_ENGINE",
+    "funasr_model": "VI_FUNASR_MODEL",
+    "funasr_vad_model": "VI_FUNASR_VAD_MODEL",
+    "whisper_model": "VI_WHISPER_MODEL",
+    "asr_device": "VI_ASR_DEVICE",
+    "log_format": "VI_LOG_FORMAT",
+    "log_level": "VI_LOG_LEVEL",
+    "feishu_app_id": "FEISHU_APP_ID",
+    "llm_base_url": "VI_LLM_BASE_URL",
+    "llm_model": "VI_LLM_MODEL",
+    "llm_currency": "VI_LLM_CURRENCY",
+}
+_SECRET_VARS = {
+    "feishu_app_secret": "FEISHU_APP_SECRET",
+    "feishu_verification_token": "FEISHU_VERIFICATION_TOKEN",
+    "feishu_encrypt_key": "FEISHU_ENCRYPT_KEY",
+    "llm_api_key": "VI_LLM_API_KEY",
+}
+_NUMBER_VARS: tuple[tuple[str, str, type[int] | type[float]], ...] = (
+    ("fetch_connect_timeout_s", "VI_FETCH_CONNECT_TIMEOUT_S", float),
+    ("fetch_read_timeout_s", "VI_FETCH_READ_TIMEOUT_S", float),
+    ("fetch_retries", "VI_FETCH_RETRIES", int),
+    ("fetch_backoff_s", "VI_FETCH_BACKOFF_S", float),
+    ("fetch_max_s", "VI_FETCH_MAX_S", float),
+    ("fetch_min_bytes_per_s", "VI_FETCH_MIN_BYTES_PER_S", float),
+    ("fetch_rate_window_s", "VI_FETCH_RATE_WINDOW_S", float),
+    ("llm_timeout_s", "VI_LLM_TIMEOUT_S", float),
+    ("llm_retries", "VI_LLM_RETRIES", int),
+    ("llm_backoff_s", "VI_LLM_BACKOFF_S", float),
+    ("llm_budget_s", "VI_LLM_BUDGET_S", float),
+    ("llm_concurrency", "VI_LLM_CONCURRENCY", int),
+    ("llm_price_input", "VI_LLM_PRICE_INPUT", float),
+    ("llm_price_output", "VI_LLM_PRICE_OUTPUT", float),
+)
+
+
 @dataclass(frozen=True)
 class Settings:
     """Everything configurable about a process; built once at start-up."""
@@ -76,9 +123,30 @@ class Settings:
     feishu_app_secret: Secret = field(default_factory=Secret)
     feishu_verification_token: Secret = field(default_factory=Secret)
     feishu_encrypt_key: Secret = field(default_factory=Secret)
-    llm_base_url: str = "https://dashscope.aliyuncs.com/compatible-mode/v1"
-    llm_api_key: Secret = field(default_factory=Secret)
-    llm_model: str = "qwen-plus"
+    llm_base_url: str = ""  # empty: DEFAULT_LLM_BASE_URL
+    llm_api_key: Secret = field(default_factory=Secret)  # VI_LLM_API_KEY, else DASHSCOPE_API_KEY
+    llm_model: str = DEFAULT_LLM_MODEL
+    llm_timeout_s: float = 60.0  # one request
+    llm_retries: int = 3  # retries of a request on 429, 5xx, timeouts and connection errors
+    llm_backoff_s: float = 1.0  # first retry delay when the server names none; doubles per attempt
+    llm_budget_s: float = 300.0  # all the model calls for one video (or the summary), retries included
+    llm_concurrency: int = 4  # model calls of one task at the same time, across every machine
+    llm_json_mode: bool = True  # send response_format json_object (turn off for servers without it)
+    llm_price_input: float | None = None  # per 1,000 prompt tokens; None: the built-in price of the model
+    llm_price_output: float | None = None  # per 1,000 completion tokens
+    llm_currency: str = "CNY"
+
+    @property
+    def llm_endpoint(self) -> str:
+        """The base URL requests go to."""
+        return self.llm_base_url or DEFAULT_LLM_BASE_URL
+
+    @property
+    def llm_configured(self) -> bool:
+        """Whether AI analysis can run: a key is set, or another endpoint than DashScope's is named
+        (a local server may need no key)."""
+        own_endpoint = self.llm_base_url.rstrip("/") not in ("", DEFAULT_LLM_BASE_URL)
+        return bool(self.llm_api_key) or own_endpoint
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, dotenv: Path | None = None) -> Settings:
@@ -102,39 +170,16 @@ class Settings:
         kw["temp_cleanup_enabled"] = _bool("TEMP_CLEANUP_ENABLED", get("TEMP_CLEANUP_ENABLED"), True)
         kw["allow_loopback"] = _bool("VI_ALLOW_LOOPBACK", get("VI_ALLOW_LOOPBACK"), False)
         kw["allow_local_paths"] = _bool("VI_ALLOW_LOCAL_PATHS", get("VI_ALLOW_LOCAL_PATHS"), False)
-        plain = {
-            "asr_engine": "VI_ASR_ENGINE",
-            "funasr_model": "VI_FUNASR_MODEL",
-            "funasr_vad_model": "VI_FUNASR_VAD_MODEL",
-            "whisper_model": "VI_WHISPER_MODEL",
-            "asr_device": "VI_ASR_DEVICE",
-            "log_format": "VI_LOG_FORMAT",
-            "log_level": "VI_LOG_LEVEL",
-            "feishu_app_id": "FEISHU_APP_ID",
-            "llm_base_url": "VI_LLM_BASE_URL",
-            "llm_model": "VI_LLM_MODEL",
-        }
-        for attr, name in plain.items():
+        kw["llm_json_mode"] = _bool("VI_LLM_JSON_MODE", get("VI_LLM_JSON_MODE"), True)
+        for attr, name in _PLAIN_VARS.items():
             if get(name):
                 kw[attr] = str(get(name))
-        secrets = {
-            "feishu_app_secret": "FEISHU_APP_SECRET",
-            "feishu_verification_token": "FEISHU_VERIFICATION_TOKEN",
-            "feishu_encrypt_key": "FEISHU_ENCRYPT_KEY",
-            "llm_api_key": "VI_LLM_API_KEY",
-        }
-        for attr, name in secrets.items():
+        for attr, name in _SECRET_VARS.items():
             if get(name):
                 kw[attr] = Secret(str(get(name)))
-        for attr, name, conv in (
-            ("fetch_connect_timeout_s", "VI_FETCH_CONNECT_TIMEOUT_S", float),
-            ("fetch_read_timeout_s", "VI_FETCH_READ_TIMEOUT_S", float),
-            ("fetch_retries", "VI_FETCH_RETRIES", int),
-            ("fetch_backoff_s", "VI_FETCH_BACKOFF_S", float),
-            ("fetch_max_s", "VI_FETCH_MAX_S", float),
-            ("fetch_min_bytes_per_s", "VI_FETCH_MIN_BYTES_PER_S", float),
-            ("fetch_rate_window_s", "VI_FETCH_RATE_WINDOW_S", float),
-        ):
+        if "llm_api_key" not in kw and get("DASHSCOPE_API_KEY"):  # DashScope's own variable name
+            kw["llm_api_key"] = Secret(str(get("DASHSCOPE_API_KEY")))
+        for attr, name, conv in _NUMBER_VARS:
             raw = get(name)
             if raw:
                 try:

@@ -6,6 +6,8 @@ Layout::
     tasks/<task_id>/manifest.json     videos with stable ids and validated options (Prepare)
     tasks/<task_id>/progress/<video_id>/<stage>.json, _task.json
     tasks/<task_id>/videos/<video_id>/...   artifacts of each step
+    tasks/<task_id>/summary.json      the batch summary (Summarize)
+    tasks/<task_id>/slots/<group>/    per-task limits on concurrent work (model calls)
     tasks/<task_id>/out/              results.json, report.xlsx, report.html, media/
 """
 
@@ -101,6 +103,10 @@ class TaskWorkspace:
     @property
     def out(self) -> Path:
         return self.dir / "out"
+
+    @property
+    def summary(self) -> Path:
+        return self.dir / "summary.json"
 
     def video_dir(self, video_id: str) -> Path:
         """The folder holding one video's artifacts (a path only: it may not exist yet)."""

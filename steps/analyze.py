@@ -34,10 +34,20 @@ def run(inp: VideoRef, ctx: StepContext) -> AnalyzeOutput:
     manifest = load_manifest(ws)
     entry = manifest.video(inp.video_id)
     metrics = compute_metrics(probe, shots, video.transcript(), entry.performance)
-    job = AnalysisInput(video=video, entry=entry, options=manifest.options, metrics=metrics)
-    fields = run_analyzers(job, ctx, ctx.analyzers.values())
-    video.save(AnalysisRecord(metrics=metrics, ai=fields))
-    ctx.log.info("analysis.done", shots=metrics.shot_count, speech_rate=metrics.speech_rate)
+    job = AnalysisInput(video=video, entry=entry, options=manifest.options, metrics=metrics, workspace=ws)
+    found = run_analyzers(job, ctx, ctx.analyzers.values())
+    record = AnalysisRecord(metrics=metrics)
+    if found is not None:
+        record = AnalysisRecord(
+            metrics=metrics, ai=dict(found.fields), ai_usage=found.usage, ai_status=found.status
+        )
+    video.save(record)
+    ctx.log.info(
+        "analysis.done",
+        shots=metrics.shot_count,
+        speech_rate=metrics.speech_rate,
+        ai=found.status.state if found and found.status else None,
+    )
     return AnalyzeOutput(video_id=inp.video_id, status="ok")
 
 

@@ -7,6 +7,7 @@ Each output is made by its publisher (``_publishers.PUBLISHERS``).
 
 from __future__ import annotations
 
+from ._ai.summary import brief_lines, usage_text
 from ._logging import get_logger
 from ._manifest import load_manifest
 from ._outputs import collect_results
@@ -40,7 +41,15 @@ def run(inp: PublishInput, ctx: StepContext) -> PublishOutput:
     ws.out.mkdir(parents=True, exist_ok=True)
     to = Destination(out_dir=ws.out, settings=ctx.settings)
     outputs = publish_results(results, manifest.options.outputs, to)
-    record_task(ws, phase="published", outputs=outputs, counts=results.counts.model_dump(), sink=ctx.progress)
+    record_task(
+        ws,
+        phase="published",
+        outputs=outputs,
+        counts=results.counts.model_dump(),
+        ai_cost=usage_text(results.analysis_usage),
+        summary=brief_lines(results.summary) if results.summary else [],
+        sink=ctx.progress,
+    )
     log.info("publish.done", ok=results.counts.ok, failed=results.counts.failed, outputs=sorted(outputs))
     return PublishOutput(task_id=inp.task_id, outputs=outputs)
 

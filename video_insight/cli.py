@@ -50,10 +50,26 @@ def _summarize(ws: steps.TaskWorkspace, out_dir: Path) -> None:
         if video.get("status") == "failed":
             err = video.get("error") or {}
             print(f"  ✗ {video.get('name')}: {err.get('message', '')} [{err.get('code', '?')}]")
+    _print_summary(results)
     print(f"\nresults: {results_path}")
     for name in ("report.html", "report.xlsx"):
         if (out_dir / name).is_file():
             print(f"report:  {out_dir / name}")
+
+
+def _print_summary(results: dict[str, object]) -> None:
+    """The batch summary in a few lines, and what the model calls cost."""
+    if isinstance(results.get("summary"), dict):
+        summary = steps.BatchSummary.model_validate(results["summary"])
+        lines = steps.brief_lines(summary)
+        if lines:
+            print("\n批次总结 summary:")
+            for line in lines:
+                print(f"  {line}")
+    if isinstance(results.get("analysis_usage"), dict):
+        cost = steps.usage_text(steps.AiUsage.model_validate(results["analysis_usage"]))
+        if cost:
+            print(cost)
 
 
 def _follow(sink: steps.ProgressSink, execution: flows.Execution, ws: steps.TaskWorkspace, out: Path) -> int:

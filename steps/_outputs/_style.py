@@ -74,6 +74,12 @@ overflow-wrap:anywhere}
 .files a{margin-right:12px;font-size:13px}
 img.broken{outline:2px dashed var(--bad);min-height:60px}
 .empty{color:var(--muted);font-style:italic}
+.insights .headline{font-size:18px;font-weight:600;margin:0 0 8px}
+ol.claims{margin:0;padding-left:22px}ol.claims li{margin:6px 0}
+.cites a{display:inline-block;margin-left:8px;padding:0 8px;border-radius:999px;background:#eef3fe;
+font-size:12px}
+table.ranks td b{font-weight:600;font-variant-numeric:tabular-nums}
+ul.ai-notes{margin:6px 0;padding-left:20px;color:var(--muted);font-size:13px}
 .back{float:right;font-size:13px}
 footer{color:var(--muted);font-size:12px;text-align:center;margin-top:36px}
 @media print{.top{background:#1f3a5f}.panel{break-inside:avoid}}

@@ -16,7 +16,11 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from .._ai.fields import FieldSpec
+from .._ai.summary import BatchSummary, compute_numbers
 from .._artifacts import (
+    AiStatus,
+    AiUsage,
     AnalysisRecord,
     ErrorInfo,
     FetchRecord,
@@ -29,7 +33,7 @@ from .._artifacts import (
 )
 from .._logging import get_logger
 from .._manifest import Manifest, VideoEntry
-from .._workspace import TaskWorkspace, inside
+from .._workspace import TaskWorkspace, inside, read_json
 from ..errors import DuplicateVideo, Incomplete
 
 __all__ = ["SCHEMA_ID", "Counts", "Results", "collect_results", "results_schema"]
@@ -58,6 +62,15 @@ class Results(BaseModel):
     created_at: datetime = Field(description="When the task was accepted (ISO 8601, UTC).")
     finished_at: datetime = Field(description="When the outputs were written (ISO 8601, UTC).")
     counts: Counts
+    summary: BatchSummary | None = Field(
+        default=None, description="The batch summary: numbers computed by the code, prose by the model."
+    )
+    analysis_usage: AiUsage | None = Field(
+        default=None, description="What the task's model calls consumed: every video's and the summary's."
+    )
+    analysis_fields: list[FieldSpec] = Field(
+        default_factory=list, description="The AI analysis fields of the request, in column order."
+    )
     videos: list[VideoResult]
 
 
@@ -67,22 +80,54 @@ def results_schema() -> dict[str, Any]:
     return {"$schema": "https://json-schema.org/draft/2020-12/schema", "$id": SCHEMA_ID, **schema}
 
 
-def collect_results(ws: TaskWorkspace, manifest: Manifest, *, finished_at: datetime | None = None) -> Results:
-    """Read every video's artifacts, copy their media into ``ws.out/media`` and build the results."""
+def collect_results(
+    ws: TaskWorkspace,
+    manifest: Manifest,
+    *,
+    finished_at: datetime | None = None,
+    copy_media: bool = True,
+    with_summary: bool = True,
+) -> Results:
+    """Read every video's artifacts, copy their media into ``ws.out/media`` and build the results.
+
+    ``copy_media=False`` copies nothing (the media paths still name where Publish puts them);
+    ``with_summary=False`` leaves the batch summary out (it is made from these results).
+    """
     names = {v.video_id: v.name for v in manifest.videos}
-    videos = [_video_result(ws, entry, names) for entry in manifest.videos]
+    videos = [_video_result(ws, entry, names, copy_media) for entry in manifest.videos]
     ok = sum(v.status == "ok" for v in videos)
+    fields = list(manifest.options.analysis.fields)
+    summary = _summary(ws, videos, fields) if with_summary else None
+    usage: AiUsage | None = None
+    for part in [*(v.analysis_usage for v in videos), summary.usage if summary else None]:
+        if part is not None:
+            usage = part if usage is None else usage.plus(part)
     return Results(
         task_id=manifest.task_id,
         title=manifest.title or f"视频分析 {manifest.task_id}",
         created_at=datetime.fromtimestamp(manifest.created_at, tz=timezone.utc),
         finished_at=finished_at or datetime.now(tz=timezone.utc),
         counts=Counts(total=len(videos), ok=ok, failed=len(videos) - ok),
+        summary=summary,
+        analysis_usage=usage,
+        analysis_fields=fields,
         videos=videos,
     )
 
 
-def _video_result(ws: TaskWorkspace, entry: VideoEntry, names: dict[str, str]) -> VideoResult:
+def _summary(ws: TaskWorkspace, videos: list[VideoResult], fields: list[FieldSpec]) -> BatchSummary:
+    """The summary Summarize wrote; without one, the computed numbers and why the prose is missing."""
+    try:
+        return BatchSummary.model_validate(read_json(ws.summary))
+    except (OSError, ValueError) as exc:
+        log.warning("publish.summary_missing", task_id=ws.task_id, error=str(exc))
+    status = AiStatus(state="failed", message="批次总结没有生成（总结步骤没有完成），这里只有程序算出的数字")
+    return BatchSummary(numbers=compute_numbers(videos, fields), status=status)
+
+
+def _video_result(
+    ws: TaskWorkspace, entry: VideoEntry, names: dict[str, str], copy_media: bool
+) -> VideoResult:
     base = VideoResult(
         video_id=entry.video_id,
         name=entry.name,
@@ -95,7 +140,7 @@ def _video_result(ws: TaskWorkspace, entry: VideoEntry, names: dict[str, str]) -
         base.error = ErrorInfo(code=DuplicateVideo.code, message=f"same link as {first}", step="prepare")
         return base
     vdir = ws.dir / "videos" / entry.video_id
-    media = _MediaCopier(vdir, ws.out, entry.video_id)
+    media = _MediaCopier(vdir, ws.out, entry.video_id, copy=copy_media)
     _add_artifacts(base, vdir, media)
     failure = load_artifact(vdir, ErrorInfo)
     analysis = load_artifact(vdir, AnalysisRecord)
@@ -107,6 +152,8 @@ def _video_result(ws: TaskWorkspace, entry: VideoEntry, names: dict[str, str]) -
         base.status = "ok"
         base.metrics = analysis.metrics
         base.analysis = analysis.ai
+        base.analysis_usage = analysis.ai_usage
+        base.analysis_status = analysis.ai_status
     return base
 
 
@@ -149,10 +196,11 @@ def _incomplete_message(vdir: Path) -> str:
 class _MediaCopier:
     """Copies files of one video folder to ``out/media/<video_id>/`` and returns their new paths."""
 
-    def __init__(self, video_dir: Path, out_dir: Path, video_id: str) -> None:
+    def __init__(self, video_dir: Path, out_dir: Path, video_id: str, *, copy: bool = True) -> None:
         self.video_dir = video_dir
         self.out_dir = out_dir
         self.video_id = video_id
+        self.enabled = copy
 
     def copy(self, rel: str) -> str:
         """Copy ``rel`` (relative to the video folder); the path relative to the output folder."""
@@ -161,6 +209,8 @@ class _MediaCopier:
             raise ValueError(f"artifact path {rel!r} of video {self.video_id} leaves its folder")
         dest_rel = f"media/{self.video_id}/{rel_path.as_posix()}"
         src, dest = inside(self.video_dir, rel_path.as_posix()), self.out_dir / dest_rel
+        if not self.enabled:
+            return dest_rel
         if src.is_file():
             if not _same_file(src, dest):
                 _atomic_copy(src, dest)

@@ -1,4 +1,9 @@
-"""``report.xlsx``: sheet ``视频分析`` (one row per video) and ``分镜`` (one row per shot), images embedded.
+"""``report.xlsx``: sheets ``总结`` (the batch summary), ``视频分析`` (one row per video) and ``分镜``
+(one row per shot), images embedded.
+
+The AI analysis columns follow the request's field schema, in its order: number fields are
+numeric cells, single-select fields get a drop-down list of their options, multi-select answers are
+joined with ``、``.
 
 Times are stored as numbers (fractions of a day, Excel's time unit) with the format ``[mm]:ss.00``,
 so they display as ``mm:ss.ss`` and still sort and sum as numbers. Images are embedded as small JPEG
@@ -18,9 +23,11 @@ from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE, Cell
 from openpyxl.drawing.image import Image as XLImage
 from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.utils import get_column_letter
+from openpyxl.worksheet.datavalidation import DataValidation
 from openpyxl.worksheet.worksheet import Worksheet
 from PIL import Image, UnidentifiedImageError
 
+from .._ai.fields import FieldSpec
 from .._artifacts import VideoResult
 from .._logging import get_logger
 from .._workspace import atomic_write_bytes, inside
@@ -37,8 +44,9 @@ from ._format import (
     transcript_text_or_reason,
 )
 from .collect import Results
+from .summary_sheet import SUMMARY_SHEET, fill_summary_sheet
 
-__all__ = ["SHOTS_SHEET", "TIME_FORMAT", "VIDEOS_SHEET", "write_xlsx"]
+__all__ = ["SHOTS_SHEET", "SUMMARY_SHEET", "TIME_FORMAT", "VIDEOS_SHEET", "write_xlsx"]
 
 VIDEOS_SHEET = "视频分析"
 SHOTS_SHEET = "分镜"
@@ -59,14 +67,20 @@ class Column:
     width: float  # Excel character units
     value: Callable[[Any], Any]
     kind: str = "text"  # text | time | number | percent | rate | image | link
+    options: tuple[str, ...] = ()  # a single-select field's options: the column gets a drop-down list
 
 
 def write_xlsx(results: Results, out_dir: Path, name: str = "report.xlsx") -> Path:
     """Write the workbook for ``results`` into ``out_dir``; image paths are read relative to it."""
     wb = Workbook()
-    videos_ws = wb.active
-    assert videos_ws is not None
-    videos_ws.title = VIDEOS_SHEET
+    first = wb.active
+    assert first is not None
+    if results.summary is not None:
+        first.title = SUMMARY_SHEET
+        fill_summary_sheet(first, results)
+        videos_ws = wb.create_sheet(VIDEOS_SHEET)
+    else:  # a results.json from before the summary existed
+        first.title, videos_ws = VIDEOS_SHEET, first
     _fill(videos_ws, _video_columns(results), results.videos, out_dir, CONTACT_PX)
     shots_ws = wb.create_sheet(SHOTS_SHEET)
     _fill(shots_ws, _SHOT_COLUMNS, _shot_rows(results), out_dir, KEYFRAME_PX)
@@ -113,14 +127,58 @@ def _video_columns(results: Results) -> list[Column]:
         Column("有音轨", 8, lambda v: None if v.has_audio is None else ("是" if v.has_audio else "否")),
         Column("转写引擎", 16, _engine),
     ]
-    for key in analysis_keys(results.videos):
-        cols.append(Column(key, 30, _analysis_field(key)))
+    cols += _analysis_columns(results)
     cols.append(Column("视频 ID", 18, lambda v: v.video_id))
     return cols
 
 
-def _analysis_field(key: str) -> Callable[[VideoResult], str | None]:
-    return lambda v: plain((v.analysis or {}).get(key)) or None
+def _analysis_columns(results: Results) -> list[Column]:
+    """The request's AI fields in schema order, then fields of other analyzers, then the AI status."""
+    schema = {spec.name: spec for spec in results.analysis_fields}
+    keys = [*schema, *(k for k in analysis_keys(results.videos) if k not in schema)]
+    cols = [_analysis_column(key, schema.get(key)) for key in keys]
+    if any(v.analysis_status for v in results.videos):
+        cols.append(Column("AI 状态", 10, _ai_state))
+        cols.append(Column("AI 备注", 30, _ai_notes))
+    if any(v.analysis_usage for v in results.videos):
+        currency = next(v.analysis_usage.currency for v in results.videos if v.analysis_usage)
+        cols.append(Column(f"AI 费用（{currency}）", 12, _ai_cost, "number"))
+    return cols
+
+
+def _analysis_column(key: str, spec: FieldSpec | None) -> Column:
+    def value(v: VideoResult) -> Any:
+        raw = (v.analysis or {}).get(key)
+        if spec is not None and spec.type == "multi_select" and isinstance(raw, list):
+            return "、".join(str(x) for x in raw) or None
+        if spec is not None and spec.type == "number" and isinstance(raw, (int, float)):
+            return raw
+        return plain(raw) or None
+
+    if spec is None:
+        return Column(key, 30, value)
+    kind = "number" if spec.type == "number" else "text"
+    width = 40 if spec.type == "text" and (spec.max_chars is None or spec.max_chars > 40) else 16
+    options = spec.options if spec.type == "single_select" else ()
+    return Column(key, width, value, kind, options)
+
+
+_AI_STATES = {"ok": "成功", "not_configured": "未配置", "failed": "失败", "skipped": "跳过"}
+
+
+def _ai_state(v: VideoResult) -> str | None:
+    return _AI_STATES.get(v.analysis_status.state) if v.analysis_status else None
+
+
+def _ai_notes(v: VideoResult) -> str | None:
+    status = v.analysis_status
+    if status is None:
+        return None
+    return "\n".join([*([status.message] if status.message else []), *status.notes]) or None
+
+
+def _ai_cost(v: VideoResult) -> float | None:
+    return v.analysis_usage.cost if v.analysis_usage else None
 
 
 def _engine(v: VideoResult) -> str | None:
@@ -178,8 +236,22 @@ def _fill(ws: Worksheet, cols: list[Column], rows: Sequence[Any], out_dir: Path,
         ws.row_dimensions[r].height = max(36.0, image_h * 0.75 + 6) if image_h else 48.0
         if isinstance(item, VideoResult) and item.status == "failed":
             ws.cell(row=r, column=3).font = _FAILED_FONT
+    for c, col in enumerate(cols, start=1):
+        if col.options and rows:
+            _drop_down(ws, c, col.options, len(rows))
     ws.freeze_panes = "B2"
     ws.auto_filter.ref = f"A1:{get_column_letter(len(cols))}{max(len(rows) + 1, 1)}"
+
+
+def _drop_down(ws: Worksheet, column: int, options: Sequence[str], rows: int) -> None:
+    """A list validation on the column's data cells, when Excel can hold the options in one formula."""
+    formula = '"' + ",".join(options) + '"'
+    if any("," in o or '"' in o for o in options) or len(formula) > 255:
+        return  # Excel's list formula cannot quote these; the column stays plain text
+    letter = get_column_letter(column)
+    check = DataValidation(type="list", formula1=formula, allow_blank=True, showErrorMessage=False)
+    check.add(f"{letter}2:{letter}{rows + 1}")
+    ws.add_data_validation(check)
 
 
 def _write_value(cell: Cell, value: Any, kind: str, item: Any) -> None:

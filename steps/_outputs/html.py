@@ -10,6 +10,7 @@ import html
 from pathlib import Path
 from urllib.parse import quote
 
+from .._ai.summary import BatchSummary, Claim, fmt_ratio, usage_text
 from .._artifacts import Metrics, VideoResult
 from .._logging import get_logger
 from .._workspace import atomic_write_bytes
@@ -56,7 +57,13 @@ def write_html(results: Results, out_dir: Path, name: str = "report.html") -> Pa
 
 def render_html(results: Results) -> str:
     """The whole page as a string."""
-    body = [_header(results), '<main class="wrap">', _summary(results), _failures(results)]
+    body = [
+        _header(results),
+        '<main class="wrap">',
+        _insights(results),
+        _summary(results),
+        _failures(results),
+    ]
     body += [_video(v) for v in results.videos]
     body.append(f"<footer>video-insight · {e(results.task_id)}</footer></main>")
     return (
@@ -88,6 +95,70 @@ def _header(results: Results) -> str:
         f'<header class="top"><div class="wrap"><h1>{e(results.title)}</h1>'
         f'<p class="meta">{meta}</p><div class="cards">{cards}</div></div></header>'
     )
+
+
+def _claims(title: str, claims: list[Claim], names: dict[str, str], ids: dict[str, str]) -> str:
+    items = []
+    for claim in claims:
+        links = "".join(
+            f'<a class="cite" href="#{ids[i]}">{e(names[i])}</a>' for i in claim.video_ids if i in ids
+        )
+        items.append(f'<li>{e(claim.text)}<span class="cites">{links}</span></li>')
+    return f'<h3>{title}</h3><ol class="claims">{"".join(items)}</ol>' if items else ""
+
+
+def _rankings(summary: BatchSummary, ids: dict[str, str]) -> str:
+    rows = []
+    for r in summary.numbers.rankings:
+        order = "越高越好" if r.higher_is_better else "越低越好"
+        ranked = " › ".join(
+            f'<a href="#{ids.get(x.video_id, "")}">{e(x.name)}</a> <b>{fmt_ratio(r.metric, x.value)}</b>'
+            for x in r.ranked
+        )
+        batch = fmt_ratio(r.metric, r.batch_value)
+        label = f"<th>{e(r.label)}<br><small>{order}</small></th>"
+        rows.append(f'<tr>{label}<td>{ranked}</td><td class="num">{batch}</td></tr>')
+    if not rows:
+        return '<p class="empty">这一批没有投放数据，没有排名。</p>'
+    head = "<tr><th>指标</th><th>从好到差</th><th>整批</th></tr>"
+    return f'<div class="table-wrap"><table class="ranks">{head}{"".join(rows)}</table></div>'
+
+
+def _traits(summary: BatchSummary) -> str:
+    numbers = summary.numbers
+    if not numbers.traits:
+        return ""
+    best = "、".join(v.name for v in numbers.strong)
+    rows = "".join(
+        f"<tr><th>{e(t.label)}</th><td>{e(t.strong)}</td><td>{e(t.rest)}</td></tr>" for t in numbers.traits
+    )
+    head = f"<tr><th>特征</th><th>表现最好的（{e(best)}）</th><th>其余</th></tr>"
+    return f'<h3>表现最好的素材有什么不同</h3><div class="table-wrap"><table>{head}{rows}</table></div>'
+
+
+def _insights(results: Results) -> str:
+    """The first section: the batch summary (the model's prose, the code's numbers)."""
+    summary = results.summary
+    if summary is None:
+        return ""
+    names = {v.video_id: v.name for v in results.videos}
+    ids = {v.video_id: section_id(v) for v in results.videos}
+    parts = ['<section class="panel insights" id="insights"><h2>批次总结</h2>']
+    if summary.prose is not None:
+        parts.append(f'<p class="headline">{e(summary.prose.headline)}</p>')
+        parts.append(_claims("发现", summary.prose.findings, names, ids))
+        parts.append(_claims("建议", summary.prose.suggestions, names, ids))
+    else:
+        parts.append(f'<p class="note">AI 总结：{e(summary.status.message or "没有生成")}</p>')
+    parts += ["<h3>投放数据排名</h3>", _rankings(summary, ids), _traits(summary)]
+    if summary.numbers.without_performance:
+        missing = "、".join(e(v.name) for v in summary.numbers.without_performance)
+        parts.append(f'<p class="note">没有投放数据（不参与排名）：{missing}</p>')
+    cost = usage_text(results.analysis_usage)
+    if cost:
+        parts.append(f'<p class="note">{e(cost)}</p>')
+    parts.append("</section>")
+    return "".join(parts)
 
 
 def _summary(results: Results) -> str:
@@ -238,4 +309,13 @@ def _analysis(v: VideoResult) -> str:
     if not v.analysis:
         return ""
     items = "".join(f"<dt>{e(k)}</dt><dd>{e(plain(val))}</dd>" for k, val in v.analysis.items())
-    return f'<h3>AI 分析</h3><dl class="kv">{items}</dl>'
+    status = v.analysis_status
+    notes = []
+    if status is not None and status.state != "ok" and status.message:
+        notes.append(f'<p class="note">{e(status.message)}</p>')
+    if status is not None and status.notes:
+        notes.append('<ul class="ai-notes">' + "".join(f"<li>{e(n)}</li>" for n in status.notes) + "</ul>")
+    cost = usage_text(v.analysis_usage)
+    if cost:
+        notes.append(f'<p class="note">{e(cost)}</p>')
+    return f'<h3>AI 分析</h3><dl class="kv">{items}</dl>{"".join(notes)}'

@@ -38,6 +38,7 @@ WRITTEN_LABEL = Label("写入", "Written")
 PHASE_LABELS: Mapping[str, Label] = {
     "preparing": Label("准备中", "preparing"),
     "processing": Label("处理中", "processing"),
+    "summarizing": Label("总结中", "summarizing"),
     "publishing": Label("生成报告", "publishing"),
     "published": Label("已生成", "published"),
     "finished": Label("完成", "finished"),

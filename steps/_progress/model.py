@@ -67,6 +67,10 @@ class ProgressSnapshot:
     videos: tuple[VideoState, ...] = ()
     error: Mapping[str, str] | None = None  # why the whole task failed
     outputs: Mapping[str, str] = field(default_factory=dict)  # output → file name in out/, or a link
+    ai_cost: str | None = (
+        None  # what the model calls cost, as text (``AI 费用约 ¥0.0123（…）``), once published
+    )
+    summary: tuple[str, ...] = ()  # the batch summary in a few lines (headline, best/worst, suggestions)
     duplicates: int = 0
     started_at: float | None = None  # time.time() values
     finished_at: float | None = None
@@ -173,6 +177,8 @@ def snapshot(
         videos=videos,
         error=task.get("error"),
         outputs=dict(task.get("outputs") or {}),
+        ai_cost=task.get("ai_cost") if isinstance(task.get("ai_cost"), str) else None,
+        summary=tuple(str(line) for line in task.get("summary") or ()),
         duplicates=int(task.get("duplicates") or 0),
         started_at=started_at if started_at is not None else _float(task.get("started_at")),
         finished_at=_float(task.get("finished_at")),

@@ -56,8 +56,14 @@ def test_example_batch_runs_offline_and_reports_the_broken_video(
     silent = by_name["Harbor Coffee (no sound)"]
     assert silent["status"] == "ok" and silent["has_audio"] is False and silent["transcript"] is None
     assert by_name["Broken upload (truncated file)"]["error"]["code"] == "CorruptVideo"
+    # No model endpoint here: the AI fields say so, and the summary's computed part is still there.
+    assert lumen["analysis"] == dict.fromkeys(["人群", "功能", "痛点", "场景", "概述", "分析"], "未配置")
+    assert results["summary"]["status"]["state"] == "not_configured" and results["analysis_usage"] is None
+    ranked = [r["ranked"][0]["name"] for r in results["summary"]["numbers"]["rankings"]]
+    assert ranked == ["Lumen bottle — 15s spot"] * 3
+    assert "AI 总结：未配置" in out and "点击率 CTR 最好：Lumen bottle — 15s spot（2.80%）" in out
     wb = load_workbook(out_dir / "report.xlsx")
-    assert wb.sheetnames == ["视频分析", "分镜"]
+    assert wb.sheetnames == ["总结", "视频分析", "分镜"]
     assert wb["视频分析"].max_row == 5
 
     # A second run of the same file is a new task (no task_id in the batch): it just works.

@@ -189,7 +189,7 @@ def test_the_engine_reports_every_step_to_the_sink_it_was_built_with(tmp_path: P
     execution = engine.start("t_sink", {"task_id": "t_sink"})
     assert execution.status == "Succeeded", execution.error
     phases = [u.fields.get("phase") for u in heard if u.video_id is None]
-    assert phases == ["processing", "publishing", "published", "finished"]
+    assert phases == ["processing", "summarizing", "publishing", "published", "finished"]
     stages = [(u.stage, u.status) for u in heard if u.video_id is not None]
     assert stages[:2] == [("fetch", "running"), ("fetch", "failed")]  # Fetch, then RecordFailure
     assert {u.error["code"] for u in heard if u.error} == {"SourceNotFound"}

@@ -422,13 +422,16 @@ def test_execution_names_behave_like_cloudflow(fx: Fixture) -> None:
         engine.start("bad name!", {})
 
 
-def test_real_flow_routes_a_failing_video_and_still_publishes(fx: Fixture) -> None:
+@pytest.mark.parametrize("summary_breaks", [False, True], ids=["summary ok", "summary fails"])
+def test_real_flow_routes_a_failing_video_and_still_publishes(fx: Fixture, summary_breaks: bool) -> None:
     spec = yaml.safe_load((ROOT / "flows" / "video_insight.yaml").read_text(encoding="utf-8"))
     calls: dict[str, list[Any]] = {}
 
     def step(name: str) -> Handler:
         def fn(event: Any, ctx: TaskContext) -> Any:
             calls.setdefault(name, []).append(event)
+            if name == "summarize" and summary_breaks:  # a failing summary costs only its prose
+                raise Coded("InvalidStepInput", "summary.json cannot be written")
             if name == "prepare":
                 return {"task_id": event["task_id"], "video_ids": ["v1", "v2", "v3"], "max_concurrency": 2}
             if name == "fetch" and event["video_id"] == "v2":
@@ -449,6 +452,7 @@ def test_real_flow_routes_a_failing_video_and_still_publishes(fx: Fixture) -> No
         "shots",
         "analyze",
         "record-failure",
+        "summarize",
         "publish",
         "finish",
     ]
@@ -459,7 +463,7 @@ def test_real_flow_routes_a_failing_video_and_still_publishes(fx: Fixture) -> No
         {"task_id": "t1", "video_id": "v2", "error": {"Code": "SourceNotFound", "Detail": "404 for v2"}}
     ]
     assert sorted(e["video_id"] for e in calls["analyze"]) == ["v1", "v3"]
-    assert calls["publish"] == [{"task_id": "t1"}] and len(calls["finish"]) == 1
+    assert calls["summarize"] == calls["publish"] == [{"task_id": "t1"}] and len(calls["finish"]) == 1
     stats = fx.store.state_stats("e1")
     assert stats["Fetch"] == {"succeeded": 2, "failed": 0, "running": 0, "caught": 1}
     assert stats["VideoFailed"]["succeeded"] == 1 and stats["Transcribe"]["succeeded"] == 2

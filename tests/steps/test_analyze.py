@@ -9,8 +9,11 @@ import pytest
 
 from steps import (
     ANALYZERS,
+    AiStatus,
+    AiUsage,
     AnalysisInput,
     AnalysisRecord,
+    Findings,
     Metrics,
     ProbeRecord,
     Registry,
@@ -153,7 +156,10 @@ def test_handler_writes_analysis_from_the_artifacts(settings: Settings, silent_v
     record = load_artifact(vdir, AnalysisRecord)
     assert record is not None and isinstance(record.metrics, Metrics)
     assert record.metrics.shot_count == 4 and record.metrics.cuts_per_min == 22.5
-    assert record.ai is None
+    # the built-in AI analysis, without a model endpoint: every field says so, nothing is invented
+    assert record.ai == dict.fromkeys(["人群", "功能", "痛点", "场景", "概述", "分析"], "未配置")
+    assert record.ai_status is not None and record.ai_status.state == "not_configured"
+    assert record.ai_usage is None
 
 
 def test_handler_refuses_when_shots_are_missing(settings: Settings, silent_video) -> None:
@@ -210,6 +216,7 @@ def test_registered_analyzers_add_their_fields(settings: Settings, silent_video)
     handler({"task_id": ws.task_id, "video_id": vid}, ctx)
     record = VideoFolder.of(ws, vid).analysis()
     assert record is not None and record.ai == {
+        **dict.fromkeys(["人群", "功能", "痛点", "场景", "概述", "分析"], "未配置"),  # the built-in one
         "keyframes_on_disk": 3,
         "video_name": silent_video.path.name,
         "cuts_per_min": 22.5,
@@ -250,3 +257,38 @@ def test_the_video_folder_reads_each_artifact_typed(tmp_path: Path) -> None:
     folder.save(_shots(0, 5).model_copy(update={"contact_sheet": "../../elsewhere.jpg"}))
     with pytest.raises(ValueError, match="leaves"):
         folder.contact_sheet()
+
+
+class Metered:
+    """An analyzer that reports findings: fields, what its model calls cost, how it went."""
+
+    def __init__(self, name: str, fields: dict[str, object], tokens: int, status: bool = False) -> None:
+        self.name, self.fields, self.tokens, self.status = name, fields, tokens, status
+
+    def analyze(self, inp: AnalysisInput, ctx: StepContext) -> Findings:
+        usage = AiUsage(model=self.name, calls=1, prompt_tokens=self.tokens, completion_tokens=10, cost=0.5)
+        return Findings(self.fields, usage, AiStatus(state="ok", notes=[self.name]) if self.status else None)
+
+
+def test_findings_add_up_and_only_one_analyzer_reports_a_status(settings: Settings, silent_video) -> None:
+    ws, vid = _analysed_task(settings, silent_video.path)
+    analyzers = Registry(
+        "analyzer",
+        [
+            Metered("vision", {"人群": "学生"}, 100, status=True),
+            Echo("plain", {"情绪": "轻松"}),
+            Metered("ocr", {}, 50),
+        ],
+    )
+    handler({"task_id": ws.task_id, "video_id": vid}, StepContext(settings=settings, analyzers=analyzers))
+    record = VideoFolder.of(ws, vid).analysis()
+    assert record is not None and record.ai == {"人群": "学生", "情绪": "轻松"}
+    assert record.ai_usage == AiUsage(
+        model="vision, ocr", calls=2, prompt_tokens=150, completion_tokens=20, cost=1.0
+    )
+    assert record.ai_status == AiStatus(state="ok", notes=["vision"])
+    two = Registry(
+        "analyzer", [Metered("a", {"x": 1}, 1, status=True), Metered("b", {"y": 1}, 1, status=True)]
+    )
+    with pytest.raises(ValueError, match="analyzers 'a' and 'b' both report a status"):
+        handler({"task_id": ws.task_id, "video_id": vid}, StepContext(settings=settings, analyzers=two))

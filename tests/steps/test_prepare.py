@@ -52,6 +52,18 @@ def test_options_are_kept(settings: Settings) -> None:
         "shots": {"detector": "content", "threshold": 30, "min_shot_s": 1, "screenshot_times_s": [0, 2.5]},
         "audio": {"sample_rate": 22050, "channels": 2},
         "limits": {"max_video_mb": 50, "max_duration_s": 60},
+        "analysis": {
+            "fields": [
+                {
+                    "name": "情绪",
+                    "type": "single_select",
+                    "options": ["积极", "消极"],
+                    "description": "整体情绪",
+                },
+                {"name": "评分", "type": "number"},
+            ],
+            "keyframes": 2,
+        },
         "max_concurrency": 12,
         "outputs": ["json"],
     }
@@ -62,7 +74,11 @@ def test_options_are_kept(settings: Settings) -> None:
     manifest = load_manifest(TaskWorkspace(settings.workspace, "t1"))
     assert out["max_concurrency"] == 12
     assert manifest.title == "spring ads"
-    assert manifest.options.model_dump(exclude_none=True) == options
+    assert manifest.options.model_dump(exclude_none=True, exclude={"analysis"}) == {
+        k: v for k, v in options.items() if k != "analysis"
+    }
+    fields = manifest.options.analysis.model_dump(mode="json", exclude_defaults=True)
+    assert fields == options["analysis"]
 
 
 @pytest.mark.parametrize(

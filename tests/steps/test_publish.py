@@ -294,7 +294,7 @@ def test_workbook_has_one_row_per_video_with_contact_sheets(settings: Settings) 
     ws, _, _ = publish(settings)
     wb = load_workbook(ws.out / "report.xlsx")
 
-    assert wb.sheetnames == ["视频分析", "分镜"]
+    assert wb.sheetnames == ["总结", "视频分析", "分镜"]
     sheet = wb["视频分析"]
     header = [c.value for c in sheet[1]]
     assert header[:12] == [

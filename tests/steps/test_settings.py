@@ -60,3 +60,37 @@ def test_a_secret_logged_as_a_field_is_masked(
         configure_logging("auto", logging.getLevelName(logging.INFO))
         structlog.contextvars.clear_contextvars()
     assert "feishu.token_requested" in err and VALUE not in err
+
+
+def test_the_model_endpoint_and_its_key(tmp_path: Path) -> None:
+    absent = tmp_path / "absent.env"
+    default = Settings.from_env({}, dotenv=absent)
+    assert default.llm_endpoint == "https://dashscope.aliyuncs.com/compatible-mode/v1"
+    assert default.llm_model == "qwen-vl-max" and not default.llm_configured
+    dashscope = Settings.from_env({"DASHSCOPE_API_KEY": "sk-ds"}, dotenv=absent)
+    assert dashscope.llm_api_key.reveal() == "sk-ds" and dashscope.llm_configured
+    both = Settings.from_env({"DASHSCOPE_API_KEY": "sk-ds", "VI_LLM_API_KEY": "sk-vi"}, dotenv=absent)
+    assert both.llm_api_key.reveal() == "sk-vi"  # the project's own name wins
+    named = Settings.from_env(
+        {"VI_LLM_BASE_URL": "https://dashscope.aliyuncs.com/compatible-mode/v1/"}, dotenv=absent
+    )
+    assert not named.llm_configured  # DashScope without a key: not configured (s.yaml names it always)
+    local = Settings.from_env({"VI_LLM_BASE_URL": "http://127.0.0.1:8000/v1"}, dotenv=absent)
+    assert local.llm_configured and local.llm_endpoint == "http://127.0.0.1:8000/v1"  # may need no key
+    tuned = Settings.from_env(
+        {
+            "VI_LLM_TIMEOUT_S": "30",
+            "VI_LLM_RETRIES": "1",
+            "VI_LLM_CONCURRENCY": "2",
+            "VI_LLM_PRICE_INPUT": "0.01",
+            "VI_LLM_PRICE_OUTPUT": "0.03",
+            "VI_LLM_CURRENCY": "USD",
+            "VI_LLM_JSON_MODE": "false",
+        },
+        dotenv=absent,
+    )
+    assert (tuned.llm_timeout_s, tuned.llm_retries, tuned.llm_concurrency) == (30.0, 1, 2)
+    assert (tuned.llm_price_input, tuned.llm_price_output, tuned.llm_currency) == (0.01, 0.03, "USD")
+    assert tuned.llm_json_mode is False
+    with pytest.raises(ValueError, match="VI_LLM_TIMEOUT_S must be a number"):
+        Settings.from_env({"VI_LLM_TIMEOUT_S": "soon"}, dotenv=absent)
