@@ -9,7 +9,6 @@ never past the deadline: a wait that would end after it ends the download instea
 from __future__ import annotations
 
 import contextlib
-import email.utils
 import hashlib
 import os
 import tempfile
@@ -25,6 +24,7 @@ import tenacity
 
 from ._guard import AddressPolicy, Deadline, make_client, redact, send_following_redirects
 from ._logging import get_logger
+from ._retry import StopBeforeDeadline, retry_after_s
 from ._sniff import HEAD_BYTES
 from .errors import (
     DownloadFailed,
@@ -187,19 +187,6 @@ class _Retry(Exception):
         self.reason, self.error, self.after_s = reason, error, after_s
 
 
-def _retry_after(resp: httpx.Response) -> float:
-    """Seconds the server asked us to wait (``Retry-After``: seconds or an HTTP date); 0 if none."""
-    raw = resp.headers.get("retry-after", "").strip()
-    try:
-        return max(0.0, float(raw or 0))
-    except ValueError:
-        pass
-    try:
-        return max(0.0, email.utils.parsedate_to_datetime(raw).timestamp() - time.time())
-    except (TypeError, ValueError):
-        return 0.0
-
-
 def _check_status(resp: httpx.Response) -> None:
     code = resp.status_code
     if 200 <= code < 300:
@@ -208,9 +195,9 @@ def _check_status(resp: httpx.Response) -> None:
     if code in (404, 410):
         raise SourceNotFound(f"文件不存在：服务器返回 {what}", status=code)
     if code == 429:
-        raise _Retry(f"服务器要求放慢请求（{what}）", RateLimited, _retry_after(resp))
+        raise _Retry(f"服务器要求放慢请求（{what}）", RateLimited, retry_after_s(resp.headers))
     if code >= 500 or code == 408:
-        raise _Retry(f"服务器出错（{what}）", NetworkError, _retry_after(resp))
+        raise _Retry(f"服务器出错（{what}）", NetworkError, retry_after_s(resp.headers))
     if code in (401, 403):
         raise DownloadFailed(f"服务器拒绝访问（{what}），链接可能已过期", status=code)
     raise DownloadFailed(f"服务器拒绝下载（{what}）", status=code)
@@ -260,17 +247,6 @@ def _attempt(
         raise DownloadFailed(f"服务器发来的内容无法解码：{exc}") from exc
 
 
-class _StopBeforeDeadline(tenacity.stop.stop_base):
-    """Stop retrying when the next wait would end at or after the deadline."""
-
-    def __init__(self, deadline: Deadline) -> None:
-        self.deadline = deadline
-
-    def __call__(self, retry_state: tenacity.RetryCallState) -> bool:
-        left = self.deadline.remaining()
-        return left is not None and retry_state.upcoming_sleep >= left
-
-
 def _retrying(url: str, opts: DownloadOptions) -> tenacity.Retrying:
     """Retry transient failures: exponential backoff, jitter, ``Retry-After``, never past the deadline."""
     attempts = max(1, opts.retries + 1)
@@ -303,7 +279,7 @@ def _retrying(url: str, opts: DownloadOptions) -> tenacity.Retrying:
 
     return tenacity.Retrying(
         retry=tenacity.retry_if_exception_type(_Retry),
-        stop=tenacity.stop_after_attempt(attempts) | _StopBeforeDeadline(opts.deadline),
+        stop=tenacity.stop_after_attempt(attempts) | StopBeforeDeadline(opts.deadline),
         wait=wait,
         before_sleep=before_sleep,
         retry_error_callback=give_up,

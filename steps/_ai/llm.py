@@ -2,22 +2,24 @@
 
 One :class:`LlmClient` serves one analysis (a video, or the batch summary) and holds its time
 budget: each request gets at most the time left, retries (429, 5xx, timeouts, lost connections)
-back off — by the server's ``Retry-After`` when it sends one — and stop before the budget runs out.
-The SDK's own retries are off because they cannot be told a deadline. Every failure becomes an
-:class:`LlmError` with a kind and a message for users; answered requests add to :attr:`usage`.
+back off exponentially with jitter — longer when the server's ``Retry-After`` asks — and stop
+before the budget runs out (tenacity, as the downloads do). The SDK's own retries are off because
+they cannot be told a deadline. Every failure becomes an :class:`LlmError` with a kind and a
+message for users; answered requests add to :attr:`usage`.
 """
 
 from __future__ import annotations
 
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
-from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt, stop_before_delay
+import tenacity
 
 from .._artifacts import AiUsage
+from .._guard import Deadline
 from .._logging import get_logger
+from .._retry import StopBeforeDeadline, retry_after_s
 from .._settings import Settings
 from .pricing import call_usage
 
@@ -27,7 +29,7 @@ if TYPE_CHECKING:
 __all__ = ["ChatReply", "LlmClient", "LlmError", "Message"]
 
 Message = dict[str, Any]  # one chat message as the chat completions API takes it
-ErrorKind = Literal["timeout", "rate_limited", "unavailable", "refused", "bad_answer", "busy"]
+ErrorKind = Literal["timeout", "rate_limited", "unavailable", "refused", "bad_answer"]
 _MAX_WAIT_S = 30.0  # the longest pause between two attempts
 _MIN_REQUEST_S = 1.0  # no request is started with less time than this left
 log = get_logger(__name__)
@@ -51,7 +53,9 @@ class ChatReply:
 
 
 def _status(exc: BaseException) -> int | None:
-    return getattr(exc, "status_code", None) if hasattr(exc, "response") else None
+    import openai
+
+    return exc.status_code if isinstance(exc, openai.APIStatusError) else None
 
 
 def _retryable(exc: BaseException) -> bool:
@@ -61,19 +65,6 @@ def _retryable(exc: BaseException) -> bool:
         return True
     status = _status(exc)
     return status is not None and (status in (408, 409, 429) or status >= 500)
-
-
-def _retry_after(exc: BaseException | None) -> float | None:
-    """The pause the server asked for (``Retry-After-Ms`` or ``Retry-After`` in seconds), if any."""
-    headers = getattr(getattr(exc, "response", None), "headers", None)
-    if headers is None:
-        return None
-    for name, scale in (("retry-after-ms", 0.001), ("retry-after", 1.0)):
-        try:
-            return max(0.0, float(headers.get(name, "")) * scale)
-        except ValueError:
-            continue
-    return None
 
 
 def _describe(exc: BaseException, attempts: int, timeout_s: float) -> LlmError:
@@ -98,9 +89,11 @@ def _describe(exc: BaseException, attempts: int, timeout_s: float) -> LlmError:
 class LlmClient:
     """Chat requests for one analysis, within ``settings.llm_budget_s`` from creation."""
 
-    def __init__(self, settings: Settings, *, budget_s: float | None = None) -> None:
+    def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.deadline = time.monotonic() + (settings.llm_budget_s if budget_s is None else budget_s)
+        self.deadline = Deadline.after(
+            settings.llm_budget_s, f"模型调用的时间预算 {settings.llm_budget_s:g} 秒"
+        )
         self.usage: AiUsage | None = None
         self._client: OpenAI | None = None
 
@@ -110,7 +103,7 @@ class LlmClient:
 
     def remaining_s(self) -> float:
         """Seconds left of the budget."""
-        return self.deadline - time.monotonic()
+        return self.deadline.remaining() or 0.0
 
     def _sdk(self) -> OpenAI:
         if self._client is None:
@@ -120,16 +113,36 @@ class LlmClient:
             self._client = OpenAI(api_key=key, base_url=self.settings.llm_endpoint, max_retries=0)
         return self._client
 
-    def _wait(self, state: RetryCallState) -> float:
-        failed = state.outcome.exception() if state.outcome else None
-        asked = _retry_after(failed)
-        delay = asked if asked is not None else self.settings.llm_backoff_s * 2 ** (state.attempt_number - 1)
-        return min(delay, _MAX_WAIT_S)
+    def _retrying(self) -> tenacity.Retrying:
+        backoff_s = self.settings.llm_backoff_s
+        backoff = tenacity.wait_exponential_jitter(
+            multiplier=backoff_s, max=_MAX_WAIT_S, jitter=backoff_s / 4
+        )
+
+        def wait(state: tenacity.RetryCallState) -> float:
+            failed = state.outcome.exception() if state.outcome else None
+            response = getattr(failed, "response", None)
+            asked = retry_after_s(response.headers) if response is not None else 0.0
+            return max(backoff(state), min(asked, _MAX_WAIT_S))
+
+        def before_sleep(state: tenacity.RetryCallState) -> None:
+            failed = state.outcome.exception() if state.outcome else None
+            delay = round(state.upcoming_sleep, 3)
+            log.warning("llm.retry", attempt=state.attempt_number, delay_s=delay, error=type(failed).__name__)
+
+        return tenacity.Retrying(
+            retry=tenacity.retry_if_exception(_retryable),
+            stop=tenacity.stop_after_attempt(self.settings.llm_retries + 1)
+            | StopBeforeDeadline(self.deadline),
+            wait=wait,
+            reraise=True,
+            before_sleep=before_sleep,
+        )
 
     def _request(self, messages: Sequence[Message], max_tokens: int, json_mode: bool) -> Any:
         left = self.remaining_s()
         if left < _MIN_REQUEST_S:
-            raise LlmError("timeout", f"模型调用用完了 {self.settings.llm_budget_s:g} 秒的时间预算")
+            raise LlmError("timeout", f"模型调用用完了{self.deadline.limit}")
         extra: dict[str, Any] = {"response_format": {"type": "json_object"}} if json_mode else {}
         return self._sdk().chat.completions.create(
             model=self.model,
@@ -146,23 +159,11 @@ class LlmClient:
         Raises:
             LlmError: no answer within the budget, or the endpoint refused the request.
         """
-        retrying = Retrying(
-            retry=retry_if_exception(_retryable),
-            stop=stop_after_attempt(self.settings.llm_retries + 1) | stop_before_delay(self.remaining_s()),
-            wait=self._wait,
-            reraise=True,
-            before_sleep=lambda s: log.warning(
-                "llm.retry",
-                attempt=s.attempt_number,
-                delay_s=round(s.upcoming_sleep, 3),
-                error=type(s.outcome.exception()).__name__ if s.outcome else None,
-            ),
-        )
         import openai
 
         attempts = 0
         try:
-            for attempt in retrying:
+            for attempt in self._retrying():
                 with attempt:
                     attempts += 1
                     response = self._request(messages, max_tokens, self.settings.llm_json_mode)

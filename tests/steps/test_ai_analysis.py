@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 from PIL import Image
+from structlog.testing import capture_logs
 
 from steps import (
     AiStatus,
@@ -259,9 +260,9 @@ def test_an_answer_still_malformed_after_the_repair_fails_only_the_ai_fields(
 
 def test_429_then_success_is_retried(settings: Settings, silent_video) -> None:
     ws, vid = _video(settings, silent_video.path)
-    with FakeLLM() as fake:
+    with FakeLLM() as fake, capture_logs() as logs:
         fake.script(
-            Fail(429, "Requests rate limit exceeded", {"Retry-After-Ms": "20"}),
+            Fail(429, "Requests rate limit exceeded", {"Retry-After-Ms": "250"}),
             Fail(503, "overloaded"),
             Answer(json.dumps(GOOD, ensure_ascii=False)),
         )
@@ -269,6 +270,8 @@ def test_429_then_success_is_retried(settings: Settings, silent_video) -> None:
     assert len(fake.requests) == 3
     assert record.ai == GOOD
     assert record.ai_usage is not None and record.ai_usage.calls == 1  # only answered requests count
+    waits = [e["delay_s"] for e in logs if e["event"] == "llm.retry"]
+    assert waits[0] >= 0.25 and waits[1] < 0.25  # the pause the server asked for, then the backoff
 
 
 def test_rate_limits_that_outlast_the_retries_fail_only_the_ai_fields(
