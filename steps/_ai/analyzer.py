@@ -70,11 +70,14 @@ class AiAnalyzer:
         prompt = load_prompt(VIDEO_PROMPT)
         keyframes = pick_keyframes(inp.video.keyframes(), inp.options.analysis.keyframes)
         messages = video_messages(prompt, fields, _facts(inp), inp.video.contact_sheet(), keyframes)
-        client = LlmClient(settings)
         check = partial(check_answer, fields)
         requirements = f"{fields_block(fields)}\n\nJSON 的形状：\n{json_example(fields)}"
+        client = LlmClient(settings)
         try:
-            with task_slot(inp.workspace, "llm", settings.llm_concurrency, wait_s=client.remaining_s()):
+            with (
+                client,
+                task_slot(inp.workspace, "llm", settings.llm_concurrency, wait_s=client.remaining_s()),
+            ):
                 checked = ask_json(
                     client, messages, check, load_prompt(REPAIR_PROMPT), requirements=requirements
                 )

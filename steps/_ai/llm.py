@@ -87,7 +87,10 @@ def _describe(exc: BaseException, attempts: int, timeout_s: float) -> LlmError:
 
 
 class LlmClient:
-    """Chat requests for one analysis, within ``settings.llm_budget_s`` from creation."""
+    """Chat requests for one analysis, within ``settings.llm_budget_s`` from creation.
+
+    Use it as a context manager: leaving the block closes its connections.
+    """
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
@@ -96,6 +99,18 @@ class LlmClient:
         )
         self.usage: AiUsage | None = None
         self._client: OpenAI | None = None
+
+    def __enter__(self) -> LlmClient:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Close the connections (a client that never sent a request has none)."""
+        if self._client is not None:
+            self._client.close()
+            self._client = None
 
     @property
     def model(self) -> str:

@@ -166,14 +166,15 @@ def build_summary(
     client = LlmClient(settings)
     refs = video_refs(videos)
     try:
-        checked = ask_json(
-            client,
-            summary_messages(videos, numbers, fields),
-            partial(check_summary, refs=refs),
-            load_prompt(REPAIR_PROMPT),
-            max_tokens=2000,
-            requirements=_SHAPE,
-        )
+        with client:
+            checked = ask_json(
+                client,
+                summary_messages(videos, numbers, fields),
+                partial(check_summary, refs=refs),
+                load_prompt(REPAIR_PROMPT),
+                max_tokens=2000,
+                requirements=_SHAPE,
+            )
     except LlmError as exc:
         log.warning("summary.failed", reason=exc.message)
         status = AiStatus(state="failed", message=exc.message, prompt=SUMMARY_PROMPT)
