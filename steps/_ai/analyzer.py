@@ -52,6 +52,7 @@ def _facts(inp: AnalysisInput) -> VideoFacts:
         height=probe.height if probe else None,
         has_audio=probe.has_audio if probe else None,
         segments=transcript.segments if transcript else (),
+        empty_reason=transcript.empty_reason if transcript else None,
         # screen_text: the OCR step's lines (issue 14), once its record is in the video folder
     )
 

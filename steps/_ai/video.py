@@ -54,6 +54,7 @@ class VideoFacts:
     height: int | None = None
     segments: Sequence[Segment] = ()
     has_audio: bool | None = None
+    empty_reason: str | None = None  # why the transcript is empty: no_speech | unsupported_language
     screen_text: Sequence[ScreenText] = ()  # empty until the OCR step has run
 
 
@@ -100,7 +101,11 @@ def _transcript(facts: VideoFacts) -> str:
     from .._outputs._format import fmt_time
 
     if not facts.segments:
-        return "（没有音轨）" if facts.has_audio is False else "（没有识别到口播）"
+        if facts.has_audio is False:
+            return "（没有音轨）"
+        if facts.empty_reason == "unsupported_language":
+            return "（有人声，但这种语言无法转写）"
+        return "（没有人声）" if facts.empty_reason == "no_speech" else "（没有识别到口播）"
     lines, used = [], 0
     for seg in facts.segments:
         line = f"[{fmt_time(seg.start_s)}–{fmt_time(seg.end_s)}] {seg.text.strip()}"

@@ -179,3 +179,30 @@ def test_json_is_found_in_an_answer(text: str) -> None:
 def test_an_answer_without_json_says_so() -> None:
     with pytest.raises(ValueError, match="不是合法的 JSON"):
         parse_json("我不知道")
+
+
+def test_the_facts_say_why_there_is_no_transcript() -> None:
+    from steps import Metrics
+    from steps._ai.video import VideoFacts, facts_text
+
+    def said(**kw: object) -> str:
+        return facts_text(VideoFacts(name="x", metrics=Metrics(), **kw)).split("口播文案（带时间）：\n")[1]  # type: ignore[arg-type]
+
+    assert said(has_audio=False).startswith("（没有音轨）")
+    assert said(has_audio=True, empty_reason="no_speech").startswith("（没有人声）")
+    assert said(has_audio=True, empty_reason="unsupported_language").startswith(
+        "（有人声，但这种语言无法转写）"
+    )
+
+
+def test_on_screen_text_goes_into_the_prompt_when_the_ocr_step_read_it() -> None:
+    from steps import Metrics
+    from steps._ai.video import ScreenText, VideoFacts, facts_text
+
+    facts = VideoFacts(
+        name="x", metrics=Metrics(), screen_text=(ScreenText(1.0, "夏日特惠"), ScreenText(4.5, "第二件半价"))
+    )
+    assert facts_text(facts).endswith(
+        "画面文字（花字、字幕，按首次出现的时间）：\n[00:01.00] 夏日特惠\n[00:04.50] 第二件半价"
+    )
+    assert "画面文字" not in facts_text(VideoFacts(name="x", metrics=Metrics()))
