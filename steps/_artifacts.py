@@ -27,6 +27,7 @@ __all__ = [
     "Screenshot",
     "Segment",
     "Shot",
+    "ShotScan",
     "ShotsRecord",
     "TranscriptRecord",
     "VideoResult",
@@ -121,6 +122,15 @@ class Screenshot(_Model):
     path: str
 
 
+class ShotScan(_Model):
+    """How the Shots step measured the video's frames."""
+
+    path: str  # "full": every frame; "coarse": only where a cut can be (same cuts)
+    reason: str  # why that path ran
+    frames_decoded: int
+    frame_count: int
+
+
 class ShotsRecord(_Model):
     """``shots.json``: shots with keyframes, extra screenshots and the contact sheet."""
 
@@ -130,6 +140,7 @@ class ShotsRecord(_Model):
     screenshots: list[Screenshot] = []
     contact_sheet: str | None = None
     dropped_duplicates: int = 0
+    scan: ShotScan | None = None
 
 
 class Metrics(_Model):

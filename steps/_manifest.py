@@ -36,7 +36,7 @@ class AsrOptions(_Model):
 
 
 class ShotOptions(_Model):
-    detector: Literal["adaptive", "content"] = "adaptive"
+    detector: Literal["hybrid", "adaptive", "content", "transnet"] = "hybrid"
     threshold: float | None = None  # detector default when None
     min_shot_s: float = 0.5
     screenshot_times_s: list[float] = Field(default_factory=list)

@@ -1,10 +1,13 @@
 """Shots step: shot boundaries, one sharp keyframe per shot, extra screenshots, a contact sheet.
 
-Reads ``fetch.json`` (and ``probe.json`` when Media wrote it), decodes the video once at analysis
-resolution, and writes ``shots.json`` (:class:`ShotsRecord`), ``keyframes/shot_NNN.jpg``,
+Reads ``fetch.json`` (and ``probe.json`` when Media wrote it), measures the video's frames at
+analysis resolution, and writes ``shots.json`` (:class:`ShotsRecord`), ``keyframes/shot_NNN.jpg``,
 ``screenshots/t_<ms>.jpg``, ``contact_sheet.jpg`` and ``frame_scores.npz`` into the video folder.
-A re-run with the same inputs returns at once; a re-run with another detector or threshold replays
-the saved frame scores instead of decoding again.
+The frame-difference detectors measure only where the stream shows a cut can be (the coarse
+scan, :mod:`._shots.coarse`) and fall back to every frame where it cannot tell; ``transnet`` runs
+TransNetV2 over every frame. ``shots.json`` records which path ran. A re-run with the same inputs
+returns at once; a re-run with another detector or threshold replays the saved frame scores
+instead of decoding again, when they decide that detector's cuts exactly.
 """
 
 from __future__ import annotations
@@ -18,29 +21,42 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from ._artifacts import FetchRecord, ProbeRecord, Screenshot, Shot, ShotsRecord, load_artifact, save_artifact
+from ._artifacts import (
+    FetchRecord,
+    ProbeRecord,
+    Screenshot,
+    Shot,
+    ShotScan,
+    ShotsRecord,
+    load_artifact,
+    save_artifact,
+)
 from ._logging import get_logger
 from ._manifest import ShotOptions, load_manifest
 from ._media.frames import ANALYSIS_WIDTH, grab_frames, open_video
 from ._runtime import StepContext, VideoRef, step
 from ._shots import (
     TILE_WIDTH,
+    Analysis,
     FrameScores,
     analyze,
     choose_keyframes,
     default_threshold,
-    detect_from_scores,
+    detect_cuts,
     duplicate_of,
+    make_rule,
     render_contact_sheet,
+    replayable,
     sample_times,
     spans_from_cuts,
 )
+from ._shots.coarse import coarse_analyze, plan_for
 from ._workspace import atomic_write_bytes, atomic_write_json, read_json
 from .errors import InvalidStepInput
 
 __all__ = ["CONTACT_SHEET", "SCORES_FILE", "ShotsOutput", "handler", "run"]
 
-STEP_VERSION = 2
+STEP_VERSION = 3  # 3: the hybrid default, TransNetV2, the coarse scan
 CONTACT_SHEET = "contact_sheet.jpg"
 SCORES_FILE = "frame_scores.npz"
 _INPUTS_FILE = ".shots_inputs.json"
@@ -151,31 +167,40 @@ class _Frames:
 def _pass_or_replay(
     video_dir: Path, src: Path, sha256: str, opts: ShotOptions, fps: float, tiles_s: Sequence[float]
 ) -> tuple[FrameScores, list[int], _Frames]:
-    """Cuts and frame scores: replayed from ``frame_scores.npz`` when it matches, else one pass."""
+    """Cuts and frame scores: replayed from ``frame_scores.npz`` when it decides them exactly,
+    else measured by one scan."""
     frames = _Frames(src, fps)
     min_frames = max(1, round(opts.min_shot_s * fps))
     cached = FrameScores.load(video_dir / SCORES_FILE)
-    if cached is not None and cached.source_sha256 == sha256 and cached.width == ANALYSIS_WIDTH:
-        cuts = detect_from_scores(
-            cached, detector=opts.detector, threshold=opts.threshold, min_shot_frames=min_frames
-        )
-        log.info("shots.scores_replayed", frames=len(cached.times_s))
-        frames.keyframes_s = cached.keyframes_s.tolist()
-        return cached, cuts, frames
-    renders: dict[int, int | None] = {frames.index(t): TILE_WIDTH for t in tiles_s}
+    if (
+        cached is not None
+        and cached.source_sha256 == sha256
+        and cached.width == ANALYSIS_WIDTH
+        and replayable(cached, opts.detector, opts.threshold, min_frames)
+    ):
+        log.info("shots.scores_replayed", frames=len(cached.times_s), scan=cached.scan.path)
+        scores = cached
+    else:
+        renders: dict[int, int | None] = {frames.index(t): TILE_WIDTH for t in tiles_s}
+        analysis = _scan(src, opts, min_frames, renders)
+        scores = analysis.scores
+        scores.source_sha256 = sha256
+        scores.save(video_dir / SCORES_FILE)
+        frames.rendered = {t: analysis.renders[frames.index(t)] for t in tiles_s}
+    cuts = detect_cuts(scores, detector=opts.detector, threshold=opts.threshold, min_shot_frames=min_frames)
+    frames.keyframes_s = scores.keyframes_s.tolist()
+    return scores, cuts, frames
+
+
+def _scan(src: Path, opts: ShotOptions, min_frames: int, renders: dict[int, int | None]) -> Analysis:
+    """One scan of the video: TransNetV2 over every frame, or the coarse scan when it can run."""
     with open_video(src) as video:
-        analysis = analyze(
-            video,
-            detector=opts.detector,
-            threshold=opts.threshold,
-            min_shot_frames=min_frames,
-            renders=renders,
-        )
-    analysis.scores.source_sha256 = sha256
-    analysis.scores.save(video_dir / SCORES_FILE)
-    frames.rendered = {t: analysis.renders[frames.index(t)] for t in tiles_s}
-    frames.keyframes_s = analysis.scores.keyframes_s.tolist()
-    return analysis.scores, analysis.cuts, frames
+        if opts.detector == "transnet":
+            return analyze(video, renders=renders, transnet=True, reason="TransNetV2 sees every frame")
+        plan, index = plan_for(video, make_rule(opts.detector, opts.threshold, min_frames), renders)
+        if plan.path == "coarse" and index is not None:
+            return coarse_analyze(video, index, plan, renders=renders, detector=opts.detector)
+        return analyze(video, renders=renders, reason=plan.reason)
 
 
 def _facts(video_dir: Path, src: Path) -> tuple[float, float]:
@@ -217,7 +242,16 @@ def _detect_and_write(video_dir: Path, src: Path, sha256: str, opts: ShotOptions
     for shot, image in zip(screenshots, grabbed[len(picks) :], strict=True):
         atomic_write_bytes(video_dir / shot.path, _jpeg(image))
     atomic_write_bytes(video_dir / CONTACT_SHEET, render_contact_sheet(frames.at(sheet_times), sheet_times))
-    log.info("shots.detected", shots=len(shots), dropped_duplicates=dropped, frames=n, detector=opts.detector)
+    scan = scores.scan
+    log.info(
+        "shots.detected",
+        shots=len(shots),
+        dropped_duplicates=dropped,
+        frames=n,
+        detector=opts.detector,
+        scan=scan.path,
+        frames_decoded=scan.frames_decoded,
+    )
     return ShotsRecord(
         detector=opts.detector,
         threshold=opts.threshold if opts.threshold is not None else default_threshold(opts.detector),
@@ -225,6 +259,12 @@ def _detect_and_write(video_dir: Path, src: Path, sha256: str, opts: ShotOptions
         screenshots=screenshots,
         contact_sheet=CONTACT_SHEET,
         dropped_duplicates=dropped,
+        scan=ShotScan(
+            path=scan.path,
+            reason=scan.reason,
+            frames_decoded=scan.frames_decoded,
+            frame_count=scan.frame_count,
+        ),
     )
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import bisect
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
@@ -52,16 +52,42 @@ def _upright(image: np.ndarray, rotation: int) -> np.ndarray:
     return np.ascontiguousarray(np.rot90(image, k=turns)) if turns else image
 
 
+class _Shrink:
+    """One swscale context that shrinks frames to a fixed size and pixel format."""
+
+    def __init__(self, width: int, height: int, fmt: str) -> None:
+        self.reformatter = VideoReformatter()
+        self.width, self.height, self.fmt = width, height, fmt
+
+    def __call__(self, frame: av.VideoFrame) -> np.ndarray:
+        small = self.reformatter.reformat(
+            frame, width=self.width, height=self.height, format=self.fmt, interpolation=_INTERPOLATION
+        )
+        return small.to_ndarray()
+
+
 @dataclass
 class DecodedFrame:
-    """One decoded frame of the analysis pass; :meth:`render` works only while it is current."""
+    """One decoded frame of an analysis pass; :meth:`render` works only while it is current."""
 
-    index: int  # 0-based position in decode order
+    index: int  # 0-based position in presentation order
     time_s: float  # presentation time relative to the stream start
-    image: np.ndarray  # analysis-size image in the pass's pixel format (BGR, gray, planar I420)
     key: bool  # a keyframe in the bitstream (a cheap seek target)
     _frame: av.VideoFrame = field(repr=False)
+    _shrink: _Shrink = field(repr=False)
     _reformatter: VideoReformatter = field(repr=False)
+    _image: np.ndarray | None = field(default=None, repr=False)
+
+    @property
+    def image(self) -> np.ndarray:
+        """Analysis-size image in the pass's pixel format (BGR, gray, planar I420), made on first use."""
+        if self._image is None:
+            self._image = self._shrink(self._frame)
+        return self._image
+
+    def thumbnail(self, shrink: _Shrink) -> np.ndarray:
+        """This frame shrunk by another (smaller) ``shrink``, e.g. :meth:`VideoStream.thumbnailer`."""
+        return shrink(self._frame)
 
     def render(self, width: int | None = None, fmt: str = "rgb24") -> np.ndarray:
         """This frame upright, ``width`` pixels wide (full resolution when None)."""
@@ -104,6 +130,11 @@ class VideoStream:
         return duration_of(self._container, self._stream)
 
     @property
+    def reorders(self) -> bool:
+        """Whether frames may be shown in another order than decoded (B-frames)."""
+        return bool(self._stream.codec_context.has_b_frames)
+
+    @property
     def frame_size(self) -> tuple[int, int]:
         """Coded ``(width, height)`` in pixels (before display rotation)."""
         return int(self._stream.codec_context.width), int(self._stream.codec_context.height)
@@ -114,6 +145,21 @@ class VideoStream:
         w, h = self.frame_size
         factor = max(1, w // width) if w else 1
         return _even(w / factor), _even(h / factor)
+
+    def thumbnailer(self, width: int) -> _Shrink:
+        """A shrink to ``width`` pixels wide, planar I420 (for :meth:`DecodedFrame.thumbnail`)."""
+        w, h = self.frame_size
+        return _Shrink(_even(width), _even(h * width / w) if w else 2, "yuv420p")
+
+    def _prepare(self, width: int, fmt: str, fast: bool) -> _Shrink:
+        stream = self._stream
+        if fast and stream.codec_context.name in _SKIP_LOOP_FILTER_CODECS:
+            stream.codec_context.options = {**stream.codec_context.options, "skip_loop_filter": "all"}
+        return _Shrink(*self.analysis_size(width), fmt)
+
+    def _time(self, pts: int | None) -> float:
+        start = self._stream.start_time or 0
+        return float(((pts if pts is not None else start) - start) * (self._stream.time_base or Fraction(1)))
 
     def frames(
         self, width: int = ANALYSIS_WIDTH, fmt: str = "bgr24", *, fast: bool = False
@@ -127,26 +173,64 @@ class VideoStream:
         Raises:
             CorruptVideo: the stream cannot be decoded, or not a single frame decodes.
         """
-        size_w, size_h = self.analysis_size(width)
-        shrink = VideoReformatter()
+        shrink = self._prepare(width, fmt, fast)
         render = VideoReformatter()
-        stream = self._stream
-        if fast and stream.codec_context.name in _SKIP_LOOP_FILTER_CODECS:
-            stream.codec_context.options = {**stream.codec_context.options, "skip_loop_filter": "all"}
-        start = stream.start_time or 0
-        base = stream.time_base or Fraction(1, 1)
         index = 0
         with map_av_errors(self.path):
-            for frame in self._container.decode(stream):
-                pts = frame.pts if frame.pts is not None else start
-                small = shrink.reformat(
-                    frame, width=size_w, height=size_h, format=fmt, interpolation=_INTERPOLATION
+            for frame in self._container.decode(self._stream):
+                frame_out = DecodedFrame(
+                    index, self._time(frame.pts), bool(frame.key_frame), frame, shrink, render
                 )
-                time_s = float((pts - start) * base)
-                yield DecodedFrame(index, time_s, small.to_ndarray(), bool(frame.key_frame), frame, render)
+                frame_out._image = shrink(frame)
+                yield frame_out
                 index += 1
         if index == 0:
             raise CorruptVideo("the file has a video stream but not a single frame decodes")
+
+    def selected_frames(
+        self,
+        index_of: Mapping[int, int],
+        decode: Callable[[int], bool],
+        width: int = ANALYSIS_WIDTH,
+        fmt: str = "yuv420p",
+        *,
+        fast: bool = False,
+        start_pts: int | None = None,
+    ) -> Generator[DecodedFrame, None, None]:
+        """Decode only the frames for which ``decode(index)`` is true, in presentation order.
+
+        ``index_of`` maps presentation timestamps to frame indices (see
+        :func:`.packets.read_packet_index`); ``decode`` must be true for every frame that a frame
+        it wants references. Images are made only when asked for (:attr:`DecodedFrame.image`),
+        with the same shrink :meth:`frames` uses, so a frame decodes to the same pixels either
+        way. ``start_pts`` seeks first to the keyframe at or before that timestamp; frames shown
+        before the keyframe (open-GOP leading pictures) are dropped.
+
+        Raises:
+            CorruptVideo: the stream cannot be decoded, or a frame's timestamp is not in ``index_of``.
+        """
+        shrink = self._prepare(width, fmt, fast)
+        render = VideoReformatter()
+        stream = self._stream
+        codec = stream.codec_context
+        with map_av_errors(self.path):
+            if start_pts is not None:
+                self._container.seek(start_pts, stream=stream, backward=True, any_frame=False)
+            for packet in self._container.demux(stream):
+                if packet.size and packet.pts is not None:
+                    index = index_of.get(packet.pts)
+                    if index is not None and not decode(index):  # unknown ones: never shown
+                        continue
+                for frame in codec.decode(packet if packet.size else None):
+                    pts = frame.pts
+                    index = index_of.get(pts) if pts is not None else None
+                    if pts is None or index is None:
+                        raise CorruptVideo("a decoded frame has a timestamp the stream index does not know")
+                    if start_pts is not None and pts < start_pts:
+                        continue
+                    yield DecodedFrame(
+                        index, self._time(frame.pts), bool(frame.key_frame), frame, shrink, render
+                    )
 
     def close(self) -> None:
         """Release the file and the decoder."""

@@ -1,110 +1,98 @@
-"""Shot detection: PySceneDetect's detectors fed from one decoding pass, with a per-frame score cache.
+"""Shot detection over one decoding pass, with a per-frame score cache.
 
-The driver (:func:`analyze`) decodes a video once at analysis resolution and measures every frame
-(content score, sharpness), and renders the few frames wanted at other sizes (contact-sheet tiles)
-while they are current. Cut decisions are PySceneDetect's AdaptiveDetector/ContentDetector, fed the
-content score instead of the image (:class:`_ScoreFeed`). The scores are kept (:class:`FrameScores`),
-so a different detector or threshold later replays them (:func:`detect_from_scores`) without
-decoding again: both detectors judge the same score.
+The full pass (:func:`analyze`) decodes a video once at analysis resolution and measures every
+frame (content score, colour-histogram distance, sharpness), renders the few frames wanted at
+other sizes (contact-sheet tiles) while they are current, and, in the accuracy mode, feeds
+TransNetV2. Cuts are decided from the kept scores (:func:`detect_cuts`, rules in :mod:`.rules`),
+so a different detector or threshold later replays them (:class:`FrameScores`) without decoding
+again. :mod:`.coarse` fills the same scores sparsely, measuring only where a cut can be.
 
-Throughput (bench/shots.py, 2 cores): the pass runs within 1.0-1.2x of a bare decode of the same
-file, because (1) decoding runs in its own thread (PyAV releases the GIL) while this thread scores
-frames, (2) H.264/HEVC deblocking is skipped (about 13 % less decoding CPU; cut F1 and keyframe
-picks unchanged), (3) swscale shrinks straight to I420 (cheaper than to BGR) and OpenCV computes the
-content score (about 3x cheaper than PySceneDetect's NumPy code, same value). A smaller analysis
-width (160 px) was measured too: little faster on 720p (decoding dominates), and AdaptiveDetector
-lost a cut of bikes.mp4, so the width stays PySceneDetect's 256.
+Throughput (bench/shots.py, 2 cores): the full pass runs within 1.0-1.2x of a bare decode of the
+same file, because (1) decoding runs in its own thread (PyAV releases the GIL) while this thread
+scores frames, (2) H.264/HEVC deblocking is skipped (about 13 % less decoding CPU; cut F1 and
+keyframe picks unchanged), (3) swscale shrinks straight to I420 (cheaper than to BGR) and OpenCV
+computes the scores (about 3x cheaper than PySceneDetect's NumPy code, same value). A smaller
+analysis width (160 px) was measured too: little faster on 720p (decoding dominates), and
+AdaptiveDetector lost a cut of bikes.mp4, so the width stays PySceneDetect's 256.
 """
 
 from __future__ import annotations
 
 import io
+import math
 from collections.abc import Iterator, Mapping
 from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
-from scenedetect import AdaptiveDetector, ContentDetector
 
 from .._media.frames import ANALYSIS_WIDTH, DecodedFrame, VideoStream
 from .._workspace import atomic_write_bytes
-from .keyframes import SharpnessScorer
 from .prefetch import prefetched
-from .score import ContentScore, i420_luma, i420_to_bgr
+from .rules import LAG, DetectorName, ScoreTrack, default_threshold, make_rule
+from .score import FrameMeter, LaggedColours, i420_to_bgr
+from .transnet import TransNetScorer, cuts_from_probabilities
 
-__all__ = ["Analysis", "FrameScores", "analyze", "default_threshold", "detect_from_scores", "make_detector"]
+__all__ = ["Analysis", "FrameScores", "Scan", "ScoreColumns", "analyze", "detect_cuts", "replayable"]
 
-DetectorName = Literal["adaptive", "content"]
-SCORES_VERSION = 2  # 2: scores of the fast I420 pass (see analyze)
-
-
-class _ScoreFeed:
-    """Mixin over a PySceneDetect content-based detector (scenedetect 0.6): the frame score comes
-    from :meth:`feed` instead of the detector's own ``_calculate_frame_score``, so the decision
-    logic (threshold, adaptive window, minimum shot length, flash filter) stays PySceneDetect's
-    while the score is computed once, cheaply (:class:`.score.ContentScore`), or replayed."""
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self._fed = 0.0
-
-    def feed(self, frame_num: int, score: float) -> list[int]:
-        """Process frame ``frame_num`` (sequential) whose content score is ``score``; new cuts."""
-        self._fed = score
-        return self.process_frame(frame_num, None)  # type: ignore[attr-defined,no-any-return]
-
-    def _calculate_frame_score(self, frame_num: int, frame_img: np.ndarray | None) -> float:
-        return self._fed
+SCORES_VERSION = 3  # 3: histogram distances, NaN for frames a coarse scan did not measure
 
 
-class _Content(_ScoreFeed, ContentDetector):
-    pass
+@dataclass(frozen=True)
+class Scan:
+    """Which pass measured a video, and what it cost."""
 
-
-class _Adaptive(_ScoreFeed, AdaptiveDetector):
-    pass
-
-
-def default_threshold(detector: DetectorName) -> float:
-    """PySceneDetect's default threshold for ``detector``."""
-    return 3.0 if detector == "adaptive" else 27.0
-
-
-def make_detector(
-    detector: DetectorName, threshold: float | None, min_shot_frames: int
-) -> _Content | _Adaptive:
-    """A PySceneDetect detector fed scores; ``threshold`` is the adaptive ratio or the content score."""
-    value = default_threshold(detector) if threshold is None else threshold
-    if detector == "adaptive":
-        return _Adaptive(adaptive_threshold=value, min_scene_len=min_shot_frames)
-    if detector == "content":
-        return _Content(threshold=value, min_scene_len=min_shot_frames)
-    raise ValueError(f"unknown shot detector {detector!r}")
+    path: str  # "full" or "coarse"
+    reason: str  # why this path ran
+    frames_decoded: int
+    frame_count: int
+    detector: str = ""  # the detector a coarse scan measured for (it measures what that one needs)
 
 
 @dataclass
 class FrameScores:
-    """Per-frame measurements of one analysis pass, saved beside the video's artifacts."""
+    """Per-frame measurements of one analysis pass, saved beside the video's artifacts.
+
+    Arrays hold one value per frame, NaN for frames the pass did not measure.
+    """
 
     times_s: np.ndarray  # presentation time of each frame
-    content: np.ndarray  # PySceneDetect content score (0 for the first frame)
+    content: np.ndarray  # PySceneDetect content score against the previous frame (0 for frame 0)
+    hist: np.ndarray  # colour-histogram distance against the previous frame (0 for frame 0)
+    layout: np.ndarray  # change of the coarse layout against the previous frame (0 for frame 0)
+    lagged: np.ndarray  # colour-histogram distance between frames t - 1 and t + LAG
     sharpness: np.ndarray  # variance of the Laplacian on the analysis-size gray frame
     keyframes_s: np.ndarray  # times of bitstream keyframes (cheap seek targets)
     width: int  # analysis width
+    scan: Scan
+    transnet: np.ndarray | None = None  # TransNetV2 transition probability per frame
     source_sha256: str = ""
+
+    @property
+    def track(self) -> ScoreTrack:
+        return ScoreTrack(self.content, self.hist, self.lagged, self.layout)
 
     def save(self, path: Path) -> None:
         """Write to ``path`` (``.npz``) atomically (a unique temp name: two runs never collide)."""
         buf = io.BytesIO()
+        scan = self.scan
+        extra: dict[str, Any] = {} if self.transnet is None else {"transnet": self.transnet}
         np.savez_compressed(
             buf,
             times_s=self.times_s,
             content=self.content,
+            hist=self.hist,
+            layout=self.layout,
+            lagged=self.lagged,
             sharpness=self.sharpness,
             keyframes_s=self.keyframes_s,
             meta=np.array([str(SCORES_VERSION), str(self.width), self.source_sha256]),
+            scan=np.array(
+                [scan.path, scan.reason, str(scan.frames_decoded), str(scan.frame_count), scan.detector]
+            ),
+            **extra,
         )
         atomic_write_bytes(path, buf.getvalue())
 
@@ -116,11 +104,48 @@ class FrameScores:
                 version, width, sha = (str(x) for x in data["meta"])
                 if version != str(SCORES_VERSION):
                     return None
+                kind, reason, decoded, count, detector = (str(x) for x in data["scan"])
                 return cls(
-                    data["times_s"], data["content"], data["sharpness"], data["keyframes_s"], int(width), sha
+                    data["times_s"],
+                    data["content"],
+                    data["hist"],
+                    data["layout"],
+                    data["lagged"],
+                    data["sharpness"],
+                    data["keyframes_s"],
+                    int(width),
+                    Scan(kind, reason, int(decoded), int(count), detector),
+                    data["transnet"] if "transnet" in data.files else None,
+                    sha,
                 )
         except (OSError, KeyError, ValueError):
             return None
+
+
+# A coarse scan for the first detector measures everything the second one needs.
+_COVERS = {("hybrid", "hybrid"), ("hybrid", "adaptive"), ("adaptive", "adaptive")}
+
+
+def replayable(scores: FrameScores, detector: DetectorName, threshold: float | None, min_frames: int) -> bool:
+    """Whether ``scores`` decide ``detector``'s cuts exactly as a new pass would."""
+    if detector == "transnet":
+        return scores.transnet is not None
+    if scores.scan.path == "full":
+        return True
+    covered = (scores.scan.detector, detector) in _COVERS
+    return covered and make_rule(detector, threshold, min_frames).sparse_ok
+
+
+def detect_cuts(
+    scores: FrameScores, *, detector: DetectorName, threshold: float | None, min_shot_frames: int
+) -> list[int]:
+    """The first frame of every shot after the first, from saved scores."""
+    if detector == "transnet":
+        if scores.transnet is None:
+            raise ValueError("these scores were measured without TransNetV2")
+        value = default_threshold(detector) if threshold is None else threshold
+        return cuts_from_probabilities(scores.transnet, value, min_shot_frames)
+    return make_rule(detector, threshold, min_shot_frames).cuts(scores.track)
 
 
 @dataclass
@@ -128,7 +153,6 @@ class Analysis:
     """What one decoding pass produced."""
 
     scores: FrameScores
-    cuts: list[int]  # first frame of every shot after the first
     renders: dict[int, np.ndarray] = field(default_factory=dict)  # frame index → RGB image
 
     @property
@@ -136,57 +160,108 @@ class Analysis:
         return len(self.scores.times_s)
 
 
+class ScoreColumns:
+    """Per-frame measurements filled in as frames are measured (NaN until then).
+
+    Frames measured one after the other get their change scores; a frame whose predecessor was
+    not measured just before it (:meth:`restart`, or a gap) gets only its sharpness.
+    """
+
+    def __init__(self, frame_count: int) -> None:
+        self.content = np.full(frame_count, np.nan)
+        self.hist = np.full(frame_count, np.nan)
+        self.layout = np.full(frame_count, np.nan)
+        self.lagged = np.full(frame_count, np.nan)
+        self.sharpness = np.full(frame_count, np.nan, dtype=np.float32)
+        self._meter = FrameMeter()
+        self._colours = LaggedColours(LAG)
+        self._last = -2
+
+    def restart(self) -> None:
+        """The next frame measured does not follow the last one (a new decoding run)."""
+        self._last = -2
+
+    def measure(self, index: int, image: np.ndarray) -> None:
+        """Measure frame ``index`` from its analysis-size planar I420 image."""
+        if index >= len(self.content):
+            self._grow(max(index + 1, 2 * len(self.content)))
+        m = self._meter.measure(image, first=index == 0, follows=self._last == index - 1)
+        self._last = index
+        self.sharpness[index] = m.sharpness
+        if not math.isnan(m.content):  # a frame measured again after a gap keeps its scores
+            self.content[index], self.hist[index], self.layout[index] = m.content, m.hist, m.layout
+        lagged = self._colours.add(index, m.colours)
+        if lagged is not None:
+            self.lagged[lagged[0]] = lagged[1]
+
+    def _grow(self, size: int) -> None:
+        extra = size - len(self.content)
+        for name in ("content", "hist", "layout", "lagged", "sharpness"):
+            column = getattr(self, name)
+            setattr(self, name, np.concatenate([column, np.full(extra, np.nan, dtype=column.dtype)]))
+
+    def scores(self, times_s: np.ndarray, keyframes_s: np.ndarray, width: int, scan: Scan) -> FrameScores:
+        """The measurements as :class:`FrameScores` for ``len(times_s)`` frames."""
+        n = len(times_s)
+        if n > len(self.content):
+            self._grow(n)
+        return FrameScores(
+            times_s,
+            self.content[:n],
+            self.hist[:n],
+            self.layout[:n],
+            self.lagged[:n],
+            self.sharpness[:n],
+            keyframes_s,
+            width,
+            scan,
+        )
+
+
 def analyze(
     video: VideoStream,
     *,
-    detector: DetectorName,
-    threshold: float | None,
-    min_shot_frames: int,
     renders: Mapping[int, int | None] | None = None,
+    transnet: bool = False,
     width: int = ANALYSIS_WIDTH,
+    reason: str = "every frame",
 ) -> Analysis:
-    """Decode ``video`` once: detect cuts, score sharpness, and render chosen frames.
+    """Decode every frame of ``video`` once: measure it, render chosen frames, feed TransNetV2.
 
     Decoding (without deblocking, scaled straight to small planar I420) runs in a background
-    thread; this thread turns each small frame into a content score and a sharpness score and
-    feeds the score to the PySceneDetect detector.
+    thread; this thread measures each small frame.
 
     Args:
         renders: frame index → width of an RGB rendering of that frame (None: full resolution).
             Indices past the end render the last frame.
+        transnet: also run TransNetV2 (the accuracy mode) over every frame.
+        reason: why the full pass runs (recorded with the scores).
     """
-    det = make_detector(detector, threshold, min_shot_frames)
-    content = ContentScore()
-    sharp = SharpnessScorer()
+    net = TransNetScorer() if transnet else None
+    cols = ScoreColumns(max(1, round(video.duration * float(video.frame_rate)) + 2))
     times: list[float] = []
     keys: list[float] = []
-    cuts: list[int] = []
-    contents: list[float] = []
     out: dict[int, np.ndarray] = {}
-    last = -1
     with closing(prefetched(_decode(video, width, dict(renders or {})))) as frames:
         for frame in frames:
             out.update(frame.renders)
             if frame.image is None:  # the tail: renders wanted past the end
                 continue
-            score = content(i420_to_bgr(frame.image))
-            contents.append(score)
-            cuts.extend(det.feed(frame.index, score))
-            sharp.process_frame(frame.index, i420_luma(frame.image))
+            cols.measure(frame.index, frame.image)
+            if net is not None:
+                net.process_frame(frame.index, TransNetScorer.shrink(i420_to_bgr(frame.image)))
             times.append(frame.time_s)
             if frame.key:
                 keys.append(frame.time_s)
-            last = frame.index
-    if last >= 0:
-        cuts.extend(det.post_process(last))
-    scores = FrameScores(
+    n = len(times)
+    scores = cols.scores(
         np.asarray(times, dtype=np.float64),
-        np.asarray(contents, dtype=np.float32),
-        np.asarray(sharp.scores, dtype=np.float32),
         np.asarray(keys, dtype=np.float64),
         width,
+        Scan("full", reason, n, n),
     )
-    return Analysis(scores, _clean(cuts, len(times)), out)
+    scores.transnet = net.post_process() if net is not None else None
+    return Analysis(scores, out)
 
 
 @dataclass
@@ -209,21 +284,3 @@ def _decode(video: VideoStream, width: int, wanted: dict[int, int | None]) -> It
         last = frame
     if last is not None and wanted:  # past the end: the last frame stands in
         yield _Small(-1, 0.0, False, None, {index: last.render(w) for index, w in wanted.items()})
-
-
-def detect_from_scores(
-    scores: FrameScores, *, detector: DetectorName, threshold: float | None, min_shot_frames: int
-) -> list[int]:
-    """Cuts from saved content scores, exactly as a decoding pass would find them."""
-    det = make_detector(detector, threshold, min_shot_frames)
-    cuts: list[int] = []
-    n = len(scores.content)
-    for index in range(n):
-        cuts.extend(det.feed(index, float(scores.content[index])))
-    if n:
-        cuts.extend(det.post_process(n - 1))
-    return _clean(cuts, n)
-
-
-def _clean(cuts: list[int], frame_count: int) -> list[int]:
-    return sorted({int(c) for c in cuts if 0 < int(c) < frame_count})

@@ -50,17 +50,22 @@ def spans_from_cuts(cuts: Sequence[int], frame_count: int) -> list[ShotSpan]:
 
 
 def choose_keyframes(spans: Sequence[ShotSpan], scores: np.ndarray) -> list[int]:
-    """The frame index of the sharpest frame inside each shot, skipping frames near its cuts."""
+    """The frame index of the sharpest frame inside each shot, skipping frames near its cuts.
+
+    Frames without a score (NaN: a coarse scan measured only some) are not candidates; a shot
+    with no measured frame away from its edges gets its middle frame.
+    """
     chosen: list[int] = []
     for span in spans:
         length = span.end - span.start
         edge = min(MAX_EDGE_FRAMES, int(length * EDGE_FRACTION))
         lo, hi = span.start + edge, span.end - edge
         window = scores[lo:hi]
-        if len(window) == 0:
+        if len(window) == 0 or np.isnan(window).all():
             chosen.append(span.start + length // 2)
             continue
         # The first of the (near-)sharpest frames: ties go to the earlier, steadier frame.
-        best = float(window.max())
-        chosen.append(lo + int(np.argmax(window >= best * 0.999)))
+        best = float(np.nanmax(window))
+        with np.errstate(invalid="ignore"):
+            chosen.append(lo + int(np.argmax(window >= best * 0.999)))
     return chosen

@@ -39,7 +39,7 @@ def test_minimal_request_gets_defaults_ids_and_progress(settings: Settings) -> N
     ws = TaskWorkspace(settings.workspace, "t1")
     manifest = load_manifest(ws)
     assert manifest.options == Options()
-    assert manifest.options.audio.sample_rate == 16000 and manifest.options.shots.detector == "adaptive"
+    assert manifest.options.audio.sample_rate == 16000 and manifest.options.shots.detector == "hybrid"
     assert [v.video_id for v in manifest.videos] == out["video_ids"]
     task, states = load_progress(ws)
     assert task["phase"] == "processing" and task["total"] == 2

@@ -52,7 +52,7 @@ def _assert_cuts(record: ShotsRecord, cut_frames: tuple[int, ...], fps: float) -
 
 # The "life" shot starts from random noise that settles over ~25 frames: its frame-to-frame change
 # reaches ~37 there, over the content detector's default 27, while every real cut scores ~105.
-@pytest.mark.parametrize(("detector", "threshold"), [("adaptive", None), ("content", 45.0)])
+@pytest.mark.parametrize(("detector", "threshold"), [("hybrid", None), ("adaptive", None), ("content", 45.0)])
 def test_cuts_of_generated_video_within_one_frame(
     settings: Settings, speech_video: MadeVideo, detector: str, threshold: float | None
 ) -> None:
@@ -69,7 +69,7 @@ def test_cuts_of_generated_video_within_one_frame(
     assert (video_dir / SCORES_FILE).is_file()
 
 
-@pytest.mark.parametrize("detector", ["adaptive", "content"])
+@pytest.mark.parametrize("detector", ["hybrid", "adaptive", "content"])
 def test_cuts_of_bikes_within_one_frame(settings: Settings, bikes: Path, detector: str) -> None:
     _, record = _run(settings, bikes, {"shots": {"detector": detector}})
     _assert_cuts(record, BIKES_CUTS, 25.0)
