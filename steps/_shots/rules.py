@@ -68,7 +68,7 @@ class ScoreTrack:
     content: np.ndarray  # PySceneDetect's content score (mean HSV change)
     hist: np.ndarray  # histogram distance (0: same colours, 1: no colour in common)
     lagged: np.ndarray  # histogram distance across a gradual transition starting at the frame
-    layout: np.ndarray  # change of the picture shrunk to 32 pixels wide (mean of 8-bit levels)
+    layout: np.ndarray  # change of the gray picture shrunk eight times (mean of 8-bit levels)
 
     @property
     def frame_count(self) -> int:

@@ -114,7 +114,7 @@ class LaggedColours:
 
 
 class LayoutChange:
-    """Fed BGR frames in order; returns how much the picture's coarse layout changed: the mean
+    """Fed gray frames in order; returns how much the picture's coarse layout changed: the mean
     absolute difference of the frames shrunk eight times (0.0 for the first). Shrinking averages
     away noise, compression artefacts and small motion; a cut to another scene remains."""
 
@@ -123,10 +123,10 @@ class LayoutChange:
     def __init__(self) -> None:
         self._last: np.ndarray | None = None
 
-    def __call__(self, bgr: np.ndarray) -> float:
+    def __call__(self, gray: np.ndarray) -> float:
         f = self.FACTOR
-        h, w = max(1, bgr.shape[0] // f), max(1, bgr.shape[1] // f)
-        small = cv2.resize(bgr[: h * f, : w * f], (w, h), interpolation=cv2.INTER_AREA)
+        h, w = max(1, gray.shape[0] // f), max(1, gray.shape[1] // f)
+        small = cv2.resize(gray[: h * f, : w * f], (w, h), interpolation=cv2.INTER_AREA)
         last, self._last = self._last, small
         if last is None or last.shape != small.shape:
             return 0.0
@@ -165,12 +165,12 @@ class FrameMeter:
             self._content = ContentScore()
             self._hist = HistogramDistance()
             self._layout = LayoutChange()
-        bgr = i420_to_bgr(image)
-        hsv = cv2.cvtColor(bgr, cv2.COLOR_BGR2HSV)
+        hsv = cv2.cvtColor(i420_to_bgr(image), cv2.COLOR_BGR2HSV)
+        luma = i420_luma(image)
         content = self._content.of_hsv(hsv)
         hist = self._hist(hsv)
-        layout = self._layout(bgr)
+        layout = self._layout(luma)
         if not follows and not first:
             content = hist = layout = math.nan
         assert self._hist.last is not None
-        return Measures(content, hist, layout, sharpness(i420_luma(image)), self._hist.last)
+        return Measures(content, hist, layout, sharpness(luma), self._hist.last)
