@@ -22,11 +22,18 @@ from ..errors import ModelUnavailable
 from .base import RawSegment, Transcription, build_segments
 from .models import BASE, TINY_EN, check_whisper_dir, tiny_en_dir, whisper_base_dir
 
-__all__ = ["WhisperEngine", "load_whisper", "resolve_whisper_model", "speech_chunks"]
+__all__ = ["WhisperEngine", "load_whisper", "plausible", "resolve_whisper_model", "speech_chunks"]
 
 _SAMPLE_RATE = 16000
 _BEAM_SIZE = 5
 _LID_SECONDS = 30  # Whisper decides the language from one 30 s window
+# Whisper's own hallucination tests (the thresholds its temperature fallback uses): a segment this
+# repetitive ("Hmmmm…mmm" over music), or this unsure while the model thinks nobody speaks, is dropped.
+# The fallback samples at rising temperatures, so without this a music clip sometimes yields text.
+_MAX_COMPRESSION = 2.4
+_NO_SPEECH_PROB = 0.6
+_MIN_LOGPROB = -1.0
+_TEMPERATURES = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)  # faster-whisper's fallback schedule
 _MODELS: dict[tuple[str, str, str, int], Any] = {}
 _LOCK = threading.Lock()
 log = get_logger(__name__)
@@ -84,6 +91,13 @@ def speech_chunks(audio: np.ndarray) -> list[tuple[int, int]]:
     return [(c["start"], c["end"]) for c in get_speech_timestamps(audio, VadOptions())]
 
 
+def plausible(segment: Any) -> bool:
+    """Whether a faster-whisper segment is speech rather than a hallucination (repetition, no voice)."""
+    if segment.compression_ratio > _MAX_COMPRESSION:
+        return False
+    return not (segment.no_speech_prob > _NO_SPEECH_PROB and segment.avg_logprob < _MIN_LOGPROB)
+
+
 class WhisperEngine:
     """Whisper through faster-whisper: int8 on CPU, voice activity first, word timestamps."""
 
@@ -98,6 +112,7 @@ class WhisperEngine:
         device: str = "cpu",
         detector: Path | None = None,
         beam_size: int = _BEAM_SIZE,
+        temperatures: tuple[float, ...] = _TEMPERATURES,
     ) -> None:
         self.path = path
         self.model = model
@@ -106,6 +121,7 @@ class WhisperEngine:
         self.language = None if language == "auto" else language
         self.detector = detector  # a multilingual model that names the language for an English-only one
         self.beam_size = beam_size
+        self.temperatures = temperatures
 
     def load(self) -> None:
         """Load the model (and the language detector an English-only model needs) once per process."""
@@ -136,6 +152,7 @@ class WhisperEngine:
             audio,
             language=language,
             beam_size=self.beam_size,
+            temperature=list(self.temperatures),
             vad_filter=True,
             word_timestamps=True,
             condition_on_previous_text=False,
@@ -145,6 +162,7 @@ class WhisperEngine:
         raw = [
             RawSegment(s.start, s.end, s.text, [(w.start, w.end, w.word) for w in s.words or []])
             for s in segments
+            if plausible(s)
         ]
         found = build_segments(raw, len(audio) / _SAMPLE_RATE, info.language)
         if not found:  # voice activity, but no words: music or noise

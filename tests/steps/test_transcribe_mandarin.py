@@ -159,6 +159,21 @@ def test_music_and_silence_give_an_empty_transcript(
     assert (metrics.speech_ratio, metrics.speech_rate, metrics.hook_text) == (0.0, None, None)
 
 
+def test_a_repetitive_hallucination_over_music_is_dropped(offline: Settings, bigbuckbunny: Path) -> None:
+    """Greedy decoding of Big Buck Bunny's score always yields "Hmmmm…mmm" (the temperature fallback
+    only sometimes does): Whisper's own repetition and no-voice tests must keep it out."""
+    from steps._asr.whisper_engine import WhisperEngine
+
+    ws, (vid,) = make_task(offline, [bigbuckbunny])
+    media_handler({"task_id": ws.task_id, "video_id": vid}, StepContext(settings=offline))
+    chosen = choose_engine(offline, "whisper", None, "auto").engine
+    assert isinstance(chosen, WhisperEngine)
+    greedy = WhisperEngine(chosen.path, chosen.model, temperatures=(0.0,))
+    wav = next(ws.video_dir(vid).glob("*.wav"))
+    result = greedy.transcribe(wav)
+    assert result.segments == [] and result.empty_reason == "no_speech"
+
+
 def test_auto_picks_tiny_en_only_for_english_requests(offline: Settings) -> None:
     english = choose_engine(offline, language="en").engine
     assert english is not None and english.model == "tiny.en"
