@@ -29,10 +29,16 @@ _BEAM_SIZE = 5
 _LID_SECONDS = 30  # Whisper decides the language from one 30 s window
 # Whisper's own hallucination tests (the thresholds its temperature fallback uses): a segment this
 # repetitive ("Hmmmm…mmm" over music), or this unsure while the model thinks nobody speaks, is dropped.
-# The fallback samples at rising temperatures, so without this a music clip sometimes yields text.
+# The fallback samples at rising temperatures, so a music clip sometimes yields text that passes both
+# (seen: "Hmmmm…" sampled at 0.8, compression 2.33, no-speech 0.71, log-probability -0.94). Two more
+# tests catch it: a sampled (temperature > 0) segment the model itself judges not to be speech, and a
+# segment that is mostly one character held ("Hmmmmm", "嗯嗯嗯嗯") rather than words.
 _MAX_COMPRESSION = 2.4
 _NO_SPEECH_PROB = 0.6
 _MIN_LOGPROB = -1.0
+_HELD_RUN = 4  # a character repeated this many times in a row…
+_HELD_SHARE = 0.5  # …making up this share of the segment's letters is a held sound, not speech
+_SEED = 0  # the fallback's sampling is seeded, so the same audio gives the same transcript
 _TEMPERATURES = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)  # faster-whisper's fallback schedule
 _MODELS: dict[tuple[str, str, str, int], Any] = {}
 _LOCK = threading.Lock()
@@ -91,11 +97,22 @@ def speech_chunks(audio: np.ndarray) -> list[tuple[int, int]]:
     return [(c["start"], c["end"]) for c in get_speech_timestamps(audio, VadOptions())]
 
 
+def _held_sound(text: str) -> bool:
+    letters = [c for c in text if c.isalpha()]
+    longest = run = 0
+    for i, c in enumerate(letters):
+        run = run + 1 if i and c.lower() == letters[i - 1].lower() else 1
+        longest = max(longest, run)
+    return longest >= _HELD_RUN and longest >= _HELD_SHARE * len(letters)
+
+
 def plausible(segment: Any) -> bool:
     """Whether a faster-whisper segment is speech rather than a hallucination (repetition, no voice)."""
-    if segment.compression_ratio > _MAX_COMPRESSION:
+    if segment.compression_ratio > _MAX_COMPRESSION or _held_sound(segment.text):
         return False
-    return not (segment.no_speech_prob > _NO_SPEECH_PROB and segment.avg_logprob < _MIN_LOGPROB)
+    if segment.no_speech_prob <= _NO_SPEECH_PROB:
+        return True
+    return segment.avg_logprob >= _MIN_LOGPROB and segment.temperature == 0.0
 
 
 class WhisperEngine:
@@ -148,6 +165,9 @@ class WhisperEngine:
             language, probability = self._detect(audio, chunks)
         if self.english_only and language != "en":
             return Transcription.empty("unsupported_language", language, probability)
+        import ctranslate2
+
+        ctranslate2.set_random_seed(_SEED)
         segments, info = whisper.transcribe(
             audio,
             language=language,

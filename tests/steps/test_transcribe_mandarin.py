@@ -182,3 +182,35 @@ def test_auto_picks_tiny_en_only_for_english_requests(offline: Settings) -> None
         assert chosen is not None and chosen.model == "base"
     plain = choose_engine(dataclasses.replace(offline, asr_engine="whisper"), language="auto").engine
     assert plain is not None and plain.model == "base"
+
+
+@pytest.mark.parametrize(
+    ("text", "temperature", "compression", "no_speech", "logprob", "kept"),
+    [
+        # sampled at 0.8 over Big Buck Bunny's score: passes Whisper's own two tests
+        (" Hmmmmmmmmmmmmmmmmmmmmmmmmmm.", 0.8, 2.33, 0.712, -0.936, False),
+        (" Hmmmmmmmmmmmmmmm", 0.0, 1.1, 0.2, -0.5, False),  # short: compresses badly, still a held sound
+        (" 嗯嗯嗯嗯嗯", 0.0, 1.0, 0.3, -0.6, False),
+        (" 哈哈哈哈，这个真的太好用了，大家快去试试吧", 0.0, 1.3, 0.1, -0.3, True),  # laughter inside speech
+        (" Grab yours now, only while stocks last.", 0.0, 1.2, 0.65, -0.4, True),  # greedy and confident
+        (" Grab yours now, only while stocks last.", 0.4, 1.2, 0.65, -0.4, False),  # sampled, judged no voice
+        (" Grab yours now, only while stocks last.", 0.4, 1.2, 0.3, -0.9, True),
+        (" la la la la la la la la la la la la la", 0.0, 3.1, 0.1, -0.4, False),
+        (" Zzz", 0.0, 0.8, 0.1, -0.4, True),  # three letters held is not enough to judge
+    ],
+)
+def test_whisper_hallucination_tests(
+    text: str, temperature: float, compression: float, no_speech: float, logprob: float, kept: bool
+) -> None:
+    from types import SimpleNamespace
+
+    from steps._asr.whisper_engine import plausible
+
+    segment = SimpleNamespace(
+        text=text,
+        temperature=temperature,
+        compression_ratio=compression,
+        no_speech_prob=no_speech,
+        avg_logprob=logprob,
+    )
+    assert plausible(segment) is kept
