@@ -27,12 +27,13 @@ __all__ = ["WhisperEngine", "load_whisper", "plausible", "resolve_whisper_model"
 _SAMPLE_RATE = 16000
 _BEAM_SIZE = 5
 _LID_SECONDS = 30  # Whisper decides the language from one 30 s window
-# Whisper's own hallucination tests (the thresholds its temperature fallback uses): a segment this
-# repetitive ("Hmmmm…mmm" over music), or this unsure while the model thinks nobody speaks, is dropped.
-# The fallback samples at rising temperatures, so a music clip sometimes yields text that passes both
-# (seen: "Hmmmm…" sampled at 0.8, compression 2.33, no-speech 0.71, log-probability -0.94). Two more
-# tests catch it: a sampled (temperature > 0) segment the model itself judges not to be speech, and a
-# segment that is mostly one character held ("Hmmmmm", "嗯嗯嗯嗯") rather than words.
+# Whisper's hallucination tests, applied where the model itself judges that nobody speaks
+# (no-speech probability over 0.6): then a segment that is unsure (log-probability under -1), too
+# repetitive (compression over 2.4) or only came from the sampling fallback (temperature over 0) is
+# dropped. Seen over Big Buck Bunny's score: "Hmmmm…" sampled at 0.8, compression 2.33, no-speech 0.71,
+# log-probability -0.94. Repetition alone is not enough: ads repeat their slogans (six repeats of a
+# spoken sentence compress 3.7 and are speech). A segment that is mostly one held character
+# ("Hmmmmm", "嗯嗯嗯嗯") is dropped whatever the model thinks.
 _MAX_COMPRESSION = 2.4
 _NO_SPEECH_PROB = 0.6
 _MIN_LOGPROB = -1.0
@@ -108,11 +109,12 @@ def _held_sound(text: str) -> bool:
 
 def plausible(segment: Any) -> bool:
     """Whether a faster-whisper segment is speech rather than a hallucination (repetition, no voice)."""
-    if segment.compression_ratio > _MAX_COMPRESSION or _held_sound(segment.text):
+    if _held_sound(segment.text):
         return False
     if segment.no_speech_prob <= _NO_SPEECH_PROB:
         return True
-    return segment.avg_logprob >= _MIN_LOGPROB and segment.temperature == 0.0
+    unsure = segment.avg_logprob < _MIN_LOGPROB or segment.compression_ratio > _MAX_COMPRESSION
+    return not unsure and segment.temperature == 0.0
 
 
 class WhisperEngine:

@@ -195,7 +195,9 @@ def test_auto_picks_tiny_en_only_for_english_requests(offline: Settings) -> None
         (" Grab yours now, only while stocks last.", 0.0, 1.2, 0.65, -0.4, True),  # greedy and confident
         (" Grab yours now, only while stocks last.", 0.4, 1.2, 0.65, -0.4, False),  # sampled, judged no voice
         (" Grab yours now, only while stocks last.", 0.4, 1.2, 0.3, -0.9, True),
-        (" la la la la la la la la la la la la la", 0.0, 3.1, 0.1, -0.4, False),
+        (" la la la la la la la la la la la la la", 0.0, 3.1, 0.7, -0.4, False),  # a loop, judged no voice
+        # six repeats of a spoken slogan in one window: repetitive, but the model hears speech
+        (" Order today and get free shipping.", 1.0, 3.72, 0.295, -0.167, True),
         (" Zzz", 0.0, 0.8, 0.1, -0.4, True),  # three letters held is not enough to judge
     ],
 )
