@@ -11,7 +11,8 @@ Every class carries a CloudFlow-style ``code``; a state that fails with one of t
     ├── StateFailure                (any code)             a failure travelling up: Fail state, Map/Parallel
     ├── ExecutionAlreadyExists      ExecutionAlreadyExists the name belongs to a finished execution
     ├── ExecutionNotFound           ExecutionNotFound      no execution has that name
-    └── ExecutionNotResumable       ExecutionNotResumable  finished, or still alive in another process
+    ├── ExecutionNotResumable       ExecutionNotResumable  finished, or still alive in another process
+    └── ExecutionNotRunning         ExecutionNotRunning    stop: the execution has already ended
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ __all__ = [
     "ExecutionAlreadyExists",
     "ExecutionNotFound",
     "ExecutionNotResumable",
+    "ExecutionNotRunning",
     "ExpressionError",
     "FlowError",
     "SpecError",
@@ -95,3 +97,9 @@ class ExecutionNotResumable(FlowError):
     """The execution cannot be resumed: it finished, or its process is still alive."""
 
     code = "ExecutionNotResumable"
+
+
+class ExecutionNotRunning(FlowError):
+    """The execution has already ended, so it cannot be stopped."""
+
+    code = "ExecutionNotRunning"

@@ -26,7 +26,7 @@ from ._history import HistoryWriter
 from ._machine import Machine, State
 from ._rules import MAX_CONCURRENCY
 
-__all__ = ["DEFAULT_CONCURRENCY", "MAX_CONCURRENCY", "Run", "TaskContext", "error_of"]
+__all__ = ["DEFAULT_CONCURRENCY", "MAX_CONCURRENCY", "Cancel", "Cancelled", "Run", "TaskContext", "error_of"]
 
 DEFAULT_CONCURRENCY = 10
 
@@ -44,17 +44,22 @@ class TaskContext:
     services: Mapping[str, Any]
 
 
-class _Cancelled(Exception):
+class Cancelled(Exception):
     """A sibling branch or iteration failed: stop before the next state."""
 
 
-class _Cancel:
-    def __init__(self, parent: _Cancel | None = None) -> None:
+class Cancel:
+    """Set when a sibling failed; ``probe`` (the root's) also reports a stop asked from outside."""
+
+    def __init__(self, parent: Cancel | None = None, probe: Callable[[], bool] | None = None) -> None:
         self.parent = parent
         self.flag = threading.Event()
+        self.probe = probe
 
     def is_set(self) -> bool:
-        return self.flag.is_set() or (self.parent is not None and self.parent.is_set())
+        if self.flag.is_set() or (self.probe is not None and self.probe()):
+            return True
+        return self.parent is not None and self.parent.is_set()
 
 
 def error_of(exc: BaseException) -> dict[str, str]:
@@ -120,13 +125,13 @@ class Run:
             )
 
     # -- scopes ------------------------------------------------------------------------------------
-    def machine(self, machine: Machine, inp: Any, prefix: str = "", cancel: _Cancel | None = None) -> Any:
+    def machine(self, machine: Machine, inp: Any, prefix: str = "", cancel: Cancel | None = None) -> Any:
         """Run a scope from ``StartAt`` to its end; returns the last state's output."""
         visits: dict[str, int] = {}
         name: str | None = machine.start_at
         while name is not None:
             if cancel is not None and cancel.is_set():
-                raise _Cancelled
+                raise Cancelled
             state = machine.states[name]
             n = visits[name] = visits.get(name, 0) + 1
             path = f"{prefix}/{name}" if prefix else name
@@ -135,7 +140,7 @@ class Run:
             inp, name = self.state(state, inp, path, cancel)
         return inp
 
-    def state(self, state: State, inp: Any, path: str, cancel: _Cancel | None) -> tuple[Any, str | None]:
+    def state(self, state: State, inp: Any, path: str, cancel: Cancel | None) -> tuple[Any, str | None]:
         """Run one state with its Retry and Catch; returns ``(output, next state or None)``."""
         self.history.append("StateEntered", state.name, path, input=inp)
         counts = [0] * len(state.retry)
@@ -145,7 +150,7 @@ class Run:
                 self.check_size(state, "input", inp)
                 out, nxt = self._attempt(state, inp, path, retries, cancel)
                 self.check_size(state, "output", out)
-            except _Cancelled:
+            except Cancelled:
                 raise
             except Exception as exc:
                 if isinstance(exc, ExpressionError) and not exc.state:
@@ -190,7 +195,7 @@ class Run:
 
     # -- one attempt of each state type ------------------------------------------------------------
     def _attempt(
-        self, state: State, inp: Any, path: str, retries: int, cancel: _Cancel | None
+        self, state: State, inp: Any, path: str, retries: int, cancel: Cancel | None
     ) -> tuple[Any, str | None]:
         effective = (
             inp if state.input is None else state.input.render(self.scope(state, inp, retry_count=retries))
@@ -277,8 +282,8 @@ class Run:
             raise box["error"]
         return box["result"]
 
-    def _parallel(self, state: State, inp: Any, path: str, parent: _Cancel | None) -> dict[str, Any]:
-        cancel = _Cancel(parent)
+    def _parallel(self, state: State, inp: Any, path: str, parent: Cancel | None) -> dict[str, Any]:
+        cancel = Cancel(parent)
         jobs = [
             functools.partial(self.machine, b, inp, f"{path}/Branch{k}", cancel)
             for k, b in enumerate(state.branches)
@@ -286,7 +291,7 @@ class Run:
         results = self._gather(jobs, len(jobs), cancel)
         return {f"Branch{k}": r for k, r in enumerate(results)}
 
-    def _map(self, state: State, inp: Any, path: str, parent: _Cancel | None) -> dict[str, Any]:
+    def _map(self, state: State, inp: Any, path: str, parent: Cancel | None) -> dict[str, Any]:
         assert state.items is not None
         items = state.items.render(self.scope(state, inp))
         if not isinstance(items, list):
@@ -294,7 +299,7 @@ class Run:
                 f"ItemsPath must select a list, got {type(items).__name__}", state=state.name
             )
         limit = self._concurrency(state, inp)
-        cancel = _Cancel(parent)
+        cancel = Cancel(parent)
         processor = state.branches[0]
         jobs = [
             functools.partial(self.machine, processor, it, f"{path}/{i}", cancel)
@@ -334,7 +339,7 @@ class Run:
         return max(1, min(MAX_CONCURRENCY, int(value)))
 
     @staticmethod
-    def _gather(jobs: Sequence[Callable[[], Any]], limit: int, cancel: _Cancel) -> list[Any]:
+    def _gather(jobs: Sequence[Callable[[], Any]], limit: int, cancel: Cancel) -> list[Any]:
         """Run ``jobs`` on up to ``limit`` threads; results in job order; the first failure wins."""
         if not jobs:
             return []
@@ -346,7 +351,7 @@ class Run:
                 return
             try:
                 results[i] = jobs[i]()
-            except _Cancelled:
+            except Cancelled:
                 pass
             except BaseException as exc:
                 failures[i] = exc
@@ -357,5 +362,5 @@ class Run:
         if failures:
             raise failures[min(failures)]
         if cancel.is_set():
-            raise _Cancelled
+            raise Cancelled
         return results

@@ -12,7 +12,8 @@ from typing import Any
 import pytest
 import yaml
 
-from flows._engine import Engine, Execution
+from flows import Execution, ExecutionStatus
+from flows._engine import Engine
 from flows._errors import ExecutionAlreadyExists, SpecError, StateSizeExceeded
 from flows._history import ExecutionStore
 from flows._runner import TaskContext
@@ -56,7 +57,7 @@ class Fixture:
 
     def run(self, spec: dict[str, Any], fns: dict[str, Handler], inp: Any = None, **kw: Any) -> Execution:
         self.runs += 1
-        return self.engine(spec, fns, **kw).start(f"e{self.runs}", inp)
+        return self.engine(spec, fns, **kw).start(f"e{self.runs}", inp, wait=True)
 
 
 class Coded(Exception):
@@ -133,9 +134,10 @@ def test_choice_branches_default_and_no_match(fx: Fixture) -> None:
         {"Type": "Pass", "Name": "Small", "OutputConstructor": {"size": "small"}, "End": True},
     )
     engine = fx.engine(spec, {})
-    assert [engine.start(f"n{n}", {"n": n}).output["size"] for n in (20, 7, 1)] == ["big", "mid", "small"]
+    sizes = [engine.start(f"n{n}", {"n": n}, wait=True).output["size"] for n in (20, 7, 1)]
+    assert sizes == ["big", "mid", "small"]
     del spec["States"][0]["Default"]
-    ex = fx.engine(spec, {}).start("nomatch", {"n": 1})
+    ex = fx.engine(spec, {}).start("nomatch", {"n": 1}, wait=True)
     assert ex.status == "Failed" and ex.error["Code"] == "FnF.NoChoiceMatched"
 
 
@@ -255,11 +257,11 @@ def test_error_names_typed_code_vs_fc_unknown(fx: Fixture) -> None:
     def crash(event: Any, ctx: TaskContext) -> Any:
         raise ZeroDivisionError("division by zero")
 
-    assert fx.engine(flow(task("T", "f")), {"f": typed}).start("a").error == {
+    assert fx.engine(flow(task("T", "f")), {"f": typed}).start("a", wait=True).error == {
         "Code": "NotAVideo",
         "Detail": "an HTML page, not a video",
     }
-    err = fx.engine(flow(task("T", "f")), {"f": crash}).start("b").error
+    err = fx.engine(flow(task("T", "f")), {"f": crash}).start("b", wait=True).error
     assert err == {"Code": "FC.Unknown", "Detail": "ZeroDivisionError: division by zero"}
 
 
@@ -412,10 +414,12 @@ def test_state_size_limit_fails_the_state_and_can_be_caught(fx: Fixture) -> None
 def test_execution_names_behave_like_cloudflow(fx: Fixture) -> None:
     gate = threading.Event()
     engine = fx.engine(flow(task("T", "f")), {"f": lambda e, c: gate.wait(5)})
-    first = engine.start("job-1", {}, wait=False)
-    assert engine.start("job-1", {}) is first and first.status == "Running"
+    first = engine.start("job-1", {})
+    assert first.status is ExecutionStatus.RUNNING and not first.done
+    assert engine.start("job-1", {}) == first  # already started: the same execution, no second one
+    assert [e["type"] for e in engine.history("job-1")].count("ExecutionStarted") == 1
     gate.set()
-    assert first.wait(5).status == "Succeeded"
+    assert engine.wait("job-1").status is ExecutionStatus.SUCCEEDED
     with pytest.raises(ExecutionAlreadyExists, match="'job-1' already exists"):
         engine.start("job-1", {})
     with pytest.raises(SpecError, match="invalid execution name"):
