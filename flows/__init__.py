@@ -24,7 +24,7 @@ from ._errors import (
 from ._graph import render_graph
 from ._history import ExecutionInfo, ExecutionStore, state_stats, state_timings
 from ._interface import Execution, ExecutionEngine, ExecutionStatus, HistoryEvent
-from ._runner import TaskContext
+from ._states import TaskContext
 from ._validate import FlowValidationError, Problem, check_flow, load_flow, validate_flow
 
 __all__ = [

@@ -33,12 +33,13 @@ from ._errors import (
     ExecutionNotRunning,
     SpecError,
     StateSizeExceeded,
+    error_of,
 )
 from ._history import ExecutionInfo, ExecutionStore, HistoryWriter
 from ._interface import Execution, ExecutionStatus, HistoryEvent
 from ._machine import Machine, compile_machine
 from ._rules import NAME_RE
-from ._runner import Cancel, Cancelled, Run, error_of
+from ._runner import Cancel, Cancelled, Run
 
 __all__ = ["MAX_STATE_BYTES", "Engine"]
 
@@ -239,7 +240,7 @@ class Engine:
         log.info("execution.started", execution=info.name, flow=self._flow)
         try:
             try:
-                output = run.machine(self.machine, info.input, "", live.stop)
+                output = run.machine(self.machine, info.input, cancel=live.stop)
             except Cancelled:
                 self._end(live, writer, ExecutionStatus.STOPPED)
             except Exception as exc:

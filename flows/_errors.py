@@ -28,6 +28,7 @@ __all__ = [
     "StateFailure",
     "StateSizeExceeded",
     "TaskTimeout",
+    "error_of",
 ]
 
 
@@ -103,3 +104,14 @@ class ExecutionNotRunning(FlowError):
     """The execution has already ended, so it cannot be stopped."""
 
     code = "ExecutionNotRunning"
+
+
+def error_of(exc: BaseException) -> dict[str, str]:
+    """CloudFlow's ``{Code, Detail}`` for an exception: its string ``code``, else ``FC.Unknown``."""
+    code = getattr(exc, "code", None)
+    if isinstance(code, str) and code:
+        detail = getattr(exc, "detail", None)
+        if not isinstance(detail, str):
+            detail = str(getattr(exc, "message", None) or exc)
+        return {"Code": code, "Detail": detail}
+    return {"Code": "FC.Unknown", "Detail": f"{type(exc).__name__}: {exc}"}

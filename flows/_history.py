@@ -318,26 +318,34 @@ class ExecutionStore:
         return state_timings(self.events(name))
 
 
+def _key(event: Mapping[str, Any]) -> str:
+    """The state an event belongs to, as named in the definition (``Videos/Understand/Branch1/Shots``).
+
+    Events recorded before keys existed fall back to the bare state name.
+    """
+    return str(event.get("key") or event["state"])
+
+
 def state_stats(events: Iterable[Mapping[str, Any]]) -> dict[str, dict[str, int]]:
-    """Per state name, how many of its runs (over all iterations) succeeded/failed/ran/were caught."""
+    """Per state key, how many of its runs (over all iterations) succeeded/failed/ran/were caught."""
     last: dict[str, tuple[str, str]] = {}
     for e in events:
         kind = e["type"]
         if kind == "StateEntered":
-            last[e["path"]] = (e["state"], "running")
+            last[e["path"]] = (_key(e), "running")
         elif kind == "StateExited":
-            last[e["path"]] = (e["state"], "succeeded")
+            last[e["path"]] = (_key(e), "succeeded")
         elif kind == "StateFailed":
-            last[e["path"]] = (e["state"], "caught" if e.get("caught") else "failed")
+            last[e["path"]] = (_key(e), "caught" if e.get("caught") else "failed")
     stats: dict[str, dict[str, int]] = {}
-    for state, status in last.values():
-        row = stats.setdefault(state, {"succeeded": 0, "failed": 0, "running": 0, "caught": 0})
+    for key, status in last.values():
+        row = stats.setdefault(key, {"succeeded": 0, "failed": 0, "running": 0, "caught": 0})
         row[status] += 1
     return stats
 
 
 def state_timings(events: Iterable[Mapping[str, Any]]) -> dict[str, dict[str, float]]:
-    """Per state name: ``count``, ``total_s`` and ``max_s`` of its finished runs."""
+    """Per state key: ``count``, ``total_s`` and ``max_s`` of its finished runs."""
     entered: dict[str, float] = {}
     out: dict[str, dict[str, float]] = {}
     for e in events:
@@ -345,7 +353,7 @@ def state_timings(events: Iterable[Mapping[str, Any]]) -> dict[str, dict[str, fl
             entered[e["path"]] = e["ts"]
         elif e["type"] in ("StateExited", "StateFailed") and e["path"] in entered:
             took = e["ts"] - entered.pop(e["path"])
-            row = out.setdefault(e["state"], {"count": 0, "total_s": 0.0, "max_s": 0.0})
+            row = out.setdefault(_key(e), {"count": 0, "total_s": 0.0, "max_s": 0.0})
             row["count"] += 1
             row["total_s"] += took
             row["max_s"] = max(row["max_s"], took)

@@ -46,12 +46,14 @@ def print_execution(engine: flows.ExecutionEngine, name: str) -> None:
     timings = flows.state_timings(events)
     stats = flows.state_stats(events)
     if timings or stats:
-        print(f"  {'STATE':<14} {'RUNS':>5} {'OK':>5} {'FAIL':>5} {'CAUGHT':>6} {'TOTAL':>9} {'MAX':>8}")
-        for state in dict.fromkeys([*stats, *timings]):
+        keys = list(dict.fromkeys([*stats, *timings]))  # a state's place in the flow: Videos/Fetch
+        w = max(14, *(len(k) for k in keys))
+        print(f"  {'STATE':<{w}} {'RUNS':>5} {'OK':>5} {'FAIL':>5} {'CAUGHT':>6} {'TOTAL':>9} {'MAX':>8}")
+        for state in keys:
             t = timings.get(state, {})
             s = stats.get(state, {})
             print(
-                f"  {state:<14} {int(t.get('count', 0)):>5} {s.get('succeeded', 0):>5}"
+                f"  {state:<{w}} {int(t.get('count', 0)):>5} {s.get('succeeded', 0):>5}"
                 f" {s.get('failed', 0):>5}"
                 f" {s.get('caught', 0):>6} {t.get('total_s', 0.0):>8.2f}s {t.get('max_s', 0.0):>7.2f}s"
             )

@@ -12,11 +12,10 @@ from typing import Any
 import pytest
 import yaml
 
-from flows import Execution, ExecutionStatus
+from flows import Execution, ExecutionStatus, TaskContext
 from flows._engine import Engine
 from flows._errors import ExecutionAlreadyExists, SpecError, StateSizeExceeded
 from flows._history import ExecutionStore
-from flows._runner import TaskContext
 
 ROOT = Path(__file__).resolve().parents[2]
 Handler = Callable[[Any, TaskContext], Any]
@@ -362,6 +361,23 @@ def test_map_keeps_item_order_and_reads_concurrency_from_input(fx: Fixture) -> N
     assert ex.status == "Succeeded" and stats["peak"] == 10  # null → the default of 10
 
 
+def test_a_bad_max_concurrency_expression_fails_the_map_instead_of_using_the_default(fx: Fixture) -> None:
+    spec = map_flow(**{"MaxConcurrency.$": "$Input.missing"})
+    ex = fx.run(spec, {"f": lambda e, c: e}, {"items": [1, 2]})
+    assert ex.status == "Failed" and ex.error["Code"] == "FnF.ExpressionError"
+    assert "'M'" in ex.error["Detail"] and "$Input.missing" in ex.error["Detail"]
+    spec["States"][0]["Catch"] = [{"Errors": ["FnF.ExpressionError"], "Next": "Caught"}]
+    spec["States"].append({"Type": "Pass", "Name": "Caught", "End": True})
+    assert fx.run(spec, {"f": lambda e, c: e}, {"items": [1]}).output["Code"] == "FnF.ExpressionError"
+
+
+def test_every_state_type_has_one_handler() -> None:
+    from flows._machine import TYPES
+    from flows._states import HANDLERS
+
+    assert set(HANDLERS) == set(TYPES)
+
+
 def test_map_iteration_failure_fails_map_and_is_caught(fx: Fixture) -> None:
     def fn(event: Any, ctx: TaskContext) -> Any:
         if event == 2:
@@ -377,7 +393,7 @@ def test_map_iteration_failure_fails_map_and_is_caught(fx: Fixture) -> None:
     ex = fx.run(spec, {"f": fn}, {"items": [0, 1, 2, 3, 4]})
     assert ex.output == {"Code": "Broken", "Detail": "item 2"}
     stats = fx.store.state_stats("e1")
-    assert stats["M"]["caught"] == 1 and stats["Work"]["failed"] == 1 and stats["Work"]["succeeded"] == 2
+    assert stats["M"]["caught"] == 1 and stats["M/Work"]["failed"] == 1 and stats["M/Work"]["succeeded"] == 2
 
 
 def test_parallel_runs_branches_together_and_names_outputs(fx: Fixture) -> None:
@@ -469,8 +485,9 @@ def test_real_flow_routes_a_failing_video_and_still_publishes(fx: Fixture, summa
     assert sorted(e["video_id"] for e in calls["analyze"]) == ["v1", "v3"]
     assert calls["summarize"] == calls["publish"] == [{"task_id": "t1"}] and len(calls["finish"]) == 1
     stats = fx.store.state_stats("e1")
-    assert stats["Fetch"] == {"succeeded": 2, "failed": 0, "running": 0, "caught": 1}
-    assert stats["VideoFailed"]["succeeded"] == 1 and stats["Transcribe"]["succeeded"] == 2
+    assert stats["Videos/Fetch"] == {"succeeded": 2, "failed": 0, "running": 0, "caught": 1}
+    assert stats["Videos/VideoFailed"]["succeeded"] == 1
+    assert stats["Videos/Understand/Branch0/Transcribe"]["succeeded"] == 2
 
 
 @pytest.mark.parametrize(
