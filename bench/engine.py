@@ -77,7 +77,7 @@ def run_engine(items: int, concurrency: int, timeout: bool, root: Path, n: int) 
         "max_concurrency": concurrency,
     }
     started = time.perf_counter()
-    execution = engine.start(f"bench-{n}", payload)
+    execution = engine.start(f"bench-{n}", payload, wait=True)
     took = time.perf_counter() - started
     if execution.status != "Succeeded" or len(execution.output["count"]) != items:
         raise SystemExit(f"bench execution did not succeed: {execution.error}")

@@ -97,7 +97,7 @@ def _run(name: str, asr: dict[str, Any], video: Path, root: Path) -> dict[str, A
         request["options"] = {"asr": asr}
     steps.atomic_write_json(ws.request, request)
     started = time.perf_counter()
-    execution = engine.start("bench", {"task_id": "bench"})
+    execution = engine.start("bench", {"task_id": "bench"}, wait=True)
     wall = time.perf_counter() - started
     assert execution.status == "Succeeded", execution.error
     results = json.loads((ws.out / "results.json").read_text(encoding="utf-8"))

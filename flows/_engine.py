@@ -1,17 +1,22 @@
 """The embedded CloudFlow engine: runs a flow definition in-process with durable history.
 
     engine = Engine(spec, registry, store=ExecutionStore(root), services={"settings": settings})
-    execution = engine.start("batch-42", {"task_id": "t1"})      # runs to completion
+    engine.start("batch-42", {"task_id": "t1"})                  # runs on a background thread
+    execution = engine.wait("batch-42")                           # an Execution snapshot
     execution.status, execution.output, execution.error
 
-Execution names behave as in CloudFlow: starting a name that is still running returns that
-execution; a name that finished raises :class:`ExecutionAlreadyExists`. ``resume(name)`` re-runs an
-execution whose process died: Tasks that already succeeded (a ``TaskSucceeded`` at the same path)
-are not called again — their recorded results are reused — and everything else runs.
+It implements :class:`flows.ExecutionEngine`. Execution names behave as in CloudFlow: starting a
+name that is still running returns that execution; a name that finished raises
+:class:`ExecutionAlreadyExists`. ``resume(name)`` re-runs an execution whose process died: Tasks
+that already succeeded (a ``TaskSucceeded`` at the same path) are not called again — their recorded
+results are reused — and everything else runs. ``stop(name)`` works across processes: the runner
+checks for a stop request before every state (a Task already running is let finish).
 """
 
 from __future__ import annotations
 
+import builtins
+import functools
 import json
 import os
 import socket
@@ -25,48 +30,32 @@ import structlog
 from ._errors import (
     ExecutionAlreadyExists,
     ExecutionNotResumable,
+    ExecutionNotRunning,
     SpecError,
     StateSizeExceeded,
+    error_of,
 )
-from ._history import FAILED, RUNNING, SUCCEEDED, ExecutionInfo, ExecutionStore, HistoryWriter
+from ._history import ExecutionInfo, ExecutionStore, HistoryWriter
+from ._interface import Execution, ExecutionStatus, HistoryEvent
 from ._machine import Machine, compile_machine
 from ._rules import NAME_RE
-from ._runner import Run, error_of
+from ._runner import Cancel, Cancelled, Run
 
-__all__ = ["MAX_STATE_BYTES", "Engine", "Execution"]
+__all__ = ["MAX_STATE_BYTES", "Engine"]
 
 MAX_STATE_BYTES = 64 * 1024
+POLL_S = 0.2  # how often wait() re-reads an execution that another process runs
 log = structlog.get_logger(logger_name=__name__)
 
 
-class Execution:
-    """A handle on one execution; live while it runs in this engine, a snapshot otherwise."""
+class _Live:
+    """An execution this engine runs now: its record, its end, its run lock and its stop switch."""
 
-    def __init__(self, info: ExecutionInfo, *, live: bool = False) -> None:
+    def __init__(self, info: ExecutionInfo, run_lock: int, stop: Cancel) -> None:
         self.info = info
-        self.run_lock: int | None = None  # held while this process runs it (ExecutionStore.lock)
-        self._finished = threading.Event()
-        if not live:
-            self._finished.set()
-
-    name = property(lambda self: self.info.name)
-    status = property(lambda self: self.info.status)
-    input = property(lambda self: self.info.input)
-    output = property(lambda self: self.info.output)
-    error = property(lambda self: self.info.error)
-
-    @property
-    def done(self) -> bool:
-        """Whether the execution has finished (Succeeded or Failed)."""
-        return self.info.status != RUNNING
-
-    def wait(self, timeout: float | None = None) -> Execution:
-        """Block until this engine finishes running it (returns at once for a snapshot)."""
-        self._finished.wait(timeout)
-        return self
-
-    def __repr__(self) -> str:
-        return f"Execution(name={self.name!r}, status={self.status!r})"
+        self.run_lock = run_lock  # held while this process runs it (ExecutionStore.lock)
+        self.stop = stop
+        self.finished = threading.Event()
 
 
 class Engine:
@@ -82,21 +71,26 @@ class Engine:
         sleep: Callable[[float], None] = time.sleep,
         max_state_bytes: int = MAX_STATE_BYTES,
     ) -> None:
-        self.flow = str(spec.get("Name") or "flow")
+        self._flow = str(spec.get("Name") or "flow")
         self.machine: Machine = compile_machine(spec, registry)
-        self.store = store
+        self._store = store
         self.services: Mapping[str, Any] = services or {}
         self.sleep = sleep
         self.max_state_bytes = max_state_bytes
-        self._live: dict[str, Execution] = {}
+        self._live: dict[str, _Live] = {}
         self._lock = threading.Lock()
 
-    # -- public ------------------------------------------------------------------------------------
-    def start(self, name: str, input: Any = None, *, wait: bool = True) -> Execution:
-        """Start execution ``name`` with ``input`` (default ``{}``); by default runs it to completion.
+    @property
+    def flow(self) -> str:
+        """The flow's ``Name``."""
+        return self._flow
+
+    # -- the engine interface ----------------------------------------------------------------------
+    def start(self, name: str, input: Mapping[str, Any] | None = None, *, wait: bool = False) -> Execution:
+        """Start execution ``name`` with ``input`` (default ``{}``) on a background thread.
 
         Returns the running execution if ``name`` is already running; raises ExecutionAlreadyExists
-        if it finished. With ``wait=False`` the execution runs on a background thread.
+        if it ended. ``wait=True`` runs it on this thread and returns it ended.
         """
         if not isinstance(name, str) or not NAME_RE.fullmatch(name):
             raise SpecError(f"invalid execution name {name!r}: must match [A-Za-z_][A-Za-z0-9_-]{{0,127}}")
@@ -106,62 +100,112 @@ class Engine:
             existing = self._existing(name)
             if existing is not None:
                 return existing
-            info = ExecutionInfo(name=name, flow=self.flow, input=payload)
-            writer = self.store.create(info)
+            info = ExecutionInfo(name=name, flow=self._flow, input=payload)
+            writer = self._store.create(info)
             if writer is None:  # another process claimed the name just now
                 existing = self._existing(name)
                 assert existing is not None
                 return existing
-            run_lock = self.store.lock(name)
-            execution = self._live[name] = Execution(info, live=True)
-            execution.run_lock = run_lock
-        writer.append("ExecutionStarted", input=payload, flow=self.flow, durable=True)
-        return self._launch(execution, writer, {}, wait)
-
-    def resume(self, name: str, *, wait: bool = True) -> Execution:
-        """Re-run execution ``name`` after its process died, reusing every finished Task's result."""
-        with self._lock:
-            if name in self._live:
-                return self._live[name]
-            info = self.store.get(name)
-            if info.status != RUNNING:
-                raise ExecutionNotResumable(f"execution {name!r} already finished ({info.status})")
-            if info.process_alive:
-                raise ExecutionNotResumable(f"execution {name!r} is still running in process {info.pid}")
-            if info.flow != self.flow:
-                raise ExecutionNotResumable(
-                    f"execution {name!r} belongs to flow {info.flow!r}, not {self.flow!r}"
-                )
-            run_lock = self.store.lock(name)
-            if run_lock is None:
-                raise ExecutionNotResumable(f"execution {name!r} is being resumed by another process")
-            done = self.store.completed_tasks(name)
-            info.pid, info.host = os.getpid(), socket.gethostname()
-            self.store.save(info)
-            writer = self.store.reopen(name)
-            execution = self._live[name] = Execution(info, live=True)
-            execution.run_lock = run_lock
-        writer.append("ExecutionResumed", reused_tasks=len(done), pid=info.pid, durable=True)
-        log.info("execution.resumed", execution=name, reused_tasks=len(done))
-        return self._launch(execution, writer, done, wait)
+            live = self._claim(info)
+            assert live is not None  # a name created just now has no other runner
+        writer.append("ExecutionStarted", input=payload, flow=self._flow, durable=True)
+        return self._launch(live, writer, {}, wait)
 
     def describe(self, name: str) -> Execution:
-        """The execution called ``name`` (live if it runs here); raises ExecutionNotFound."""
+        """The execution called ``name``; raises ExecutionNotFound."""
         with self._lock:
             if name in self._live:
-                return self._live[name]
-        return Execution(self.store.get(name))
+                return self._live[name].info.snapshot()
+        return self._store.get(name).snapshot()
+
+    def wait(self, name: str, timeout: float | None = None) -> Execution:
+        """Block until ``name`` ends (or is ``resumable``) or ``timeout`` seconds pass."""
+        with self._lock:
+            live = self._live.get(name)
+        if live is not None:
+            live.finished.wait(timeout)
+            return self.describe(name)
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:  # run by another process: its meta.json is the only news
+            execution = self.describe(name)
+            if execution.done or execution.resumable:
+                return execution
+            if deadline is not None and time.monotonic() >= deadline:
+                return execution
+            left = POLL_S if deadline is None else max(0.0, min(POLL_S, deadline - time.monotonic()))
+            time.sleep(left)
+
+    def list(self) -> builtins.list[Execution]:
+        """Every execution of this flow, oldest first."""
+        return [info.snapshot() for info in self._store.list()]
+
+    def history(self, name: str) -> builtins.list[HistoryEvent]:
+        """Every recorded event of ``name``, in order; raises ExecutionNotFound."""
+        return builtins.list(self._store.events(name))
+
+    def stop(self, name: str, *, error: str = "Stopped", cause: str = "") -> Execution:
+        """Stop ``name``: it ends as Stopped now; Tasks already running are let finish, none starts.
+
+        Works for an execution that this process, another process or no process (died) runs.
+        """
+        reason = {"Code": error, "Detail": cause}
+        with self._lock:
+            live = self._live.get(name)
+            info = live.info if live is not None else self._store.get(name)
+            if info.status.finished:
+                raise ExecutionNotRunning(f"execution {name!r} already ended ({info.status})")
+            self._store.request_stop(name, reason)
+            if live is not None:
+                live.stop.flag.set()
+            info.status, info.error, info.stopped = ExecutionStatus.STOPPED, reason, time.time()
+            self._store.save(info)
+        log.info("execution.stopped", execution=name, code=error)
+        return info.snapshot()
+
+    def resume(self, name: str, *, wait: bool = False) -> Execution:
+        """Continue execution ``name`` after its process died, reusing every finished Task's result."""
+        with self._lock:
+            if name in self._live:
+                return self._live[name].info.snapshot()
+            info = self._store.get(name)
+            if info.status is not ExecutionStatus.RUNNING:
+                raise ExecutionNotResumable(f"execution {name!r} already ended ({info.status})")
+            if info.process_alive:
+                raise ExecutionNotResumable(f"execution {name!r} is still running in process {info.pid}")
+            if info.flow != self._flow:
+                raise ExecutionNotResumable(
+                    f"execution {name!r} belongs to flow {info.flow!r}, not {self._flow!r}"
+                )
+            live = self._claim(info)
+            if live is None:
+                raise ExecutionNotResumable(f"execution {name!r} is being resumed by another process")
+            done = self._store.completed_tasks(name)
+            info.pid, info.host = os.getpid(), socket.gethostname()
+            self._store.save(info)
+            writer = self._store.reopen(name)
+        writer.append("ExecutionResumed", reused_tasks=len(done), pid=info.pid, durable=True)
+        log.info("execution.resumed", execution=name, reused_tasks=len(done))
+        return self._launch(live, writer, done, wait)
 
     # -- internals ---------------------------------------------------------------------------------
+    def _claim(self, info: ExecutionInfo) -> _Live | None:
+        """Take ``info``'s run lock and register it as live here; None if another process holds it."""
+        run_lock = self._store.lock(info.name)
+        if run_lock is None:
+            return None
+        probe = functools.partial(self._store.stop_requested, info.name)
+        live = self._live[info.name] = _Live(info, run_lock, Cancel(probe=probe))
+        return live
+
     def _existing(self, name: str) -> Execution | None:
         if name in self._live:
-            return self._live[name]
-        info = self.store.find(name)
+            return self._live[name].info.snapshot()
+        info = self._store.find(name)
         if info is None:
             return None
-        if info.status == RUNNING:
-            return Execution(info)
-        raise ExecutionAlreadyExists(f"execution {name!r} already exists and finished ({info.status})")
+        if info.status is ExecutionStatus.RUNNING:
+            return info.snapshot()
+        raise ExecutionAlreadyExists(f"execution {name!r} already exists and ended ({info.status})")
 
     def _check_input(self, payload: Any) -> None:
         size = len(json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode("utf-8"))
@@ -170,22 +214,20 @@ class Engine:
                 f"execution input is {size} bytes, over the {self.max_state_bytes}-byte limit"
             )
 
-    def _launch(
-        self, execution: Execution, writer: HistoryWriter, done: dict[str, Any], wait: bool
-    ) -> Execution:
+    def _launch(self, live: _Live, writer: HistoryWriter, done: dict[str, Any], wait: bool) -> Execution:
         if wait:
-            self._run(execution, writer, done)
+            self._run(live, writer, done)
         else:
             threading.Thread(
                 target=self._run,
-                args=(execution, writer, done),
-                name=f"execution:{execution.name}",
+                args=(live, writer, done),
+                name=f"execution:{live.info.name}",
                 daemon=True,
             ).start()
-        return execution
+        return live.info.snapshot()
 
-    def _run(self, execution: Execution, writer: HistoryWriter, done: dict[str, Any]) -> None:
-        info = execution.info
+    def _run(self, live: _Live, writer: HistoryWriter, done: dict[str, Any]) -> None:
+        info = live.info
         run = Run(
             name=info.name,
             input=info.input,
@@ -195,24 +237,40 @@ class Engine:
             max_state_bytes=self.max_state_bytes,
             done=done,
         )
-        log.info("execution.started", execution=info.name, flow=self.flow)
+        log.info("execution.started", execution=info.name, flow=self._flow)
         try:
-            output = run.machine(self.machine, info.input)
-        except Exception as exc:
-            info.error = error_of(exc)
-            info.status = FAILED
-            writer.append("ExecutionFailed", error=info.error, durable=True)
-            log.info("execution.failed", execution=info.name, code=info.error["Code"])
-        else:
-            info.output, info.status = output, SUCCEEDED
-            writer.append("ExecutionSucceeded", output=output, durable=True)
-            log.info("execution.succeeded", execution=info.name)
+            try:
+                output = run.machine(self.machine, info.input, cancel=live.stop)
+            except Cancelled:
+                self._end(live, writer, ExecutionStatus.STOPPED)
+            except Exception as exc:
+                self._end(live, writer, ExecutionStatus.FAILED, error=error_of(exc))
+            else:
+                self._end(live, writer, ExecutionStatus.SUCCEEDED, output=output)
         finally:
-            info.stopped = time.time()
             writer.close()
-            self.store.save(info)
             with self._lock:
+                self._store.save(info)
                 self._live.pop(info.name, None)
-            if execution.run_lock is not None:
-                os.close(execution.run_lock)
-            execution._finished.set()
+            os.close(live.run_lock)
+            live.finished.set()
+
+    def _end(self, live: _Live, writer: HistoryWriter, status: ExecutionStatus, **fields: Any) -> None:
+        """Record how the run ended; a stop asked meanwhile wins over any other outcome."""
+        info = live.info
+        with self._lock:
+            if info.status is ExecutionStatus.STOPPED or live.stop.is_set():
+                if info.status is not ExecutionStatus.STOPPED:  # asked by another process
+                    asked = self._store.find(info.name)
+                    info.error = (asked.error if asked else None) or {"Code": "Stopped", "Detail": ""}
+                    info.stopped = (asked.stopped if asked else None) or time.time()
+                info.status = ExecutionStatus.STOPPED
+            else:
+                info.status, info.stopped = status, time.time()
+                info.output, info.error = fields.get("output"), fields.get("error")
+        if info.status is ExecutionStatus.SUCCEEDED:
+            writer.append("ExecutionSucceeded", output=info.output, durable=True)
+        else:
+            kind = "ExecutionStopped" if info.status is ExecutionStatus.STOPPED else "ExecutionFailed"
+            writer.append(kind, error=info.error, durable=True)
+        log.info(f"execution.{info.status.lower()}", execution=info.name, error=info.error)

@@ -11,7 +11,8 @@ Every class carries a CloudFlow-style ``code``; a state that fails with one of t
     ├── StateFailure                (any code)             a failure travelling up: Fail state, Map/Parallel
     ├── ExecutionAlreadyExists      ExecutionAlreadyExists the name belongs to a finished execution
     ├── ExecutionNotFound           ExecutionNotFound      no execution has that name
-    └── ExecutionNotResumable       ExecutionNotResumable  finished, or still alive in another process
+    ├── ExecutionNotResumable       ExecutionNotResumable  finished, or still alive in another process
+    └── ExecutionNotRunning         ExecutionNotRunning    stop: the execution has already ended
 """
 
 from __future__ import annotations
@@ -20,12 +21,14 @@ __all__ = [
     "ExecutionAlreadyExists",
     "ExecutionNotFound",
     "ExecutionNotResumable",
+    "ExecutionNotRunning",
     "ExpressionError",
     "FlowError",
     "SpecError",
     "StateFailure",
     "StateSizeExceeded",
     "TaskTimeout",
+    "error_of",
 ]
 
 
@@ -95,3 +98,20 @@ class ExecutionNotResumable(FlowError):
     """The execution cannot be resumed: it finished, or its process is still alive."""
 
     code = "ExecutionNotResumable"
+
+
+class ExecutionNotRunning(FlowError):
+    """The execution has already ended, so it cannot be stopped."""
+
+    code = "ExecutionNotRunning"
+
+
+def error_of(exc: BaseException) -> dict[str, str]:
+    """CloudFlow's ``{Code, Detail}`` for an exception: its string ``code``, else ``FC.Unknown``."""
+    code = getattr(exc, "code", None)
+    if isinstance(code, str) and code:
+        detail = getattr(exc, "detail", None)
+        if not isinstance(detail, str):
+            detail = str(getattr(exc, "message", None) or exc)
+        return {"Code": code, "Detail": detail}
+    return {"Code": "FC.Unknown", "Detail": f"{type(exc).__name__}: {exc}"}

@@ -13,6 +13,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from ._transitions import transitions
+
 __all__ = ["STATUS_COLOURS", "render_graph", "state_status"]
 
 Stats = Mapping[str, Mapping[str, int]]
@@ -66,6 +68,7 @@ class _Node:
     name: str
     kind: str
     state: Mapping[str, Any]
+    key: str  # the state's place in the definition, as stats name it: Videos/Understand/Branch1/Shots
     w: float = NODE_MIN_W
     h: float = NODE_H
     x: float = 0.0
@@ -90,17 +93,9 @@ class _Scope:
 def _edges(states: list[Mapping[str, Any]], names: set[str]) -> list[_Edge]:
     out: list[_Edge] = []
     for st in states:
-        src = str(st.get("Name"))
-        if isinstance(st.get("Next"), str):
-            out.append(_Edge(src, st["Next"], "next"))
-        for br in st.get("Branches") or [] if st.get("Type") == "Choice" else []:
-            if isinstance(br, Mapping) and isinstance(br.get("Next"), str):
-                out.append(_Edge(src, br["Next"], "choice", str(br.get("Condition", ""))))
-        if isinstance(st.get("Default"), str):
-            out.append(_Edge(src, st["Default"], "choice", "default"))
-        for rule in st.get("Catch") or []:
-            if isinstance(rule, Mapping) and isinstance(rule.get("Next"), str):
-                out.append(_Edge(src, rule["Next"], "catch", ", ".join(map(str, rule.get("Errors") or []))))
+        for t in transitions(st):
+            kind = "choice" if t.kind == "default" else t.kind
+            out.append(_Edge(str(st.get("Name")), t.target, kind, t.label))
     return [e for e in out if e.src in names and e.dst in names]
 
 
@@ -137,13 +132,13 @@ def _layers(order: list[str], start: str, edges: list[_Edge]) -> dict[str, int]:
     return layer
 
 
-def _measure(body: Mapping[str, Any], stats: Stats) -> _Scope:
+def _measure(body: Mapping[str, Any], stats: Stats, prefix: str = "") -> _Scope:
     states = [
         s for s in body.get("States") or [] if isinstance(s, Mapping) and isinstance(s.get("Name"), str)
     ]
     nodes: dict[str, _Node] = {}
     for st in states:
-        nodes.setdefault(st["Name"], _measure_node(st, stats))
+        nodes.setdefault(st["Name"], _measure_node(st, stats, prefix))
     edges = _edges(states, set(nodes))
     layer_of = _layers(list(nodes), str(body.get("StartAt")), edges)
     layers: list[list[str]] = [[] for _ in range(max(layer_of.values(), default=-1) + 1)]
@@ -159,16 +154,17 @@ def _measure(body: Mapping[str, Any], stats: Stats) -> _Scope:
     return scope
 
 
-def _measure_node(st: Mapping[str, Any], stats: Stats) -> _Node:
+def _measure_node(st: Mapping[str, Any], stats: Stats, prefix: str) -> _Node:
     kind, name = str(st.get("Type", "?")), st["Name"]
-    node = _Node(name, kind, st)
-    line2 = f"{kind}  {_counts_text(stats.get(name))}"
+    key = f"{prefix}/{name}" if prefix else name
+    node = _Node(name, kind, st, key)
+    line2 = f"{kind}  {_counts_text(stats.get(key))}"
     node.w = max(NODE_MIN_W, _text_w(name, 13) + 28, _text_w(line2, 11) + 28)
     if kind == "Map" and isinstance(st.get("Processor"), Mapping):
-        node.inner, node.inner_labels = [_measure(st["Processor"], stats)], ["Processor"]
+        node.inner, node.inner_labels = [_measure(st["Processor"], stats, key)], ["Processor"]
     elif kind == "Parallel":
         branches = [b for b in st.get("Branches") or [] if isinstance(b, Mapping)]
-        node.inner = [_measure(b, stats) for b in branches]
+        node.inner = [_measure(b, stats, f"{key}/Branch{i}") for i, b in enumerate(branches)]
         node.inner_labels = [f"Branch{i}" for i in range(len(branches))]
     if node.inner:
         inner_w = sum(s.w for s in node.inner) + PAD * (len(node.inner) + 1)
@@ -256,7 +252,7 @@ def _draw_edge(e: _Edge, pts: list[tuple[float, float]], out: list[str], dst: _N
 
 
 def _draw_node(node: _Node, stats: Stats, out: list[str]) -> None:
-    counts = stats.get(node.name)
+    counts = stats.get(node.key)
     status = state_status(counts)
     fill, stroke, _ = STATUS_COLOURS[status]
     tip = [f"{node.name} ({node.kind}) — {STATUS_COLOURS[status][2]}"]
@@ -264,7 +260,7 @@ def _draw_node(node: _Node, stats: Stats, out: list[str]) -> None:
         tip.append(", ".join(f"{k} {v}" for k, v in counts.items()))
     if node.state.get("Description"):
         tip.append(str(node.state["Description"]))
-    attrs = f'data-state="{_esc(node.name)}" data-status="{status}"'
+    attrs = f'data-state="{_esc(node.name)}" data-key="{_esc(node.key)}" data-status="{status}"'
     out.append(f'<g class="state {node.kind.lower()}" {attrs}><title>{_esc(chr(10).join(tip))}</title>')
     line2 = f"{node.kind}  {_counts_text(counts)}".rstrip()
     if node.inner:
@@ -395,8 +391,9 @@ def render_graph(
 
     Args:
         spec: a flow definition (as loaded by ``load_flow``; validate it first).
-        stats: ``{state name: {"succeeded": n, "failed": n, "running": n, "caught": n}}`` of one
-            execution; states missing from it are drawn grey (not run).
+        stats: ``{state key: {"succeeded": n, "failed": n, "running": n, "caught": n}}`` of one
+            execution (:func:`flows.state_stats`; a key is the state's place in the definition,
+            ``Videos/Understand/Branch1/Shots``); states missing from it are drawn grey (not run).
         fmt: ``"svg"`` or ``"html"`` (the SVG inline, with a legend and a table of the counts).
         title: the heading; defaults to the flow's ``Name``.
     """

@@ -23,7 +23,7 @@ import socket
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -31,15 +31,16 @@ from typing import IO, Any
 import structlog
 
 from ._errors import ExecutionNotFound
+from ._interface import Execution, ExecutionStatus
 
-__all__ = ["ExecutionInfo", "ExecutionStore", "HistoryWriter"]
+__all__ = ["ExecutionInfo", "ExecutionStore", "HistoryWriter", "state_stats", "state_timings"]
 
 META = "meta.json"
 HISTORY = "history.jsonl"
+STOP = "stop.json"  # a stop request, read by the process that runs the execution
 # CloudFlow fails an execution past this many history events; the embedded engine only warns.
 CLOUDFLOW_MAX_EVENTS = 5000
 log = structlog.get_logger(logger_name=__name__)
-RUNNING, SUCCEEDED, FAILED = "Running", "Succeeded", "Failed"
 
 
 def _dumps(value: Any) -> str:
@@ -52,7 +53,7 @@ class ExecutionInfo:
 
     name: str
     flow: str
-    status: str = RUNNING
+    status: ExecutionStatus = ExecutionStatus.RUNNING
     input: Any = None
     output: Any = None
     error: dict[str, str] | None = None
@@ -60,6 +61,23 @@ class ExecutionInfo:
     stopped: float | None = None
     pid: int = field(default_factory=os.getpid)
     host: str = field(default_factory=socket.gethostname)
+
+    def __post_init__(self) -> None:
+        self.status = ExecutionStatus(self.status)  # meta.json holds the plain string
+
+    def snapshot(self) -> Execution:
+        """This record as the engine interface describes executions."""
+        return Execution(
+            name=self.name,
+            flow=self.flow,
+            status=self.status,
+            input=self.input,
+            output=self.output,
+            error=self.error,
+            started=self.started,
+            stopped=self.stopped,
+            resumable=self.status is ExecutionStatus.RUNNING and not self.process_alive,
+        )
 
     @property
     def process_alive(self) -> bool:
@@ -229,6 +247,16 @@ class ExecutionStore:
             return None
         return fd
 
+    def request_stop(self, name: str, error: dict[str, str]) -> None:
+        """Ask the process running ``name`` to stop it (it checks before every state)."""
+        tmp = self._dir(name) / f".{STOP}.{os.getpid()}.{threading.get_ident()}.tmp"
+        tmp.write_text(_dumps(error), encoding="utf-8")
+        os.replace(tmp, self._dir(name) / STOP)
+
+    def stop_requested(self, name: str) -> bool:
+        """Whether someone asked to stop ``name``."""
+        return (self._dir(name) / STOP).exists()
+
     def delete(self, name: str) -> None:
         """Forget execution ``name`` (its meta and history); nothing happens if it does not exist."""
         shutil.rmtree(self._dir(name), ignore_errors=True)
@@ -282,33 +310,51 @@ class ExecutionStore:
         return {e["path"]: e.get("output") for e in self.events(name) if e["type"] == "TaskSucceeded"}
 
     def state_stats(self, name: str) -> dict[str, dict[str, int]]:
-        """Per state name, how many of its runs (over all iterations) succeeded/failed/ran/were caught."""
-        last: dict[str, tuple[str, str]] = {}
-        for e in self.events(name):
-            kind = e["type"]
-            if kind == "StateEntered":
-                last[e["path"]] = (e["state"], "running")
-            elif kind == "StateExited":
-                last[e["path"]] = (e["state"], "succeeded")
-            elif kind == "StateFailed":
-                last[e["path"]] = (e["state"], "caught" if e.get("caught") else "failed")
-        stats: dict[str, dict[str, int]] = {}
-        for state, status in last.values():
-            row = stats.setdefault(state, {"succeeded": 0, "failed": 0, "running": 0, "caught": 0})
-            row[status] += 1
-        return stats
+        """:func:`state_stats` of ``name``'s history."""
+        return state_stats(self.events(name))
 
     def state_timings(self, name: str) -> dict[str, dict[str, float]]:
-        """Per state name: ``count``, ``total_s`` and ``max_s`` of its finished runs."""
-        entered: dict[str, float] = {}
-        out: dict[str, dict[str, float]] = {}
-        for e in self.events(name):
-            if e["type"] == "StateEntered":
-                entered[e["path"]] = e["ts"]
-            elif e["type"] in ("StateExited", "StateFailed") and e["path"] in entered:
-                took = e["ts"] - entered.pop(e["path"])
-                row = out.setdefault(e["state"], {"count": 0, "total_s": 0.0, "max_s": 0.0})
-                row["count"] += 1
-                row["total_s"] += took
-                row["max_s"] = max(row["max_s"], took)
-        return out
+        """:func:`state_timings` of ``name``'s history."""
+        return state_timings(self.events(name))
+
+
+def _key(event: Mapping[str, Any]) -> str:
+    """The state an event belongs to, as named in the definition (``Videos/Understand/Branch1/Shots``).
+
+    Events recorded before keys existed fall back to the bare state name.
+    """
+    return str(event.get("key") or event["state"])
+
+
+def state_stats(events: Iterable[Mapping[str, Any]]) -> dict[str, dict[str, int]]:
+    """Per state key, how many of its runs (over all iterations) succeeded/failed/ran/were caught."""
+    last: dict[str, tuple[str, str]] = {}
+    for e in events:
+        kind = e["type"]
+        if kind == "StateEntered":
+            last[e["path"]] = (_key(e), "running")
+        elif kind == "StateExited":
+            last[e["path"]] = (_key(e), "succeeded")
+        elif kind == "StateFailed":
+            last[e["path"]] = (_key(e), "caught" if e.get("caught") else "failed")
+    stats: dict[str, dict[str, int]] = {}
+    for key, status in last.values():
+        row = stats.setdefault(key, {"succeeded": 0, "failed": 0, "running": 0, "caught": 0})
+        row[status] += 1
+    return stats
+
+
+def state_timings(events: Iterable[Mapping[str, Any]]) -> dict[str, dict[str, float]]:
+    """Per state key: ``count``, ``total_s`` and ``max_s`` of its finished runs."""
+    entered: dict[str, float] = {}
+    out: dict[str, dict[str, float]] = {}
+    for e in events:
+        if e["type"] == "StateEntered":
+            entered[e["path"]] = e["ts"]
+        elif e["type"] in ("StateExited", "StateFailed") and e["path"] in entered:
+            took = e["ts"] - entered.pop(e["path"])
+            row = out.setdefault(_key(e), {"count": 0, "total_s": 0.0, "max_s": 0.0})
+            row["count"] += 1
+            row["total_s"] += took
+            row["max_s"] = max(row["max_s"], took)
+    return out

@@ -15,6 +15,7 @@ from ._condition import Condition, parse_condition
 from ._errors import ExpressionError, SpecError
 from ._expr import Path, Template, compile_template, parse_expression
 from ._rules import TERMINAL
+from ._transitions import transitions
 
 __all__ = ["ALL_ERRORS", "Catcher", "Machine", "RetryRule", "State", "compile_machine"]
 
@@ -207,14 +208,8 @@ def compile_machine(spec: Mapping[str, Any], registry: Mapping[str, Handler]) ->
         if state.name in machine.states:
             raise SpecError(f"state {state.name!r} is defined twice")
         machine.states[state.name] = state
-    targets = [(s.name, t) for s in machine.states.values() for t in _targets(s)]
+    targets = [(str(raw["Name"]), t.target) for raw in raw_states for t in transitions(raw)]
     for source, target in [("StartAt", machine.start_at), *targets]:
         if target not in machine.states:
             raise SpecError(f"state {source!r}: transition to unknown state {target!r}")
     return machine
-
-
-def _targets(state: State) -> list[str]:
-    out = [state.next] if state.next else []
-    out += [c.next for c in state.catch] + [n for _, n in state.choices]
-    return out + ([state.default] if state.default else [])

@@ -30,6 +30,7 @@ from ._rules import (
     _is_int,
     _suggest,
 )
+from ._transitions import transitions
 
 __all__ = [
     "FlowValidationError",
@@ -444,12 +445,4 @@ def _reachable(start: str, states: Mapping[str, Mapping[str, Any]]) -> set[str]:
 
 def transitions_of(state: Mapping[str, Any]) -> list[str]:
     """Every state name ``state`` can move to: Next, Choice branches and Default, Catch targets."""
-    out: list[str] = []
-    for value in [state.get("Next"), state.get("Default")]:
-        if isinstance(value, str):
-            out.append(value)
-    for key in ("Branches", "Catch") if state.get("Type") == "Choice" else ("Catch",):
-        for rule in state.get(key) or []:
-            if isinstance(rule, Mapping) and isinstance(rule.get("Next"), str):
-                out.append(rule["Next"])
-    return out
+    return [t.target for t in transitions(state)]

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import json
 import os
-import secrets
 import shutil
-import time
 from pathlib import Path
 from typing import Any
 
@@ -19,19 +17,12 @@ __all__ = [
     "build_engine",
     "clean_stale",
     "load_batch",
-    "new_task_id",
     "publish_outputs",
-    "store_for",
 ]
 
 
 class BatchError(Exception):
     """The batch file cannot be used; the message says why and where."""
-
-
-def new_task_id() -> str:
-    """A fresh task id, also a valid CloudFlow execution name: ``t20261127-224501-a1b2c3``."""
-    return time.strftime("t%Y%m%d-%H%M%S-", time.localtime()) + secrets.token_hex(3)
 
 
 def load_batch(path: Path) -> dict[str, Any]:
@@ -59,8 +50,8 @@ def load_batch(path: Path) -> dict[str, Any]:
     return dict(data)
 
 
-def store_for(settings: steps.Settings, flow_name: str) -> flows.ExecutionStore:
-    """The execution history store of ``flow_name`` in the workspace."""
+def _store_for(settings: steps.Settings, flow_name: str) -> flows.ExecutionStore:
+    """The embedded engine's execution records of ``flow_name`` in the workspace."""
     return flows.ExecutionStore(settings.workspace / "executions" / flow_name)
 
 
@@ -77,7 +68,7 @@ def build_engine(
     return flows.Engine(
         spec,
         registry,
-        store=store_for(settings, str(spec.get("Name", "flow"))),
+        store=_store_for(settings, str(spec.get("Name", "flow"))),
         services=steps.step_services(settings, progress),
         max_state_bytes=steps.MAX_STATE_BYTES,
     )
@@ -102,7 +93,9 @@ def clean_stale(settings: steps.Settings, older_than_s: float, now: float | None
 
     def running(task_id: str) -> bool:
         infos = (store.find(task_id) for store in stores)
-        return any(i is not None and i.status == "Running" and i.process_alive for i in infos)
+        return any(
+            i is not None and i.status is flows.ExecutionStatus.RUNNING and i.process_alive for i in infos
+        )
 
     removed = steps.clean_workspace(settings.workspace, older_than_s, now, keep=running)
     for task_id in removed:

@@ -1,4 +1,4 @@
-"""Printing local executions: the list, and one execution's status, timings and errors."""
+"""Printing executions through the engine interface: the list, and one with its timings and errors."""
 
 from __future__ import annotations
 
@@ -17,43 +17,47 @@ def _took(seconds: float | None) -> str:
     return "-" if seconds is None else f"{seconds:.1f}s"
 
 
-def print_executions(store: flows.ExecutionStore) -> None:
+def _status(execution: flows.Execution, *, long: bool = False) -> str:
+    if execution.resumable:
+        return "Running (process gone: resumable)" if long else "Stopped?"
+    return str(execution.status)
+
+
+def print_executions(engine: flows.ExecutionEngine) -> None:
     """One line per execution, newest first."""
-    infos = sorted(store.list(), key=lambda i: i.started, reverse=True)
-    if not infos:
+    executions = sorted(engine.list(), key=lambda e: e.started or 0.0, reverse=True)
+    if not executions:
         print("no executions yet")
         return
     print(f"{'NAME':<34} {'STATUS':<10} {'STARTED':<19} {'TOOK':>8}")
-    for info in infos:
-        status = info.status
-        if status == "Running" and not info.process_alive:
-            status = "Stopped?"
-        print(f"{info.name:<34} {status:<10} {_when(info.started):<19} {_took(info.seconds):>8}")
+    for ex in executions:
+        print(f"{ex.name:<34} {_status(ex):<10} {_when(ex.started):<19} {_took(ex.seconds):>8}")
 
 
-def print_execution(store: flows.ExecutionStore, name: str) -> None:
+def print_execution(engine: flows.ExecutionEngine, name: str) -> None:
     """Status, timings per state and the errors of execution ``name``."""
-    info = store.get(name)
-    alive = info.process_alive
-    status = info.status if info.status != "Running" or alive else "Running (process gone: resumable)"
-    print(f"execution {info.name}  flow {info.flow}")
-    print(f"  status   {status}")
-    print(f"  started  {_when(info.started)}   stopped {_when(info.stopped)}   took {_took(info.seconds)}")
-    if info.error:
-        print(f"  error    {info.error.get('Code')}: {info.error.get('Detail')}")
-    timings = store.state_timings(name)
-    stats = store.state_stats(name)
+    ex = engine.describe(name)
+    events = engine.history(name)
+    print(f"execution {ex.name}  flow {ex.flow}")
+    print(f"  status   {_status(ex, long=True)}")
+    print(f"  started  {_when(ex.started)}   stopped {_when(ex.stopped)}   took {_took(ex.seconds)}")
+    if ex.error:
+        print(f"  error    {ex.error.get('Code')}: {ex.error.get('Detail')}")
+    timings = flows.state_timings(events)
+    stats = flows.state_stats(events)
     if timings or stats:
-        print(f"  {'STATE':<14} {'RUNS':>5} {'OK':>5} {'FAIL':>5} {'CAUGHT':>6} {'TOTAL':>9} {'MAX':>8}")
-        for state in dict.fromkeys([*stats, *timings]):
+        keys = list(dict.fromkeys([*stats, *timings]))  # a state's place in the flow: Videos/Fetch
+        w = max(14, *(len(k) for k in keys))
+        print(f"  {'STATE':<{w}} {'RUNS':>5} {'OK':>5} {'FAIL':>5} {'CAUGHT':>6} {'TOTAL':>9} {'MAX':>8}")
+        for state in keys:
             t = timings.get(state, {})
             s = stats.get(state, {})
             print(
-                f"  {state:<14} {int(t.get('count', 0)):>5} {s.get('succeeded', 0):>5}"
+                f"  {state:<{w}} {int(t.get('count', 0)):>5} {s.get('succeeded', 0):>5}"
                 f" {s.get('failed', 0):>5}"
                 f" {s.get('caught', 0):>6} {t.get('total_s', 0.0):>8.2f}s {t.get('max_s', 0.0):>7.2f}s"
             )
-    errors = [e for e in store.events(name) if e["type"] in ("TaskFailed", "StateFailed") and e.get("error")]
+    errors = [e for e in events if e["type"] in ("TaskFailed", "StateFailed") and e.get("error")]
     if errors:
         print("  errors:")
         seen: set[tuple[str, str]] = set()

@@ -11,9 +11,10 @@ from pathlib import Path
 import flows
 import steps
 
-from ._app import BatchError, build_engine, clean_stale, load_batch, new_task_id, publish_outputs, store_for
+from ._app import BatchError, build_engine, clean_stale, load_batch, publish_outputs
 from ._executions import print_execution, print_executions
 from ._progress_view import ProgressView
+from ._submit import submit_task
 
 __all__ = ["main"]
 
@@ -72,22 +73,24 @@ def _print_summary(results: dict[str, object]) -> None:
             print(cost)
 
 
-def _follow(sink: steps.ProgressSink, execution: flows.Execution, ws: steps.TaskWorkspace, out: Path) -> int:
-    """Show progress (reported to ``sink``) until ``execution`` ends, copy its outputs, print a summary."""
+def _follow(
+    sink: steps.ProgressSink, engine: flows.ExecutionEngine, name: str, ws: steps.TaskWorkspace, out: Path
+) -> int:
+    """Show progress (reported to ``sink``) until execution ``name`` ends, copy its outputs, summarize."""
     view = ProgressView(ws)
     try:
         with sink.registered(view.report), view:  # registered first: no update falls in between
-            execution.wait()
+            execution = engine.wait(name)
     except KeyboardInterrupt:
-        print(
-            f"\ninterrupted; resume with: video-insight executions resume {execution.name}", file=sys.stderr
-        )
+        print(f"\ninterrupted; resume with: video-insight executions resume {name}", file=sys.stderr)
         return 130
     publish_outputs(ws, out)
     _summarize(ws, out)
-    if execution.status != "Succeeded":
+    if execution.status is not flows.ExecutionStatus.SUCCEEDED:
         err = execution.error or {}
-        return _fail(f"task {execution.name} failed: {err.get('Detail') or err.get('Code')}", 1)
+        return _fail(
+            f"task {name} {str(execution.status).lower()}: {err.get('Detail') or err.get('Code')}", 1
+        )
     return 0
 
 
@@ -97,53 +100,57 @@ def cmd_run(args: argparse.Namespace) -> int:
         batch = load_batch(Path(args.batch))
     except BatchError as exc:
         return _fail(str(exc))
-    task_id = batch.get("task_id") or new_task_id()
     sink = steps.progress_sink(settings)
     engine = build_engine(settings, progress=sink)
+    submitted = submit_task(engine, settings.workspace, batch, progress=sink)
+    task_id, execution = submitted.task_id, submitted.execution
     ws = steps.TaskWorkspace(settings.workspace, task_id)
     out = Path(args.out) if args.out else Path("video-insight-out") / task_id
-    existing = engine.store.find(task_id)
-    if existing is not None:
+    if not submitted.created:
         print(f"task {task_id} already has an execution:")
-        print_execution(engine.store, task_id)
-        if existing.status == "Running" and not existing.process_alive:
+        print_execution(engine, task_id)
+        if execution.resumable:
             print(f"its process is gone; continue it with: video-insight executions resume {task_id}")
         elif ws.out.is_dir():
             publish_outputs(ws, out)
             _summarize(ws, out)
         return 0
-    steps.atomic_write_json(ws.request, batch)
-    steps.record_task(ws, phase="preparing", title=batch.get("title"))
     print(f"task {task_id}: {len(batch['videos'])} videos, workspace {ws.dir}")
-    execution = engine.start(task_id, {"task_id": task_id}, wait=False)
-    return _follow(sink, execution, ws, out)
+    return _follow(sink, engine, task_id, ws, out)
 
 
 def cmd_resume(args: argparse.Namespace) -> int:
     settings = _settings(args)
     sink = steps.progress_sink(settings)
-    engine = build_engine(settings, progress=sink)
+    engine = build_engine(settings, _flow_file(args), progress=sink)
     try:
-        execution = engine.resume(args.name, wait=False)
+        execution = engine.resume(args.name)
     except flows.FlowError as exc:
         return _fail(str(exc), 1)
     task_id = (execution.input or {}).get("task_id", args.name)
     ws = steps.TaskWorkspace(settings.workspace, task_id)
     out = Path(args.out) if args.out else Path("video-insight-out") / task_id
-    return _follow(sink, execution, ws, out)
+    return _follow(sink, engine, execution.name, ws, out)
+
+
+def _flow_file(args: argparse.Namespace) -> Path | None:
+    return Path(args.flow_file) if getattr(args, "flow_file", None) else None
 
 
 def cmd_executions(args: argparse.Namespace) -> int:
     settings = _settings(args)
-    store = store_for(settings, args.flow)
-    if args.action == "list":
-        print_executions(store)
-        return 0
     if args.action == "resume":
         return cmd_resume(args)
+    engine = build_engine(settings, _flow_file(args))
     try:
-        print_execution(store, args.name)
-    except flows.ExecutionNotFound as exc:
+        if args.action == "list":
+            print_executions(engine)
+        elif args.action == "stop":
+            stopped = engine.stop(args.name, error=args.error, cause=args.cause)
+            print(f"execution {stopped.name}: {stopped.status}")
+        else:
+            print_execution(engine, args.name)
+    except flows.FlowError as exc:
         return _fail(str(exc), 1)
     return 0
 
@@ -167,9 +174,10 @@ def cmd_flow(args: argparse.Namespace) -> int:
     stats = None
     if args.execution:
         try:
-            stats = store_for(settings, str(spec.get("Name"))).state_stats(args.execution)
-        except flows.ExecutionNotFound as exc:
+            events = build_engine(settings, path).history(args.execution)
+        except flows.FlowError as exc:
             return _fail(str(exc), 1)
+        stats = flows.state_stats(events)
     output = Path(args.output)
     html = output.suffix.lower() in (".html", ".htm")
     text = flows.render_graph(spec, stats, fmt="html" if html else "svg")
@@ -219,12 +227,18 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--out", help="output folder (default: video-insight-out/<task_id>)")
     run.set_defaults(func=cmd_run)
 
-    ex = sub.add_parser("executions", help="list, show or resume local executions")
-    ex.add_argument("--flow", default="video-insight", help="flow name (default: video-insight)")
+    ex = sub.add_parser("executions", help="list, show, stop or resume local executions")
+    ex.add_argument("--flow-file", help="flow YAML whose executions to use (default: the packaged one)")
     ex_sub = ex.add_subparsers(dest="action", required=True)
     ex_sub.add_parser("list", help="every execution, newest first")
     show = ex_sub.add_parser("show", help="status, timings per state and errors of one execution")
     show.add_argument("name")
+    stop = ex_sub.add_parser(
+        "stop", help="stop a running execution (running steps finish, no new one starts)"
+    )
+    stop.add_argument("name")
+    stop.add_argument("--error", default="Stopped", help="error code recorded (default: Stopped)")
+    stop.add_argument("--cause", default="stopped by the user", help="reason recorded")
     resume = ex_sub.add_parser("resume", help="continue an execution whose process was killed")
     resume.add_argument("name")
     resume.add_argument("--out", help="output folder (default: video-insight-out/<task_id>)")

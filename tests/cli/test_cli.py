@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 from openpyxl import load_workbook
 
+import flows
 from video_insight.cli import main
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -91,6 +92,28 @@ def test_named_task_is_idempotent(capsys: pytest.CaptureFixture[str], tmp_path: 
     assert "task promo-week-48 already has an execution" in out and "Succeeded" in out
     assert history.read_text(encoding="utf-8").count("\n") == events_before  # nothing ran again
     assert (tmp_path / "b" / "results.json").is_file()
+
+
+def test_executions_show_list_and_stop_an_execution_whose_process_died(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    ws = tmp_path / "ws"
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    store = flows.ExecutionStore(ws / "executions" / "video-insight")
+    store.create(flows.ExecutionInfo(name="orphan", flow="video-insight", pid=dead.pid)).close()
+    code, out, _ = _run(capsys, ws, "executions", "list")
+    assert code == 0 and "orphan" in out and "Stopped?" in out
+    code, out, _ = _run(capsys, ws, "executions", "show", "orphan")
+    assert code == 0 and "Running (process gone: resumable)" in out
+    code, out, _ = _run(capsys, ws, "executions", "stop", "orphan", "--cause", "not needed")
+    assert code == 0 and "execution orphan: Stopped" in out
+    code, out, _ = _run(capsys, ws, "executions", "show", "orphan")
+    assert "status   Stopped" in out and "error    Stopped: not needed" in out
+    code, _, err = _run(capsys, ws, "executions", "stop", "orphan")
+    assert code == 1 and "already ended (Stopped)" in err
+    code, _, err = _run(capsys, ws, "executions", "show", "nope")
+    assert code == 1 and "no execution named 'nope'" in err
 
 
 def test_invalid_json_names_line_and_column(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:

@@ -186,7 +186,7 @@ def test_the_engine_reports_every_step_to_the_sink_it_was_built_with(tmp_path: P
     ws = TaskWorkspace(settings.workspace, "t_sink")
     request = {"task_id": "t_sink", "videos": [{"name": "gone", "path": str(tmp_path / "gone.mp4")}]}
     atomic_write_json(ws.request, request)
-    execution = engine.start("t_sink", {"task_id": "t_sink"})
+    execution = engine.start("t_sink", {"task_id": "t_sink"}, wait=True)
     assert execution.status == "Succeeded", execution.error
     phases = [u.fields.get("phase") for u in heard if u.video_id is None]
     assert phases == ["processing", "summarizing", "publishing", "published", "finished"]

@@ -12,10 +12,10 @@ from typing import Any
 import pytest
 import yaml
 
-from flows._engine import Engine, Execution
+from flows import Execution, ExecutionStatus, TaskContext
+from flows._engine import Engine
 from flows._errors import ExecutionAlreadyExists, SpecError, StateSizeExceeded
 from flows._history import ExecutionStore
-from flows._runner import TaskContext
 
 ROOT = Path(__file__).resolve().parents[2]
 Handler = Callable[[Any, TaskContext], Any]
@@ -56,7 +56,7 @@ class Fixture:
 
     def run(self, spec: dict[str, Any], fns: dict[str, Handler], inp: Any = None, **kw: Any) -> Execution:
         self.runs += 1
-        return self.engine(spec, fns, **kw).start(f"e{self.runs}", inp)
+        return self.engine(spec, fns, **kw).start(f"e{self.runs}", inp, wait=True)
 
 
 class Coded(Exception):
@@ -133,9 +133,10 @@ def test_choice_branches_default_and_no_match(fx: Fixture) -> None:
         {"Type": "Pass", "Name": "Small", "OutputConstructor": {"size": "small"}, "End": True},
     )
     engine = fx.engine(spec, {})
-    assert [engine.start(f"n{n}", {"n": n}).output["size"] for n in (20, 7, 1)] == ["big", "mid", "small"]
+    sizes = [engine.start(f"n{n}", {"n": n}, wait=True).output["size"] for n in (20, 7, 1)]
+    assert sizes == ["big", "mid", "small"]
     del spec["States"][0]["Default"]
-    ex = fx.engine(spec, {}).start("nomatch", {"n": 1})
+    ex = fx.engine(spec, {}).start("nomatch", {"n": 1}, wait=True)
     assert ex.status == "Failed" and ex.error["Code"] == "FnF.NoChoiceMatched"
 
 
@@ -255,11 +256,11 @@ def test_error_names_typed_code_vs_fc_unknown(fx: Fixture) -> None:
     def crash(event: Any, ctx: TaskContext) -> Any:
         raise ZeroDivisionError("division by zero")
 
-    assert fx.engine(flow(task("T", "f")), {"f": typed}).start("a").error == {
+    assert fx.engine(flow(task("T", "f")), {"f": typed}).start("a", wait=True).error == {
         "Code": "NotAVideo",
         "Detail": "an HTML page, not a video",
     }
-    err = fx.engine(flow(task("T", "f")), {"f": crash}).start("b").error
+    err = fx.engine(flow(task("T", "f")), {"f": crash}).start("b", wait=True).error
     assert err == {"Code": "FC.Unknown", "Detail": "ZeroDivisionError: division by zero"}
 
 
@@ -360,6 +361,23 @@ def test_map_keeps_item_order_and_reads_concurrency_from_input(fx: Fixture) -> N
     assert ex.status == "Succeeded" and stats["peak"] == 10  # null → the default of 10
 
 
+def test_a_bad_max_concurrency_expression_fails_the_map_instead_of_using_the_default(fx: Fixture) -> None:
+    spec = map_flow(**{"MaxConcurrency.$": "$Input.missing"})
+    ex = fx.run(spec, {"f": lambda e, c: e}, {"items": [1, 2]})
+    assert ex.status == "Failed" and ex.error["Code"] == "FnF.ExpressionError"
+    assert "'M'" in ex.error["Detail"] and "$Input.missing" in ex.error["Detail"]
+    spec["States"][0]["Catch"] = [{"Errors": ["FnF.ExpressionError"], "Next": "Caught"}]
+    spec["States"].append({"Type": "Pass", "Name": "Caught", "End": True})
+    assert fx.run(spec, {"f": lambda e, c: e}, {"items": [1]}).output["Code"] == "FnF.ExpressionError"
+
+
+def test_every_state_type_has_one_handler() -> None:
+    from flows._machine import TYPES
+    from flows._states import HANDLERS
+
+    assert set(HANDLERS) == set(TYPES)
+
+
 def test_map_iteration_failure_fails_map_and_is_caught(fx: Fixture) -> None:
     def fn(event: Any, ctx: TaskContext) -> Any:
         if event == 2:
@@ -375,7 +393,7 @@ def test_map_iteration_failure_fails_map_and_is_caught(fx: Fixture) -> None:
     ex = fx.run(spec, {"f": fn}, {"items": [0, 1, 2, 3, 4]})
     assert ex.output == {"Code": "Broken", "Detail": "item 2"}
     stats = fx.store.state_stats("e1")
-    assert stats["M"]["caught"] == 1 and stats["Work"]["failed"] == 1 and stats["Work"]["succeeded"] == 2
+    assert stats["M"]["caught"] == 1 and stats["M/Work"]["failed"] == 1 and stats["M/Work"]["succeeded"] == 2
 
 
 def test_parallel_runs_branches_together_and_names_outputs(fx: Fixture) -> None:
@@ -412,10 +430,12 @@ def test_state_size_limit_fails_the_state_and_can_be_caught(fx: Fixture) -> None
 def test_execution_names_behave_like_cloudflow(fx: Fixture) -> None:
     gate = threading.Event()
     engine = fx.engine(flow(task("T", "f")), {"f": lambda e, c: gate.wait(5)})
-    first = engine.start("job-1", {}, wait=False)
-    assert engine.start("job-1", {}) is first and first.status == "Running"
+    first = engine.start("job-1", {})
+    assert first.status is ExecutionStatus.RUNNING and not first.done
+    assert engine.start("job-1", {}) == first  # already started: the same execution, no second one
+    assert [e["type"] for e in engine.history("job-1")].count("ExecutionStarted") == 1
     gate.set()
-    assert first.wait(5).status == "Succeeded"
+    assert engine.wait("job-1").status is ExecutionStatus.SUCCEEDED
     with pytest.raises(ExecutionAlreadyExists, match="'job-1' already exists"):
         engine.start("job-1", {})
     with pytest.raises(SpecError, match="invalid execution name"):
@@ -465,8 +485,9 @@ def test_real_flow_routes_a_failing_video_and_still_publishes(fx: Fixture, summa
     assert sorted(e["video_id"] for e in calls["analyze"]) == ["v1", "v3"]
     assert calls["summarize"] == calls["publish"] == [{"task_id": "t1"}] and len(calls["finish"]) == 1
     stats = fx.store.state_stats("e1")
-    assert stats["Fetch"] == {"succeeded": 2, "failed": 0, "running": 0, "caught": 1}
-    assert stats["VideoFailed"]["succeeded"] == 1 and stats["Transcribe"]["succeeded"] == 2
+    assert stats["Videos/Fetch"] == {"succeeded": 2, "failed": 0, "running": 0, "caught": 1}
+    assert stats["Videos/VideoFailed"]["succeeded"] == 1
+    assert stats["Videos/Understand/Branch0/Transcribe"]["succeeded"] == 2
 
 
 @pytest.mark.parametrize(

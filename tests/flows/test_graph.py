@@ -18,18 +18,19 @@ from tests.browser import chromium
 REAL_FLOW = Path(__file__).resolve().parents[2] / "flows" / "video_insight.yaml"
 NS = {"svg": "http://www.w3.org/2000/svg"}
 
-STATS = {
+STATS = {  # keyed as flows.state_stats keys them: the state's place in the definition
     "Prepare": {"succeeded": 1},
     "Videos": {"succeeded": 1},
-    "Item": {"succeeded": 10},
-    "Fetch": {"succeeded": 9, "caught": 1},
-    "Media": {"succeeded": 9},
-    "Transcribe": {"succeeded": 9},
-    "Shots": {"failed": 2},
-    "Understand": {"succeeded": 7, "caught": 2},
-    "Analyze": {"succeeded": 7},
-    "VideoFailed": {"succeeded": 3},
+    "Videos/Item": {"succeeded": 10},
+    "Videos/Fetch": {"succeeded": 9, "caught": 1},
+    "Videos/Media": {"succeeded": 9},
+    "Videos/Understand/Branch0/Transcribe": {"succeeded": 9},
+    "Videos/Understand/Branch1/Shots": {"failed": 2},
+    "Videos/Understand": {"succeeded": 7, "caught": 2},
+    "Videos/Analyze": {"succeeded": 7},
+    "Videos/VideoFailed": {"succeeded": 3},
     "Publish": {"running": 1},
+    "Shots": {"succeeded": 5},  # a bare name is not the nested Shots state: it must not colour it
 }
 
 

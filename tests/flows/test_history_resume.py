@@ -59,7 +59,7 @@ def test_history_events_and_meta_for_a_retried_task(tmp_path: Path) -> None:
 
     retry = [{"Errors": ["FC.Unknown"], "IntervalSeconds": 0.5, "MaxAttempts": 2}]
     engine = Engine(spec([work_task("T", Retry=retry)]), {ARN: fn}, store=store, sleep=lambda s: None)
-    engine.start("run-1", {"n": 3})
+    engine.start("run-1", {"n": 3}, wait=True)
     events = store.events("run-1")
     assert [e["type"] for e in events] == [
         "ExecutionStarted",
@@ -115,22 +115,23 @@ def test_paths_name_iterations_branches_and_loop_visits(tmp_path: Path) -> None:
     def fn(event: Any, ctx: Any) -> Any:
         return event["n"] + 1 if isinstance(event, dict) and "n" in event else event
 
-    ex = Engine(spec(states), {ARN: fn}, store=store).start("p", {"items": ["a", "b"]})
+    ex = Engine(spec(states), {ARN: fn}, store=store).start("p", {"items": ["a", "b"]}, wait=True)
     assert ex.status == "Succeeded" and ex.output == {"n": 2}
     paths = {e["path"] for e in store.events("p") if e["type"] == "TaskSucceeded"}
     assert {"M/0/Par/Branch0/B", "M/0/Par/Branch1/B", "M/1/Par/Branch1/B", "Count", "Count#2"} <= paths
+    # Stats group by the state's place in the definition: the two B states (one per branch) stay
+    # apart, iterations and loop visits of one state add up.
     stats = store.state_stats("p")
-    assert (
-        stats["B"]["succeeded"] == 4 and stats["Count"]["succeeded"] == 2 and stats["Par"]["succeeded"] == 2
-    )
-    assert store.state_timings("p")["B"]["count"] == 4
+    assert stats["M/Par/Branch0/B"]["succeeded"] == stats["M/Par/Branch1/B"]["succeeded"] == 2
+    assert stats["Count"]["succeeded"] == 2 and stats["M/Par"]["succeeded"] == 2 and "B" not in stats
+    assert store.state_timings("p")["M/Par/Branch1/B"]["count"] == 2
 
 
 def test_resume_refuses_finished_and_live_executions(tmp_path: Path) -> None:
     store = ExecutionStore(tmp_path)
     engine = Engine(spec([work_task("T")]), {ARN: lambda e, c: e}, store=store)
-    engine.start("done", {})
-    with pytest.raises(ExecutionNotResumable, match="already finished"):
+    engine.start("done", {}, wait=True)
+    with pytest.raises(ExecutionNotResumable, match="already ended"):
         engine.resume("done")
     store.create(ExecutionInfo(name="alive", flow="h")).close()  # Running, owned by this live process
     with pytest.raises(ExecutionNotResumable, match="still running in process"):
@@ -166,7 +167,7 @@ def test_two_processes_never_resume_the_same_execution(tmp_path: Path) -> None:
     finally:
         holder.kill()
         holder.communicate()  # reaps it and closes its pipe
-    assert engine.resume("orphan").status == "Succeeded"  # the lock died with its process
+    assert engine.resume("orphan", wait=True).status == "Succeeded"  # the lock died with its process
 
 
 def test_reader_tolerates_a_line_cut_short(tmp_path: Path) -> None:
@@ -221,7 +222,10 @@ CHILD = textwrap.dedent(
          ]}},
     ]}
     engine = Engine(spec, {ARN: work}, store=ExecutionStore(root))
-    ex = engine.resume(name) if mode == "resume" else engine.start(name, {"items": list(range(12))})
+    if mode == "resume":
+        ex = engine.resume(name, wait=True)
+    else:
+        ex = engine.start(name, {"items": list(range(12))}, wait=True)
     print(json.dumps({"status": ex.status, "output": ex.output, "error": ex.error}))
     """
 )

@@ -1,0 +1,66 @@
+"""Submitting a task: the one way a request becomes an execution (the CLI's ``run``, the gateway)."""
+
+from __future__ import annotations
+
+import secrets
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import flows
+import steps
+
+__all__ = ["Submission", "new_task_id", "submit_task"]
+
+
+def new_task_id() -> str:
+    """A fresh task id, also a valid CloudFlow execution name: ``t20261127-224501-a1b2c3``."""
+    return time.strftime("t%Y%m%d-%H%M%S-", time.localtime()) + secrets.token_hex(3)
+
+
+@dataclass(frozen=True)
+class Submission:
+    """What :func:`submit_task` did.
+
+    Attributes:
+        execution: the task's execution as the engine describes it after the call.
+        created: True when this call stored the request and started the execution; False when the
+            task id already had an execution (nothing was written or started).
+    """
+
+    task_id: str
+    execution: flows.Execution
+    created: bool
+
+
+def submit_task(
+    engine: flows.ExecutionEngine,
+    workspace: Path,
+    request: Mapping[str, Any],
+    *,
+    progress: steps.ProgressSink | None = None,
+) -> Submission:
+    """Store ``request``, record the task and start the execution named by its task id.
+
+    The task id is ``request["task_id"]`` when given (a deterministic id makes a repeated submit
+    harmless), else a fresh one. A task id that already has an execution, running or ended, is not
+    touched: its request is not rewritten and no second execution starts. ``progress`` hears the
+    task's first update (phase ``preparing``).
+
+    Raises:
+        steps.errors.InvalidRequest: the request does not match the batch schema.
+        flows.FlowError: the engine refused the start.
+    """
+    steps.validate_request(request)
+    task_id = str(request.get("task_id") or new_task_id())
+    try:
+        return Submission(task_id, engine.describe(task_id), created=False)
+    except flows.ExecutionNotFound:
+        pass
+    ws = steps.TaskWorkspace(workspace, task_id)
+    steps.atomic_write_json(ws.request, dict(request))
+    steps.record_task(ws, sink=progress, phase="preparing", title=request.get("title"))
+    execution = engine.start(task_id, {"task_id": task_id})
+    return Submission(task_id, execution, created=True)
