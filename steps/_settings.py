@@ -89,6 +89,8 @@ _NUMBER_VARS: tuple[tuple[str, str, type[int] | type[float]], ...] = (
     ("fetch_max_s", "VI_FETCH_MAX_S", float),
     ("fetch_min_bytes_per_s", "VI_FETCH_MIN_BYTES_PER_S", float),
     ("fetch_rate_window_s", "VI_FETCH_RATE_WINDOW_S", float),
+    ("gateway_max_tasks_per_user", "VI_GATEWAY_MAX_TASKS_PER_USER", int),
+    ("gateway_max_tasks", "VI_GATEWAY_MAX_TASKS", int),
     ("llm_timeout_s", "VI_LLM_TIMEOUT_S", float),
     ("llm_retries", "VI_LLM_RETRIES", int),
     ("llm_backoff_s", "VI_LLM_BACKOFF_S", float),
@@ -127,6 +129,8 @@ class Settings:
     feishu_verification_token: Secret = field(default_factory=Secret)
     feishu_encrypt_key: Secret = field(default_factory=Secret)
     feishu_domain: str = DEFAULT_FEISHU_DOMAIN  # the open-platform origin (a loopback URL in tests)
+    gateway_max_tasks_per_user: int = 3  # running tasks of one requester on a gateway
+    gateway_max_tasks: int = 20  # running tasks on a gateway in total
     llm_base_url: str = ""  # empty: DEFAULT_LLM_BASE_URL
     llm_api_key: Secret = field(default_factory=Secret)  # VI_LLM_API_KEY, else DASHSCOPE_API_KEY
     llm_model: str = DEFAULT_LLM_MODEL
