@@ -5,6 +5,7 @@ The public surface is listed once here; other packages import only from ``steps`
 
 from __future__ import annotations
 
+from . import _feishu as feishu
 from ._ai import DEFAULT_FIELDS, FieldSpec, fields_from_bitable
 from ._ai.summary import BatchSummary, brief_lines, usage_text
 from ._analysis import AnalysisInput, Findings, VideoAnalyzer
@@ -138,6 +139,7 @@ __all__ = [
     "configure_logging",
     "default_outputs",
     "fc_error",
+    "feishu",
     "fields_from_bitable",
     "function_name",
     "get_logger",

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 __all__ = [
+    "DEFAULT_FEISHU_DOMAIN",
     "DEFAULT_LLM_BASE_URL",
     "DEFAULT_LLM_MODEL",
     "Secret",
@@ -18,6 +19,7 @@ __all__ = [
 
 DEFAULT_LLM_BASE_URL = "https://dashscope.aliyuncs.com/compatible-mode/v1"  # DashScope, OpenAI-compatible
 DEFAULT_LLM_MODEL = "qwen-vl-max"  # a vision-language model: the requests carry images
+DEFAULT_FEISHU_DOMAIN = "https://open.feishu.cn"  # Lark (international): https://open.larksuite.com
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
 
@@ -68,6 +70,7 @@ _PLAIN_VARS = {
     "log_format": "VI_LOG_FORMAT",
     "log_level": "VI_LOG_LEVEL",
     "feishu_app_id": "FEISHU_APP_ID",
+    "feishu_domain": "FEISHU_DOMAIN",
     "llm_base_url": "VI_LLM_BASE_URL",
     "llm_model": "VI_LLM_MODEL",
     "llm_currency": "VI_LLM_CURRENCY",
@@ -86,6 +89,8 @@ _NUMBER_VARS: tuple[tuple[str, str, type[int] | type[float]], ...] = (
     ("fetch_max_s", "VI_FETCH_MAX_S", float),
     ("fetch_min_bytes_per_s", "VI_FETCH_MIN_BYTES_PER_S", float),
     ("fetch_rate_window_s", "VI_FETCH_RATE_WINDOW_S", float),
+    ("gateway_max_tasks_per_user", "VI_GATEWAY_MAX_TASKS_PER_USER", int),
+    ("gateway_max_tasks", "VI_GATEWAY_MAX_TASKS", int),
     ("llm_timeout_s", "VI_LLM_TIMEOUT_S", float),
     ("llm_retries", "VI_LLM_RETRIES", int),
     ("llm_backoff_s", "VI_LLM_BACKOFF_S", float),
@@ -123,6 +128,9 @@ class Settings:
     feishu_app_secret: Secret = field(default_factory=Secret)
     feishu_verification_token: Secret = field(default_factory=Secret)
     feishu_encrypt_key: Secret = field(default_factory=Secret)
+    feishu_domain: str = DEFAULT_FEISHU_DOMAIN  # the open-platform origin (a loopback URL in tests)
+    gateway_max_tasks_per_user: int = 3  # running tasks of one requester on a gateway
+    gateway_max_tasks: int = 20  # running tasks on a gateway in total
     llm_base_url: str = ""  # empty: DEFAULT_LLM_BASE_URL
     llm_api_key: Secret = field(default_factory=Secret)  # VI_LLM_API_KEY, else DASHSCOPE_API_KEY
     llm_model: str = DEFAULT_LLM_MODEL
@@ -135,6 +143,11 @@ class Settings:
     llm_price_input: float | None = None  # per 1,000 prompt tokens; None: the built-in price of the model
     llm_price_output: float | None = None  # per 1,000 completion tokens
     llm_currency: str = "CNY"
+
+    @property
+    def feishu_configured(self) -> bool:
+        """Whether the app's credentials are set, so the process can call Feishu."""
+        return bool(self.feishu_app_id and self.feishu_app_secret)
 
     @property
     def llm_endpoint(self) -> str:

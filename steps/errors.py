@@ -5,7 +5,7 @@ Each leaf carries a stable string ``code``; codes are never renamed::
     VideoInsightError
     ├── TransientError              retried (inside the step, then by the flow's Retry)
     │   ├── NetworkError            Transient.Network
-    │   └── RateLimited             Transient.RateLimited
+    │   └── RateLimited             Transient.RateLimited   (HTTP 429, Feishu 99991400 / 230020)
     └── PermanentError              caught by the Processor's Catch, recorded, batch goes on
         ├── InvalidStepInput        InvalidStepInput
         ├── InvalidRequest          InvalidRequest
@@ -21,6 +21,7 @@ Each leaf carries a stable string ``code``; codes are never renamed::
         ├── NoVideoStream           NoVideoStream
         ├── NoAudioTrack            NoAudioTrack
         ├── ModelUnavailable        ModelUnavailable
+        ├── FeishuError             FeishuError      (a Feishu API refused the call: its code and msg)
         ├── OutputTooLarge          OutputTooLarge
         ├── InvalidStepOutput       InvalidStepOutput
         ├── DuplicateVideo          DuplicateVideo   (recorded by Publish, not raised)
@@ -37,6 +38,7 @@ __all__ = [
     "DownloadFailed",
     "DuplicateVideo",
     "EmptyFile",
+    "FeishuError",
     "Incomplete",
     "InvalidRequest",
     "InvalidStepInput",
@@ -180,6 +182,16 @@ class ModelUnavailable(PermanentError):
     """A speech or vision model is not available locally."""
 
     code = "ModelUnavailable"
+
+
+class FeishuError(PermanentError):
+    """A Feishu open-platform call was refused for a reason a retry cannot fix (``feishu_code``)."""
+
+    code = "FeishuError"
+
+    def __init__(self, message: str, feishu_code: int | None = None, **details: Any) -> None:
+        super().__init__(message, **details)
+        self.feishu_code = feishu_code
 
 
 class OutputTooLarge(PermanentError):

@@ -213,6 +213,31 @@ def cmd_serve_step(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_serve(args: argparse.Namespace) -> int:
+    import bot_gateway
+
+    from ._bot import serve_bot
+
+    settings = _settings(args, local=False)
+    if not settings.feishu_configured:
+        return _fail("the Feishu app is not configured: set FEISHU_APP_ID and FEISHU_APP_SECRET")
+    limits = bot_gateway.Limits(settings.gateway_max_tasks_per_user, settings.gateway_max_tasks)
+    serve_bot(settings, args.host, args.port, limits)
+    return 0
+
+
+def cmd_feishu(args: argparse.Namespace) -> int:
+    from ._bot import send_event
+
+    settings = _settings(args)
+    try:
+        status, text = send_event(settings, Path(args.file), args.to)
+    except (OSError, ValueError) as exc:
+        return _fail(f"cannot send {args.file}: {exc}")
+    print(f"HTTP {status} {text}")
+    return 0 if 200 <= status < 300 else 1
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``video-insight``."""
     parser = argparse.ArgumentParser(prog="video-insight", description=__doc__)
@@ -263,6 +288,18 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default="0.0.0.0", help="address to bind (default: 0.0.0.0)")
     serve.add_argument("--port", type=int, default=9000, help="port (default: 9000, as in s.yaml)")
     serve.set_defaults(func=cmd_serve_step)
+
+    bot = sub.add_parser("serve", help="run the Feishu bot: webhook plus the embedded engine")
+    bot.add_argument("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1)")
+    bot.add_argument("--port", type=int, default=8000, help="port (default: 8000)")
+    bot.set_defaults(func=cmd_serve)
+
+    fs = sub.add_parser("feishu", help="Feishu helpers")
+    fs_sub = fs.add_subparsers(dest="action", required=True)
+    send = fs_sub.add_parser("send-event", help="sign, encrypt and POST a sample event to a gateway")
+    send.add_argument("file", help="event JSON (see examples/feishu/)")
+    send.add_argument("--to", required=True, help="webhook URL, e.g. http://127.0.0.1:8000/webhook/event")
+    fs.set_defaults(func=cmd_feishu)
 
     config = sub.add_parser("config", help="print the effective settings (secrets masked)")
     config.set_defaults(func=cmd_config)

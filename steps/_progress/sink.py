@@ -109,7 +109,16 @@ class ProgressSink:
 # Reporters that settings switch on, for every process that runs steps (the CLI, the gateway and
 # each Function Compute instance). Each factory returns None when its settings are absent; it must
 # be cheap and import what it needs lazily, since every step invocation in Function Compute calls it.
-REPORTERS_FROM_SETTINGS: tuple[ReporterFactory, ...] = ()
+def _feishu_card(settings: Settings) -> ProgressReporter | None:
+    """The Feishu progress card, for tasks asked for in Feishu (imported only when the app is configured)."""
+    if not settings.feishu_configured:
+        return None
+    from .._feishu._reporter import card_reporter
+
+    return card_reporter(settings)
+
+
+REPORTERS_FROM_SETTINGS: tuple[ReporterFactory, ...] = (_feishu_card,)
 
 
 def progress_sink(settings: Settings, factories: Iterable[ReporterFactory] | None = None) -> ProgressSink:

@@ -1,0 +1,318 @@
+"""The gateway's work: one execution per request, started outside the webhook's 3 s.
+
+The webhook's handlers (:meth:`Gateway.on_message`, :meth:`Gateway.on_card_action`) only claim the
+event in the shared dedupe store and hand the rest to a small thread pool: reading the message,
+replying with the progress card, storing the request and starting the execution named by the
+message id. No global lock: per-user and total limits on running tasks answer "排队中" instead.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections.abc import Callable, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import steps
+from steps import feishu
+from steps.errors import InvalidRequest, VideoInsightError
+
+from ._dedupe import DedupeStore
+from ._parse import BadOptions, is_help, message_text, parse_text
+
+__all__ = ["Gateway", "Incoming", "Limits", "Starter", "task_id_for"]
+
+log = steps.get_logger(__name__)
+
+
+class Starter(Protocol):
+    """The engine seam the gateway needs: start an execution by name (idempotent), stop one."""
+
+    def start(self, name: str, input: Any = None, *, wait: bool = ...) -> Any: ...
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Running tasks allowed per requester and in total for this gateway."""
+
+    per_user: int = 3
+    total: int = 20
+
+
+@dataclass(frozen=True)
+class Incoming:
+    """The parts of an ``im.message.receive_v1`` event the gateway uses."""
+
+    event_id: str
+    message_id: str
+    chat_id: str
+    chat_type: str
+    message_type: str
+    content: str
+    open_id: str
+    mentioned: bool
+
+
+def task_id_for(message_id: str, suffix: str = "") -> str:
+    """The task id (and execution name) of a request: derived from its message id, so a redelivery
+    can never start a second execution."""
+    safe = re.sub(r"[^A-Za-z0-9_-]", "_", message_id)
+    return f"fs_{safe}"[: 120 - len(suffix)] + suffix
+
+
+def _reply_card(title: str, text: str, template: str = "blue") -> dict[str, Any]:
+    return feishu.message_card(title, text, template)
+
+
+class Gateway:
+    """Turns Feishu events into executions (see the module docstring)."""
+
+    def __init__(
+        self,
+        settings: steps.Settings,
+        engine: Starter,
+        *,
+        progress: steps.ProgressSink | None = None,
+        limits: Limits | None = None,
+        workers: int = 4,
+        client: feishu.FeishuClient | None = None,
+    ) -> None:
+        self.settings = settings
+        self.engine = engine
+        self.progress = progress
+        self.limits = limits or Limits()
+        self.dedupe = DedupeStore(settings.workspace / "gateway" / "dedupe")
+        self._client = client
+        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="gateway")
+        self._running: dict[str, str] = {}  # task id → requester, for the limits
+        self._pending: set[Future[None]] = set()
+        self._lock = threading.Lock()
+        self.accepted = 0  # events handed to the workers (for tests and the bench)
+
+    @property
+    def client(self) -> feishu.FeishuClient:
+        """The Feishu client (built on first use)."""
+        if self._client is None:
+            self._client = feishu.FeishuClient(self.settings)
+        return self._client
+
+    def close(self) -> None:
+        """Finish the work in hand and stop the workers."""
+        self._pool.shutdown(wait=True)
+
+    def drain(self, timeout: float | None = None) -> None:
+        """Wait until the work queued so far is done (the workers keep running)."""
+        with self._lock:
+            pending = set(self._pending)
+        wait(pending, timeout=timeout)
+
+    def _queue(self, fn: Callable[..., None], *args: Any) -> None:
+        future = self._pool.submit(self._guarded, fn, *args)
+        with self._lock:
+            self._pending.add(future)
+        future.add_done_callback(self._done)
+
+    def _done(self, future: Future[None]) -> None:
+        with self._lock:
+            self._pending.discard(future)
+
+    # -- webhook handlers: quick, never raise --------------------------------------------------------
+    def on_message(self, data: Any) -> None:
+        """``im.message.receive_v1``: claim it (event id, then message id) and queue it."""
+        incoming = _incoming(data)
+        if not self.dedupe.claim(f"event:{incoming.event_id}"):
+            log.info("gateway.duplicate_event", event_id=incoming.event_id)
+            return
+        if not self.dedupe.claim(f"message:{incoming.message_id}"):
+            log.info("gateway.duplicate_message", message_id=incoming.message_id, event_id=incoming.event_id)
+            return
+        with self._lock:
+            self.accepted += 1
+        self._queue(self.handle_message, incoming)
+
+    def on_card_action(self, data: Any) -> Any:
+        """``card.action.trigger``: answer with a toast at once; the work goes to the workers."""
+        from lark_oapi.event.callback.model.p2_card_action_trigger import P2CardActionTriggerResponse
+
+        event = data.event
+        value: Mapping[str, Any] = (event.action.value if event and event.action else None) or {}
+        operator = (event.operator.open_id if event and event.operator else "") or ""
+        toast = self.card_action(str(value.get("action", "")), str(value.get("task_id", "")), operator)
+        kind = "error" if toast.startswith("只有") or toast.startswith("找不到") else "info"
+        return P2CardActionTriggerResponse({"toast": {"type": kind, "content": toast}})
+
+    def _guarded(self, fn: Callable[..., None], *args: Any) -> None:
+        try:
+            fn(*args)
+        except Exception as exc:  # a worker: log it, the user already has or gets a card
+            log.error("gateway.worker_failed", error=repr(exc), exc_info=True)
+
+    # -- the work --------------------------------------------------------------------------------
+    def handle_message(self, msg: Incoming) -> None:
+        """Reply with help, a refusal, 排队中, or the progress card of a new execution."""
+        if msg.chat_type == "group" and not msg.mentioned:
+            return  # in a group the bot answers only when mentioned
+        text = message_text(msg.message_type, msg.content)
+        if msg.message_type not in ("text", "post") or is_help(text):
+            self._reply(msg, _reply_card("视频分析机器人：使用说明", feishu.HELP_TEXT))
+            return
+        try:
+            ask = parse_text(text)
+        except BadOptions as exc:
+            self._reply(msg, _reply_card("选项有误", f"{exc}\n\n{feishu.HELP_TEXT}", "red"))
+            return
+        if not ask.links:
+            self._reply(msg, _reply_card("没有找到视频链接", feishu.HELP_TEXT, "orange"))
+            return
+        busy = self._busy(msg.open_id)
+        if busy:
+            self._reply(msg, _reply_card("排队中 / busy", busy, "orange"))
+            return
+        task_id = task_id_for(msg.message_id)
+        videos = [{"name": f"视频 {i}", "url": link} for i, link in enumerate(ask.links, 1)]
+        request: dict[str, Any] = {
+            "task_id": task_id,
+            "title": ask.title or f"视频分析（{len(videos)} 条）",
+            "videos": videos,
+        }
+        if ask.options:
+            request["options"] = ask.options
+        self.submit(msg, request)
+
+    def submit(self, msg: Incoming, request: dict[str, Any], *, reply_to: str | None = None) -> None:
+        """Validate ``request``, store it, reply with its card, and start its execution."""
+        try:
+            steps.validate_request(request)
+        except InvalidRequest as exc:
+            self._reply(msg, _reply_card("请求无效", exc.message, "red"))
+            return
+        task_id = str(request["task_id"])
+        ws = steps.TaskWorkspace(self.settings.workspace, task_id)
+        if not ws.request.is_file():
+            steps.atomic_write_json(ws.request, request)
+        steps.record_task(ws, phase="preparing", title=request.get("title"), total=len(request["videos"]))
+        card = feishu.progress_card(steps.snapshot(ws))
+        card_id = feishu.reply_message(
+            self.client, reply_to or msg.message_id, card, uuid=f"card-{task_id}"[:50]
+        )
+        feishu.save_binding(
+            ws, feishu.CardBinding(msg.chat_id, reply_to or msg.message_id, msg.open_id, card_id)
+        )
+        with self._lock:
+            self._running[task_id] = msg.open_id
+        try:
+            self.engine.start(task_id, {"task_id": task_id}, wait=False)
+        except Exception as exc:  # an engine that refuses (already finished) or cannot start
+            from flows import ExecutionAlreadyExists
+
+            if not isinstance(exc, ExecutionAlreadyExists):
+                raise
+            log.info("gateway.already_started", task_id=task_id)
+        log.info("gateway.started", task_id=task_id, videos=len(request["videos"]), chat_id=msg.chat_id)
+
+    def _reply(self, msg: Incoming, card: dict[str, Any]) -> None:
+        try:
+            feishu.reply_message(self.client, msg.message_id, card, uuid=f"reply-{msg.message_id}"[:50])
+        except VideoInsightError as exc:
+            log.warning("gateway.reply_failed", message_id=msg.message_id, code=exc.code, error=exc.message)
+
+    def _busy(self, open_id: str) -> str:
+        with self._lock:
+            for task_id in list(self._running):
+                if self._finished(task_id):
+                    del self._running[task_id]
+            mine = sum(1 for user in self._running.values() if user == open_id)
+            total = len(self._running)
+        if mine >= self.limits.per_user:
+            return f"你已有 {mine} 个任务在运行（上限 {self.limits.per_user} 个），请等其中一个完成后再发。"
+        if total >= self.limits.total:
+            return f"机器人正忙：{total} 个任务在运行（上限 {self.limits.total} 个），请稍后再发。"
+        return ""
+
+    def _finished(self, task_id: str) -> bool:
+        return steps.snapshot(steps.TaskWorkspace(self.settings.workspace, task_id)).done
+
+    # -- card buttons ------------------------------------------------------------------------------
+    def card_action(self, action: str, task_id: str, operator: str) -> str:
+        """Do what a button asks (or queue it); returns the toast text."""
+        if not steps.valid_id(task_id):
+            return "找不到这个任务"
+        ws = steps.TaskWorkspace(self.settings.workspace, task_id)
+        binding = feishu.load_binding(ws)
+        if binding is None:
+            return "找不到这个任务"
+        if action == "cancel":
+            if operator != binding.open_id:
+                return "只有发起人可以取消这个任务"
+            self._queue(self.cancel, task_id)
+            return "正在取消…"
+        if action == "retry_failed":
+            self._queue(self.retry_failed, task_id, binding, operator)
+            return "正在重试失败的视频…"
+        if action == "results":
+            self._queue(self.send_results, task_id, binding)
+            return "正在发送结果…"
+        return "不认识的操作"
+
+    def cancel(self, task_id: str) -> None:
+        """Stop the execution (when the engine can) and show the card as cancelled."""
+        stop = getattr(self.engine, "stop", None)
+        if callable(stop):
+            try:
+                stop(task_id, error="Cancelled", cause="发起人取消了任务")
+            except Exception as exc:  # already finished, or unknown to this engine
+                log.info("gateway.stop_failed", task_id=task_id, error=repr(exc))
+        ws = steps.TaskWorkspace(self.settings.workspace, task_id)
+        if not steps.snapshot(ws).done:
+            import time
+
+            error = {"code": "Cancelled", "message": "已被发起人取消"}
+            steps.record_task(ws, phase="failed", error=error, finished_at=time.time(), sink=self.progress)
+
+    def retry_failed(self, task_id: str, binding: feishu.CardBinding, operator: str) -> None:
+        """A new execution for the failed videos only, with its own card."""
+        ws = steps.TaskWorkspace(self.settings.workspace, task_id)
+        snap = steps.snapshot(ws)
+        failed = {v.video_id for v in snap.failed}
+        entries = [v for v in steps.load_manifest(ws).videos if v.video_id in failed]
+        if not entries:
+            return
+        request = dict(steps.read_json(ws.request))
+        n = 1
+        while steps.TaskWorkspace(self.settings.workspace, f"{task_id}-r{n}").request.is_file():
+            n += 1
+        by_source = {str(v.get("url") or v.get("path")): v for v in request["videos"]}
+        request["videos"] = [by_source[e.source] for e in entries if e.source in by_source]
+        request["task_id"] = f"{task_id}-r{n}"
+        request["title"] = f"{snap.title or task_id}（重试 {n}）"
+        msg = Incoming(
+            "", binding.message_id, binding.chat_id, "p2p", "text", "", operator or binding.open_id, True
+        )
+        self.submit(msg, request)
+
+    def send_results(self, task_id: str, binding: feishu.CardBinding) -> None:
+        """The Excel report again, as a file in the chat."""
+        ws = steps.TaskWorkspace(self.settings.workspace, task_id)
+        report = ws.out / "report.xlsx"
+        if not report.is_file():
+            return
+        key = feishu.upload_file(self.client, report, file_type="xls")
+        feishu.send_message(self.client, binding.chat_id, {"file_key": key}, msg_type="file")
+
+
+def _incoming(data: Any) -> Incoming:
+    message = data.event.message
+    sender = data.event.sender
+    open_id = (sender.sender_id.open_id if sender and sender.sender_id else "") or ""
+    return Incoming(
+        event_id=str(data.header.event_id or ""),
+        message_id=str(message.message_id or ""),
+        chat_id=str(message.chat_id or ""),
+        chat_type=str(message.chat_type or ""),
+        message_type=str(message.message_type or ""),
+        content=str(message.content or ""),
+        open_id=open_id,
+        mentioned=bool(message.mentions),
+    )

@@ -1,0 +1,106 @@
+"""End to end through the gateway: a signed, encrypted message → one execution → one card PATCHed
+through the stages in order → a final message and the workbook as a file."""
+
+from __future__ import annotations
+
+import itertools
+import re
+from typing import Any
+
+import pytest
+
+from tests.bot_gateway.conftest import TOKEN, Bot
+from tests.bot_gateway.events import card_action
+from tests.fakefeishu import Fault, Message
+from tests.httpserver import LocalHTTPServer
+from tests.media import MadeVideo
+
+_COUNT = re.compile(r"(\S+) (\d+)/(\d+)")
+_PHASES = ["准备中", "处理中", "总结中", "生成报告", "已生成", "完成", "失败"]
+
+
+def _texts(card: dict[str, Any]) -> str:
+    return "\n".join(e.get("content", "") for e in card["body"]["elements"] if e.get("tag") == "markdown")
+
+
+def _progress(card: dict[str, Any]) -> tuple[int, dict[str, int]]:
+    """The card's phase rank and its done count per stage."""
+    text = _texts(card)
+    phase = re.search(r"\*\*状态\*\*：(\S+?)[　：]", text)
+    assert phase is not None, text
+    counts = {name: int(done) for name, done, _ in _COUNT.findall(text)}
+    return _PHASES.index(phase.group(1)), counts
+
+
+def _never_backwards(card: Message) -> None:
+    seen = [_progress(c) for c in card.cards()]
+    for (rank_a, counts_a), (rank_b, counts_b) in itertools.pairwise(seen):
+        assert rank_b >= rank_a, seen
+        assert all(counts_b.get(k, 0) >= v for k, v in counts_a.items()), seen
+
+
+@pytest.fixture
+def site(speech_video: MadeVideo, web: LocalHTTPServer) -> LocalHTTPServer:
+    web.file("/good.mp4", speech_video.path.read_bytes())
+    return web
+
+
+def _buttons(card: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {
+        e["text"]["content"]: e["behaviors"][0].get("value", {})
+        for e in card["body"]["elements"]
+        if e.get("tag") == "button"
+    }
+
+
+@pytest.mark.slow
+def test_links_in_a_message_become_one_execution_and_one_live_card(bot: Bot, site: LocalHTTPServer) -> None:
+    bot.fake.inject(
+        "PATCH", "/open-apis/im/v1/messages/:message_id", Fault(429, 99991400), Fault(502, raw=b"<html/>")
+    )
+    text = f"看看这两条：{site.url('/good.mp4')}，还有 {site.url('/gone.mp4')}。 asr=none title=双十二素材"
+    message_id, event = bot.user_says(text)
+    assert bot.post(event).status_code == 200
+    bot.settle()
+
+    [execution] = bot.engine.store.list()
+    assert execution.status == "Succeeded"
+    cards = [m for m in bot.fake.cards_in("oc_chat") if m.reply_to == message_id]
+    progress, final = cards[0], cards[1]
+    assert len(progress.versions) >= 3
+    _never_backwards(progress)
+    last = progress.card
+    assert last["header"]["title"]["content"] == "双十二素材"
+    text_last = _texts(last)
+    assert "完成" in text_last and "下载 1/2（失败 1）" in text_last and "视频 2" in text_last
+    assert list(_buttons(last)) == ["重试失败的视频", "查看结果"]
+    assert "成功 1 条，失败 1 条" in _texts(final.card)
+    [file_message] = [m for m in bot.fake.messages.values() if m.msg_type == "file"]
+    file_type, name, data = bot.fake.files[file_message.card["file_key"]]
+    assert (file_type, name) == ("xls", "双十二素材.xlsx") and data[:2] == b"PK"
+
+
+def test_only_the_requester_may_cancel(bot: Bot) -> None:
+    import steps
+    from steps import feishu
+
+    # a task as the gateway leaves it while it runs (its execution is not needed to press 取消)
+    message_id, _ = bot.user_says("https://example.com/a.mp4", open_id="ou_alice")
+    ws = steps.TaskWorkspace(bot.settings.workspace, "fs_running")
+    steps.record_task(ws, phase="processing", title="进行中", total=1)
+    card_id = feishu.reply_message(bot.gateway.client, message_id, feishu.progress_card(steps.snapshot(ws)))
+    feishu.save_binding(ws, feishu.CardBinding("oc_chat", message_id, "ou_alice", card_id))
+
+    other = bot.post(card_action("fs_running", "cancel", token=TOKEN, open_id="ou_mallory"))
+    assert other.status_code == 200 and other.json()["toast"] == {
+        "type": "error",
+        "content": "只有发起人可以取消这个任务",
+    }
+    bot.gateway.drain()
+    assert not steps.snapshot(ws).done and len(bot.fake.messages[card_id].versions) == 1
+
+    mine = bot.post(card_action("fs_running", "cancel", token=TOKEN, open_id="ou_alice"))
+    assert mine.json()["toast"]["content"] == "正在取消…"
+    bot.gateway.drain()
+    assert steps.snapshot(ws).phase == "failed"
+    assert "已被发起人取消" in _texts(bot.fake.messages[card_id].card)

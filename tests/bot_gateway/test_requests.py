@@ -1,0 +1,88 @@
+"""What the gateway does with each delivery: one execution per message, help, refusals, limits."""
+
+from __future__ import annotations
+
+import copy
+
+import steps
+from steps import Settings
+from tests.bot_gateway.conftest import Bot, make_bot
+from tests.fakefeishu import FakeFeishu
+from tests.httpserver import LocalHTTPServer
+
+
+def _replies(bot: Bot, message_id: str) -> list[str]:
+    """The titles of the cards replying to ``message_id``."""
+    return [
+        m.card["header"]["title"]["content"] for m in bot.fake.cards_in("oc_chat") if m.reply_to == message_id
+    ]
+
+
+def test_redeliveries_start_one_execution_and_send_one_card(bot: Bot, web: LocalHTTPServer) -> None:
+    message_id, event = bot.user_says(f"{web.url('/missing.mp4')} asr=none")
+    for _ in range(5):
+        assert bot.post(event).status_code == 200
+    again = copy.deepcopy(event)
+    again["header"]["event_id"] = "a-new-event-id"  # Feishu's redelivery may carry a new event id
+    assert bot.post(again).status_code == 200
+    bot.settle()
+    assert [i.name for i in bot.engine.store.list()] == [f"fs_{message_id}"]
+    assert (
+        _replies(bot, message_id)[0] == "视频分析（1 条）"
+        and len(bot.fake.calls_to("POST", "/open-apis/im/v1/messages/:message_id/reply")) == 2
+    )  # card + final
+    assert bot.gateway.accepted == 1
+
+
+def test_two_gateways_sharing_a_workspace_start_one_execution(
+    fake: FakeFeishu, settings: Settings, web: LocalHTTPServer
+) -> None:
+    one, two = make_bot(fake, settings), make_bot(fake, settings)
+    _message_id, event = one.user_says(f"{web.url('/missing.mp4')} asr=none")
+    for _ in range(3):
+        assert one.post(event).status_code == 200 and two.post(event).status_code == 200
+    one.settle()
+    two.settle()
+    assert one.gateway.accepted + two.gateway.accepted == 1
+    assert len(one.engine.store.list()) == 1  # both engines keep their history in the same workspace
+
+
+def test_help_and_anything_else_get_the_help_card(bot: Bot) -> None:
+    for text in ("帮助", "help", "你好呀"):
+        message_id, event = bot.user_says(text)
+        assert bot.post(event).status_code == 200
+        bot.gateway.drain()
+        assert _replies(bot, message_id) in (["视频分析机器人：使用说明"], ["没有找到视频链接"])
+        assert "asr=none" in bot.fake.cards_in("oc_chat")[-1].card["body"]["elements"][0]["content"]
+    assert bot.engine.store.list() == []
+
+
+def test_bad_options_are_explained(bot: Bot) -> None:
+    message_id, event = bot.user_says("https://example.com/a.mp4 asr=turbo")
+    bot.post(event)
+    bot.gateway.drain()
+    [card] = [m for m in bot.fake.cards_in("oc_chat") if m.reply_to == message_id]
+    assert card.card["header"]["title"]["content"] == "选项有误"
+    assert "asr 只能是" in card.card["body"]["elements"][0]["content"]
+    assert bot.engine.store.list() == []
+
+
+def test_in_a_group_the_bot_answers_only_when_mentioned(bot: Bot) -> None:
+    quiet_id, quiet = bot.user_says("帮助", chat_type="group")
+    asked_id, asked = bot.user_says("@_user_1 帮助", chat_type="group", mentioned=True)
+    bot.post(quiet)
+    bot.post(asked)
+    bot.gateway.drain()
+    assert _replies(bot, quiet_id) == [] and _replies(bot, asked_id) == ["视频分析机器人：使用说明"]
+
+
+def test_over_the_limit_a_user_is_told_to_wait(fake: FakeFeishu, settings: Settings) -> None:
+    bot = make_bot(fake, settings, per_user=1, total=5)
+    ws = steps.TaskWorkspace(bot.settings.workspace, "fs_busy")
+    steps.record_task(ws, phase="processing", total=1)
+    bot.gateway._running["fs_busy"] = "ou_alice"  # a task of hers still running
+    message_id, event = bot.user_says("https://example.com/a.mp4", open_id="ou_alice")
+    bot.post(event)
+    bot.settle()
+    assert _replies(bot, message_id) == ["排队中 / busy"]
+    assert bot.engine.store.list() == []

@@ -1,0 +1,47 @@
+"""``video-insight serve`` (the Feishu bot on this machine) and ``video-insight feishu send-event``."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import httpx
+
+import bot_gateway
+import steps
+
+from ._app import build_engine
+from ._http import HttpLimits, HttpServer
+
+__all__ = ["send_event", "serve_bot"]
+
+log = steps.get_logger(__name__)
+
+
+def serve_bot(
+    settings: steps.Settings, host: str, port: int, limits: bot_gateway.Limits | None = None
+) -> None:
+    """The webhook on ``host:port`` with the embedded engine running executions in this process."""
+    sink = steps.progress_sink(settings)
+    engine = build_engine(settings, progress=sink)
+    gateway = bot_gateway.Gateway(settings, engine, progress=sink, limits=limits)
+    server = HttpServer(bot_gateway.gateway_app(gateway), host, port, HttpLimits(max_connections=256))
+    log.info("gateway.listening", host=host, port=server.port, workspace=str(settings.workspace))
+    try:
+        server.run()
+    finally:
+        gateway.close()
+        log.info("gateway.stopped")
+
+
+def send_event(settings: steps.Settings, path: Path, url: str, *, timeout_s: float = 10.0) -> tuple[int, str]:
+    """POST the event in ``path``, encrypted and signed with the configured keys, as Feishu would."""
+    event = json.loads(path.read_text(encoding="utf-8"))
+    token = settings.feishu_verification_token.reveal()
+    if token and isinstance(event.get("header"), dict):
+        event["header"]["token"] = token
+    elif token and "token" in event:
+        event["token"] = token
+    headers, body = steps.feishu.signed_delivery(event, settings.feishu_encrypt_key.reveal())
+    resp = httpx.post(url, content=body, headers=headers, timeout=timeout_s)
+    return resp.status_code, resp.text
