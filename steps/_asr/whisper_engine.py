@@ -27,14 +27,13 @@ __all__ = ["WhisperEngine", "load_whisper", "plausible", "resolve_whisper_model"
 _SAMPLE_RATE = 16000
 _BEAM_SIZE = 5
 _LID_SECONDS = 30  # Whisper decides the language from one 30 s window
-# Whisper's hallucination tests, applied where the model itself judges that nobody speaks
-# (no-speech probability over 0.6): then a segment that is unsure (log-probability under -1), too
-# repetitive (compression over 2.4) or only came from the sampling fallback (temperature over 0) is
-# dropped. Seen over Big Buck Bunny's score: "Hmmmm…" sampled at 0.8, compression 2.33, no-speech 0.71,
-# log-probability -0.94. Repetition alone is not enough: ads repeat their slogans (six repeats of a
-# spoken sentence compress 3.7 and are speech). A segment that is mostly one held character
-# ("Hmmmmm", "嗯嗯嗯嗯") is dropped whatever the model thinks.
-_MAX_COMPRESSION = 2.4
+# Whisper's own no-voice test (its thresholds): a segment the model judges nobody speaks in
+# (no-speech probability over 0.6) and is unsure of (log-probability under -1) is dropped. So is a
+# segment that is mostly one held character ("Hmmmmm", "嗯嗯嗯嗯"): over Big Buck Bunny's score the
+# fallback sampled "Hmmmm…" at 0.8 with no-speech 0.71 and log-probability -0.94, passing Whisper's test.
+# Neither repetition (compression) nor the fallback temperature is a test on its own: ads repeat their
+# slogans, and tiny.en hears six repeats of a spoken sentence at temperature 1.0, compression 4.0,
+# no-speech 0.71, log-probability -0.19 — real speech.
 _NO_SPEECH_PROB = 0.6
 _MIN_LOGPROB = -1.0
 _HELD_RUN = 4  # a character repeated this many times in a row…
@@ -108,13 +107,10 @@ def _held_sound(text: str) -> bool:
 
 
 def plausible(segment: Any) -> bool:
-    """Whether a faster-whisper segment is speech rather than a hallucination (repetition, no voice)."""
+    """Whether a faster-whisper segment is speech rather than a hallucination (a held sound, no voice)."""
     if _held_sound(segment.text):
         return False
-    if segment.no_speech_prob <= _NO_SPEECH_PROB:
-        return True
-    unsure = segment.avg_logprob < _MIN_LOGPROB or segment.compression_ratio > _MAX_COMPRESSION
-    return not unsure and segment.temperature == 0.0
+    return not (segment.no_speech_prob > _NO_SPEECH_PROB and segment.avg_logprob < _MIN_LOGPROB)
 
 
 class WhisperEngine:
