@@ -8,6 +8,7 @@ message id. No global lock: per-user and total limits on running tasks answer "�
 
 from __future__ import annotations
 
+import json
 import re
 import threading
 from collections.abc import Callable, Mapping
@@ -154,6 +155,9 @@ class Gateway:
         """Reply with help, a refusal, 排队中, or the progress card of a new execution."""
         if msg.chat_type == "group" and not msg.mentioned:
             return  # in a group the bot answers only when mentioned
+        if msg.message_type in ("file", "media"):
+            self._uploaded(msg)
+            return
         text = message_text(msg.message_type, msg.content)
         if msg.message_type not in ("text", "post") or is_help(text):
             self._reply(msg, _reply_card("视频分析机器人：使用说明", feishu.HELP_TEXT))
@@ -180,6 +184,22 @@ class Gateway:
         if ask.options:
             request["options"] = ask.options
         self.submit(msg, request)
+
+    def _uploaded(self, msg: Incoming) -> None:
+        """An uploaded video: the Fetch step streams it through the message-resource API."""
+        try:
+            content = json.loads(msg.content)
+            file_key = str(content["file_key"])
+        except (ValueError, KeyError, TypeError):
+            self._reply(msg, _reply_card("无法读取这个文件", "消息里没有文件，请重新上传。", "red"))
+            return
+        busy = self._busy(msg.open_id)
+        if busy:
+            self._reply(msg, _reply_card("排队中 / busy", busy, "orange"))
+            return
+        name = str(content.get("file_name") or "上传的视频")[:200]
+        video = {"name": name, "feishu_file": {"message_id": msg.message_id, "file_key": file_key}}
+        self.submit(msg, {"task_id": task_id_for(msg.message_id), "title": name, "videos": [video]})
 
     def submit(self, msg: Incoming, request: dict[str, Any], *, reply_to: str | None = None) -> None:
         """Validate ``request``, store it, reply with its card, and start its execution."""

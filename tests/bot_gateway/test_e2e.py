@@ -104,3 +104,21 @@ def test_only_the_requester_may_cancel(bot: Bot) -> None:
     bot.gateway.drain()
     assert steps.snapshot(ws).phase == "failed"
     assert "已被发起人取消" in _texts(bot.fake.messages[card_id].card)
+
+
+@pytest.mark.slow
+def test_an_uploaded_video_is_streamed_from_feishu_and_analysed(bot: Bot, speech_video: MadeVideo) -> None:
+    content = {"file_key": "file_v3_abc", "file_name": "上新.mp4"}
+    message_id, event = bot.user_says("", message_type="file", content=content)
+    bot.fake.add_resource(message_id, "file_v3_abc", speech_video.path.read_bytes(), "上新.mp4")
+    bot.fake.revoke_tokens()  # the token the gateway cached is refused once: asked for again
+    assert bot.post(event).status_code == 200
+    bot.settle()
+
+    [execution] = bot.engine.store.list()
+    assert execution.status == "Succeeded"
+    [card, final] = [m for m in bot.fake.cards_in("oc_chat") if m.reply_to == message_id]
+    _never_backwards(card)
+    assert "下载 1/1" in _texts(card.card) and "成功 1 条，失败 0 条" in _texts(final.card)
+    [download] = bot.fake.calls_to("GET", "/open-apis/im/v1/messages/:message_id/resources/:file_key")
+    assert download.query == {"type": "file"}
