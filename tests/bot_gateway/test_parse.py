@@ -9,18 +9,14 @@ from bot_gateway import BadOptions, is_help, message_text, parse_text
 SHARES = {
     # Douyin: a short link inside Chinese text, emoji and a trailing code
     "7.94 复制打开抖音，看看【小李的作品】这款咖啡机太好用了☕️ # 好物推荐 "
-    "https://v.douyin.com/iRNBho6u/ Z@m.Dh 02/11 ": (
-        "https://v.douyin.com/iRNBho6u/"
-    ),
+    "https://v.douyin.com/iRNBho6u/ Z@m.Dh 02/11 ": ("https://v.douyin.com/iRNBho6u/"),
     # Kuaishou: the link right after full-width text, then more text without a space
     "https://v.kuaishou.com/2XyZabC 这个视频真不错！复制此消息，打开【快手】直接观看！": "https://v.kuaishou.com/2XyZabC",
     # Bilibili: 【】 around the title, the link last
     "【手冲咖啡入门-哔哩哔哩】 https://b23.tv/AbCdEf1": "https://b23.tv/AbCdEf1",
     # Xiaohongshu: a full-width comma right after the link
     "62 小红书用户发布了一篇小红书笔记，快来看吧！ 😆 A1b2C3d4 😆 "
-    "http://xhslink.com/a/AbCdEfGh，复制本条信息": (
-        "http://xhslink.com/a/AbCdEfGh"
-    ),
+    "http://xhslink.com/a/AbCdEfGh，复制本条信息": ("http://xhslink.com/a/AbCdEfGh"),
     # a direct file link closed by a full stop and a bracket
     "素材在这里（https://cdn.example.com/ads/a.mp4）。": "https://cdn.example.com/ads/a.mp4",
     "see https://cdn.example.com/b.mp4).": "https://cdn.example.com/b.mp4",
