@@ -96,7 +96,7 @@ def _lark_client(settings: Settings, timeout_s: float) -> lark.Client:
                 .app_secret(settings.feishu_app_secret.reveal())
                 .domain(settings.feishu_domain.rstrip("/"))
                 .timeout(timeout_s)
-                .log_level(lark.LogLevel.ERROR)
+                .log_level(lark.LogLevel.CRITICAL)  # faults are mapped and logged by us
                 .build()
             )
             _clients[key] = client
