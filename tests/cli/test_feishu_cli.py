@@ -1,4 +1,4 @@
-"""``video-insight feishu send-event`` against a gateway served over real HTTP; ``serve`` refusing to start."""
+"""``video-insight feishu send-event`` against a gateway served over real HTTP; ``serve`` without an app."""
 
 from __future__ import annotations
 
