@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from ._app import gateway_app
 from ._dedupe import DedupeStore
-from ._gateway import Gateway, Incoming, Limits, Starter, task_id_for
+from ._gateway import Gateway, Incoming, Limits, Submit, task_id_for
 from ._parse import Ask, BadOptions, is_help, message_text, parse_text
 
 __all__ = [
@@ -18,7 +18,7 @@ __all__ = [
     "Gateway",
     "Incoming",
     "Limits",
-    "Starter",
+    "Submit",
     "gateway_app",
     "is_help",
     "message_text",

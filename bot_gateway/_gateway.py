@@ -8,13 +8,16 @@ message id. No global lock: per-user and total limits on running tasks answer "�
 
 from __future__ import annotations
 
+import json
 import re
 import threading
+import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
+import flows
 import steps
 from steps import feishu
 from steps.errors import InvalidRequest, VideoInsightError
@@ -22,15 +25,13 @@ from steps.errors import InvalidRequest, VideoInsightError
 from ._dedupe import DedupeStore
 from ._parse import BadOptions, is_help, message_text, parse_text
 
-__all__ = ["Gateway", "Incoming", "Limits", "Starter", "task_id_for"]
+__all__ = ["Gateway", "Incoming", "Limits", "Submit", "task_id_for"]
 
 log = steps.get_logger(__name__)
 
 
-class Starter(Protocol):
-    """The engine seam the gateway needs: start an execution by name (idempotent), stop one."""
-
-    def start(self, name: str, input: Any = None, *, wait: bool = ...) -> Any: ...
+Submit = Callable[[Mapping[str, Any]], Any]
+"""Stores a validated request and starts the execution named by its task id (``submit_task``)."""
 
 
 @dataclass(frozen=True)
@@ -72,7 +73,8 @@ class Gateway:
     def __init__(
         self,
         settings: steps.Settings,
-        engine: Starter,
+        engine: flows.ExecutionEngine,
+        submit: Submit,
         *,
         progress: steps.ProgressSink | None = None,
         limits: Limits | None = None,
@@ -81,6 +83,7 @@ class Gateway:
     ) -> None:
         self.settings = settings
         self.engine = engine
+        self._submit = submit
         self.progress = progress
         self.limits = limits or Limits()
         self.dedupe = DedupeStore(settings.workspace / "gateway" / "dedupe")
@@ -154,6 +157,9 @@ class Gateway:
         """Reply with help, a refusal, 排队中, or the progress card of a new execution."""
         if msg.chat_type == "group" and not msg.mentioned:
             return  # in a group the bot answers only when mentioned
+        if msg.message_type in ("file", "media"):
+            self._uploaded(msg)
+            return
         text = message_text(msg.message_type, msg.content)
         if msg.message_type not in ("text", "post") or is_help(text):
             self._reply(msg, _reply_card("视频分析机器人：使用说明", feishu.HELP_TEXT))
@@ -181,6 +187,22 @@ class Gateway:
             request["options"] = ask.options
         self.submit(msg, request)
 
+    def _uploaded(self, msg: Incoming) -> None:
+        """An uploaded video: the Fetch step streams it through the message-resource API."""
+        try:
+            content = json.loads(msg.content)
+            file_key = str(content["file_key"])
+        except (ValueError, KeyError, TypeError):
+            self._reply(msg, _reply_card("无法读取这个文件", "消息里没有文件，请重新上传。", "red"))
+            return
+        busy = self._busy(msg.open_id)
+        if busy:
+            self._reply(msg, _reply_card("排队中 / busy", busy, "orange"))
+            return
+        name = str(content.get("file_name") or "上传的视频")[:200]
+        video = {"name": name, "feishu_file": {"message_id": msg.message_id, "file_key": file_key}}
+        self.submit(msg, {"task_id": task_id_for(msg.message_id), "title": name, "videos": [video]})
+
     def submit(self, msg: Incoming, request: dict[str, Any], *, reply_to: str | None = None) -> None:
         """Validate ``request``, store it, reply with its card, and start its execution."""
         try:
@@ -190,25 +212,17 @@ class Gateway:
             return
         task_id = str(request["task_id"])
         ws = steps.TaskWorkspace(self.settings.workspace, task_id)
-        if not ws.request.is_file():
-            steps.atomic_write_json(ws.request, request)
-        steps.record_task(ws, phase="preparing", title=request.get("title"), total=len(request["videos"]))
-        card = feishu.progress_card(steps.snapshot(ws))
-        card_id = feishu.reply_message(
-            self.client, reply_to or msg.message_id, card, uuid=f"card-{task_id}"[:50]
-        )
-        feishu.save_binding(
-            ws, feishu.CardBinding(msg.chat_id, reply_to or msg.message_id, msg.open_id, card_id)
-        )
+        reply_to = reply_to or msg.message_id
+        if feishu.load_binding(ws) is None:  # the card first: the execution's first step reports to it
+            steps.record_task(ws, phase="preparing", title=request.get("title"), total=len(request["videos"]))
+            card = feishu.progress_card(steps.snapshot(ws))
+            card_id = feishu.reply_message(self.client, reply_to, card, uuid=f"card-{task_id}"[:50])
+            feishu.save_binding(ws, feishu.CardBinding(msg.chat_id, reply_to, msg.open_id, card_id))
         with self._lock:
             self._running[task_id] = msg.open_id
         try:
-            self.engine.start(task_id, {"task_id": task_id}, wait=False)
-        except Exception as exc:  # an engine that refuses (already finished) or cannot start
-            from flows import ExecutionAlreadyExists
-
-            if not isinstance(exc, ExecutionAlreadyExists):
-                raise
+            self._submit(request)
+        except flows.ExecutionAlreadyExists:  # the name ran before: a redelivery long after the first
             log.info("gateway.already_started", task_id=task_id)
         log.info("gateway.started", task_id=task_id, videos=len(request["videos"]), chat_id=msg.chat_id)
 
@@ -232,7 +246,10 @@ class Gateway:
         return ""
 
     def _finished(self, task_id: str) -> bool:
-        return steps.snapshot(steps.TaskWorkspace(self.settings.workspace, task_id)).done
+        try:
+            return self.engine.describe(task_id).done
+        except flows.ExecutionNotFound:
+            return steps.snapshot(steps.TaskWorkspace(self.settings.workspace, task_id)).done
 
     # -- card buttons ------------------------------------------------------------------------------
     def card_action(self, action: str, task_id: str, operator: str) -> str:
@@ -257,17 +274,13 @@ class Gateway:
         return "不认识的操作"
 
     def cancel(self, task_id: str) -> None:
-        """Stop the execution (when the engine can) and show the card as cancelled."""
-        stop = getattr(self.engine, "stop", None)
-        if callable(stop):
-            try:
-                stop(task_id, error="Cancelled", cause="发起人取消了任务")
-            except Exception as exc:  # already finished, or unknown to this engine
-                log.info("gateway.stop_failed", task_id=task_id, error=repr(exc))
+        """Stop the execution and show the card as cancelled."""
+        try:
+            self.engine.stop(task_id, error="Cancelled", cause="发起人取消了任务")
+        except (flows.ExecutionNotRunning, flows.ExecutionNotFound) as exc:
+            log.info("gateway.stop_skipped", task_id=task_id, reason=type(exc).__name__)
         ws = steps.TaskWorkspace(self.settings.workspace, task_id)
         if not steps.snapshot(ws).done:
-            import time
-
             error = {"code": "Cancelled", "message": "已被发起人取消"}
             steps.record_task(ws, phase="failed", error=error, finished_at=time.time(), sink=self.progress)
 

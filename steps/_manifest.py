@@ -15,6 +15,7 @@ __all__ = [
     "AnalysisOptions",
     "AsrOptions",
     "AudioOptions",
+    "FeishuFile",
     "LimitOptions",
     "Manifest",
     "Options",
@@ -89,16 +90,26 @@ class Options(_Model):
     outputs: list[OutputFormat] = Field(default_factory=default_outputs)
 
 
+class FeishuFile(_Model):
+    """A video uploaded in a Feishu chat: its message and file key."""
+
+    message_id: str
+    file_key: str
+
+
 class VideoEntry(_Model):
     video_id: str
     name: str
     url: str | None = None
     path: str | None = None  # absolute local path (CLI only)
+    feishu_file: FeishuFile | None = None  # uploaded in a chat (the gateway)
     performance: dict[str, float] | None = None
     duplicate_of: str | None = None  # video_id of the first entry with the same link
 
     @property
     def source(self) -> str:
+        if self.feishu_file is not None:
+            return f"feishu-file:{self.feishu_file.message_id}/{self.feishu_file.file_key}"
         return self.url or self.path or ""
 
 

@@ -22,7 +22,7 @@ import jsonschema
 from pydantic import ValidationError
 
 from ._ai.fields import DEFAULT_FIELDS
-from ._manifest import Options, VideoEntry
+from ._manifest import FeishuFile, Options, VideoEntry
 from ._publishers import PUBLISHERS, default_outputs
 from .errors import InvalidRequest
 
@@ -45,18 +45,22 @@ SCHEMA_FILE = "batch.schema.json"  # in this package; examples/batch.schema.json
 
 @dataclass(frozen=True)
 class VideoSource:
-    """One video as a front door delivers it: a name and a link or an absolute local path."""
+    """One video as a front door delivers it: a name and a link, an absolute local path, or a file
+    uploaded in Feishu (``{message_id, file_key}``)."""
 
     name: str
     url: str | None = None
     path: str | None = None
     performance: Mapping[str, float] | None = None
+    feishu_file: Mapping[str, str] | None = None
 
     @property
     def key(self) -> str:
         """What identifies the video: equal keys are the same video (duplicates)."""
         if self.url is not None:
             return "url:" + normalize_source(self.url)
+        if self.feishu_file is not None:
+            return f"feishu:{self.feishu_file['message_id']}/{self.feishu_file['file_key']}"
         return "path:" + os.path.normpath(self.path or "")
 
 
@@ -163,6 +167,7 @@ def sources_from_request(request: Mapping[str, Any], *, allow_paths: bool) -> li
                 url=url.strip() if url is not None else None,
                 path=path,
                 performance=item.get("performance"),
+                feishu_file=item.get("feishu_file"),
             )
         )
     return out
@@ -207,6 +212,7 @@ def assign_ids(sources: Sequence[VideoSource]) -> list[VideoEntry]:
                 name=src.name,
                 url=src.url,
                 path=src.path,
+                feishu_file=FeishuFile.model_validate(src.feishu_file) if src.feishu_file else None,
                 performance=dict(src.performance) if src.performance else None,
                 duplicate_of=first.get(src.key),
             )

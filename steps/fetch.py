@@ -1,6 +1,7 @@
 """Fetch: bring one video into its workspace folder as ``source.<ext>`` and write ``fetch.json``.
 
-Sources: a direct http(s) link (streamed to disk through :mod:`steps._net`: public addresses only,
+Sources: a file uploaded in a Feishu chat (streamed through the message-resource API), a direct
+http(s) link (streamed to disk through :mod:`steps._net`: public addresses only,
 size cap, deadline, minimum rate, retries), a page of a video site (resolved to a media URL by
 yt-dlp, whose every request passes the same guard, then the same safe download), or an absolute
 local path (CLI). The first bytes are sniffed: an HTML page or an image served as ``.mp4`` is a
@@ -175,6 +176,26 @@ def _fetch_url(entry: VideoEntry, vdir: Path, manifest: Manifest, ctx: StepConte
     )
 
 
+def _fetch_feishu(entry: VideoEntry, vdir: Path, manifest: Manifest, ctx: StepContext) -> FetchRecord:
+    """A video uploaded in a Feishu chat, streamed through the message-resource API."""
+    from ._feishu import FeishuClient, download_resource  # lark-oapi: only for uploaded files
+
+    assert entry.feishu_file is not None
+    feishu = FeishuClient(
+        ctx.settings, timeout_s=ctx.settings.fetch_read_timeout_s, retries=ctx.settings.fetch_retries
+    )
+    got = download_resource(
+        feishu,
+        entry.feishu_file.message_id,
+        entry.feishu_file.file_key,
+        vdir,
+        max_bytes=int(manifest.options.limits.max_video_mb * MiB),
+        inspect=lambda head: sniff(head, what=entry.name),
+    )
+    path = _store(got.temp_path, vdir, got.kind)
+    return FetchRecord(source=entry.source, path=path, sha256=got.sha256, bytes=got.size)
+
+
 def run(inp: VideoRef, ctx: StepContext) -> VideoRef:
     """Fetch the video ``inp.video_id`` of task ``inp.task_id`` into its folder (idempotent)."""
     ws = ctx.workspace(inp.task_id)
@@ -186,6 +207,8 @@ def run(inp: VideoRef, ctx: StepContext) -> VideoRef:
         return inp
     if entry.url is not None:
         record = _fetch_url(entry, vdir, manifest, ctx)
+    elif entry.feishu_file is not None:
+        record = _fetch_feishu(entry, vdir, manifest, ctx)
     elif ctx.settings.allow_local_paths:
         record = _fetch_local(entry, vdir, manifest)
     else:

@@ -38,6 +38,7 @@ from email.parser import BytesParser
 from email.policy import HTTP
 from types import TracebackType
 from typing import Any
+from urllib.parse import quote
 
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
@@ -479,7 +480,7 @@ def _get_resource(fake: FakeFeishu, req: FakeRequest) -> Response:
     if found is None:
         return fail(234003, "File not in msg.")
     name, data = found
-    headers = {"Content-Disposition": f'attachment; filename="{name}"'}
+    headers = {"Content-Disposition": f"attachment; filename*=UTF-8''{quote(name)}"}
     return Response(data, media_type="application/octet-stream", headers=headers)
 
 

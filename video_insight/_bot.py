@@ -12,6 +12,7 @@ import steps
 
 from ._app import build_engine
 from ._http import HttpLimits, HttpServer
+from ._submit import submit_task
 
 __all__ = ["send_event", "serve_bot"]
 
@@ -24,7 +25,13 @@ def serve_bot(
     """The webhook on ``host:port`` with the embedded engine running executions in this process."""
     sink = steps.progress_sink(settings)
     engine = build_engine(settings, progress=sink)
-    gateway = bot_gateway.Gateway(settings, engine, progress=sink, limits=limits)
+    gateway = bot_gateway.Gateway(
+        settings,
+        engine,
+        lambda request: submit_task(engine, settings.workspace, request, progress=sink),
+        progress=sink,
+        limits=limits,
+    )
     server = HttpServer(bot_gateway.gateway_app(gateway), host, port, HttpLimits(max_connections=256))
     log.info("gateway.listening", host=host, port=server.port, workspace=str(settings.workspace))
     try:

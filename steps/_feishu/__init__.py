@@ -18,6 +18,7 @@ from ._client import (
     map_feishu_errors,
 )
 from ._events import encrypt_event, sign_event, signed_delivery
+from ._files import FetchedFile, download_resource
 from ._messages import MAX_CARD_BYTES, patch_card, reply_message, send_message, upload_file
 from ._reporter import (
     BINDING_FILE,
@@ -40,8 +41,10 @@ __all__ = [
     "CardBinding",
     "CardReporter",
     "FeishuClient",
+    "FetchedFile",
     "card_reporter",
     "check_response",
+    "download_resource",
     "encrypt_event",
     "final_card",
     "load_binding",

@@ -52,7 +52,7 @@ def map_feishu_errors(what: str) -> Iterator[None]:
     try:
         yield
     except ObtainAccessTokenException as exc:  # the token request itself answered code != 0
-        raise _error(what, exc.code, f"获取 tenant_access_token 失败：{exc.msg}") from exc
+        raise error_for(what, exc.code, f"获取 tenant_access_token 失败：{exc.msg}") from exc
     except NoAuthorizationException as exc:
         raise FeishuError(f"{what}失败：没有配置飞书应用凭证（FEISHU_APP_ID / FEISHU_APP_SECRET）") from exc
     except requests.RequestException as exc:
@@ -61,7 +61,7 @@ def map_feishu_errors(what: str) -> Iterator[None]:
         raise NetworkError(f"{what}失败：飞书返回了无法解析的响应") from exc
 
 
-def _error(what: str, code: int | None, msg: str, status: int | None = None) -> Exception:
+def error_for(what: str, code: int | None, msg: str, status: int | None = None) -> Exception:
     text = f"{what}失败：{msg}（飞书错误码 {code}）" if code else f"{what}失败：{msg}"
     if code in RATE_LIMIT_CODES or status == 429:
         return RateLimited(text)
@@ -76,7 +76,7 @@ def check_response(what: str, resp: Any) -> Any:
         return resp
     status = getattr(getattr(resp, "raw", None), "status_code", None)
     msg = resp.msg or (f"HTTP {status}" if status else "没有响应内容")
-    raise _error(what, resp.code, msg, status)
+    raise error_for(what, resp.code, msg, status)
 
 
 _clients: dict[tuple[str, str, str, float], lark.Client] = {}
@@ -96,7 +96,7 @@ def _lark_client(settings: Settings, timeout_s: float) -> lark.Client:
                 .app_secret(settings.feishu_app_secret.reveal())
                 .domain(settings.feishu_domain.rstrip("/"))
                 .timeout(timeout_s)
-                .log_level(lark.LogLevel.ERROR)
+                .log_level(lark.LogLevel.CRITICAL)  # faults are mapped and logged by us
                 .build()
             )
             _clients[key] = client

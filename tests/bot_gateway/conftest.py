@@ -17,6 +17,7 @@ from steps import Secret, Settings
 from tests.fakefeishu import FakeFeishu
 from tests.httpserver import LocalHTTPServer
 from video_insight._app import build_engine
+from video_insight._submit import submit_task
 
 from .events import message_event
 
@@ -53,8 +54,8 @@ class Bot:
     def settle(self) -> None:
         """Wait for the gateway's workers, then for every execution they started."""
         self.gateway.close()
-        for info in self.engine.store.list():
-            self.engine.describe(info.name).wait(timeout=120)
+        for execution in self.engine.list():
+            self.engine.wait(execution.name, timeout=120)
 
 
 def make_bot(fake: FakeFeishu, base: Settings, **limits: int) -> Bot:
@@ -67,7 +68,11 @@ def make_bot(fake: FakeFeishu, base: Settings, **limits: int) -> Bot:
     sink = steps.progress_sink(settings)
     engine = build_engine(settings, progress=sink)
     gateway = bot_gateway.Gateway(
-        settings, engine, progress=sink, limits=bot_gateway.Limits(**limits) if limits else None
+        settings,
+        engine,
+        lambda request: submit_task(engine, settings.workspace, request, progress=sink),
+        progress=sink,
+        limits=bot_gateway.Limits(**limits) if limits else None,
     )
     return Bot(fake, settings, engine, gateway, TestClient(bot_gateway.gateway_app(gateway)))
 

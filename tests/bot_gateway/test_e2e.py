@@ -12,7 +12,7 @@ import pytest
 from tests.bot_gateway.conftest import TOKEN, Bot
 from tests.bot_gateway.events import card_action
 from tests.fakefeishu import Fault, Message
-from tests.httpserver import LocalHTTPServer
+from tests.httpserver import LocalHTTPServer, Reply
 from tests.media import MadeVideo
 
 _COUNT = re.compile(r"(\S+) (\d+)/(\d+)")
@@ -63,7 +63,7 @@ def test_links_in_a_message_become_one_execution_and_one_live_card(bot: Bot, sit
     assert bot.post(event).status_code == 200
     bot.settle()
 
-    [execution] = bot.engine.store.list()
+    [execution] = bot.engine.list()
     assert execution.status == "Succeeded"
     cards = [m for m in bot.fake.cards_in("oc_chat") if m.reply_to == message_id]
     progress, final = cards[0], cards[1]
@@ -80,27 +80,46 @@ def test_links_in_a_message_become_one_execution_and_one_live_card(bot: Bot, sit
     assert (file_type, name) == ("xls", "双十二素材.xlsx") and data[:2] == b"PK"
 
 
-def test_only_the_requester_may_cancel(bot: Bot) -> None:
-    import steps
-    from steps import feishu
-
-    # a task as the gateway leaves it while it runs (its execution is not needed to press 取消)
-    message_id, _ = bot.user_says("https://example.com/a.mp4", open_id="ou_alice")
-    ws = steps.TaskWorkspace(bot.settings.workspace, "fs_running")
-    steps.record_task(ws, phase="processing", title="进行中", total=1)
-    card_id = feishu.reply_message(bot.gateway.client, message_id, feishu.progress_card(steps.snapshot(ws)))
-    feishu.save_binding(ws, feishu.CardBinding("oc_chat", message_id, "ou_alice", card_id))
-
-    other = bot.post(card_action("fs_running", "cancel", token=TOKEN, open_id="ou_mallory"))
-    assert other.status_code == 200 and other.json()["toast"] == {
-        "type": "error",
-        "content": "只有发起人可以取消这个任务",
-    }
+@pytest.mark.slow
+def test_only_the_requester_may_cancel(bot: Bot, web: LocalHTTPServer, speech_video: MadeVideo) -> None:
+    # the server holds the download for a while, so the execution is still running when 取消 is pressed
+    web.route(
+        "/held.mp4", Reply(200, speech_video.path.read_bytes(), {"Content-Type": "video/mp4"}, delay_s=3)
+    )
+    message_id, event = bot.user_says(f"{web.url('/held.mp4')} asr=none", open_id="ou_alice")
+    assert bot.post(event).status_code == 200
     bot.gateway.drain()
-    assert not steps.snapshot(ws).done and len(bot.fake.messages[card_id].versions) == 1
+    [running] = bot.engine.list()
+    task_id = running.name
 
-    mine = bot.post(card_action("fs_running", "cancel", token=TOKEN, open_id="ou_alice"))
+    other = bot.post(card_action(task_id, "cancel", token=TOKEN, open_id="ou_mallory"))
+    assert other.status_code == 200
+    assert other.json()["toast"] == {"type": "error", "content": "只有发起人可以取消这个任务"}
+    bot.gateway.drain()
+    assert not bot.engine.describe(task_id).done
+
+    mine = bot.post(card_action(task_id, "cancel", token=TOKEN, open_id="ou_alice"))
     assert mine.json()["toast"]["content"] == "正在取消…"
-    bot.gateway.drain()
-    assert steps.snapshot(ws).phase == "failed"
-    assert "已被发起人取消" in _texts(bot.fake.messages[card_id].card)
+    bot.settle()
+    stopped = bot.engine.describe(task_id)
+    assert stopped.status == "Stopped" and (stopped.error or {}).get("Code") == "Cancelled"
+    [card, final] = [m for m in bot.fake.cards_in("oc_chat") if m.reply_to == message_id]
+    assert "已被发起人取消" in _texts(card.card) and "任务失败" in final.card["header"]["title"]["content"]
+
+
+@pytest.mark.slow
+def test_an_uploaded_video_is_streamed_from_feishu_and_analysed(bot: Bot, speech_video: MadeVideo) -> None:
+    content = {"file_key": "file_v3_abc", "file_name": "上新.mp4"}
+    message_id, event = bot.user_says("", message_type="file", content=content)
+    bot.fake.add_resource(message_id, "file_v3_abc", speech_video.path.read_bytes(), "上新.mp4")
+    bot.fake.revoke_tokens()  # the token the gateway cached is refused once: asked for again
+    assert bot.post(event).status_code == 200
+    bot.settle()
+
+    [execution] = bot.engine.list()
+    assert execution.status == "Succeeded"
+    [card, final] = [m for m in bot.fake.cards_in("oc_chat") if m.reply_to == message_id]
+    _never_backwards(card)
+    assert "下载 1/1" in _texts(card.card) and "成功 1 条，失败 0 条" in _texts(final.card)
+    [download] = bot.fake.calls_to("GET", "/open-apis/im/v1/messages/:message_id/resources/:file_key")
+    assert download.query == {"type": "file"}

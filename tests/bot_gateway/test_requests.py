@@ -26,7 +26,7 @@ def test_redeliveries_start_one_execution_and_send_one_card(bot: Bot, web: Local
     again["header"]["event_id"] = "a-new-event-id"  # Feishu's redelivery may carry a new event id
     assert bot.post(again).status_code == 200
     bot.settle()
-    assert [i.name for i in bot.engine.store.list()] == [f"fs_{message_id}"]
+    assert [i.name for i in bot.engine.list()] == [f"fs_{message_id}"]
     assert (
         _replies(bot, message_id)[0] == "视频分析（1 条）"
         and len(bot.fake.calls_to("POST", "/open-apis/im/v1/messages/:message_id/reply")) == 2
@@ -44,7 +44,7 @@ def test_two_gateways_sharing_a_workspace_start_one_execution(
     one.settle()
     two.settle()
     assert one.gateway.accepted + two.gateway.accepted == 1
-    assert len(one.engine.store.list()) == 1  # both engines keep their history in the same workspace
+    assert len(one.engine.list()) == 1  # both engines keep their history in the same workspace
 
 
 def test_help_and_anything_else_get_the_help_card(bot: Bot) -> None:
@@ -54,7 +54,7 @@ def test_help_and_anything_else_get_the_help_card(bot: Bot) -> None:
         bot.gateway.drain()
         assert _replies(bot, message_id) in (["视频分析机器人：使用说明"], ["没有找到视频链接"])
         assert "asr=none" in bot.fake.cards_in("oc_chat")[-1].card["body"]["elements"][0]["content"]
-    assert bot.engine.store.list() == []
+    assert bot.engine.list() == []
 
 
 def test_bad_options_are_explained(bot: Bot) -> None:
@@ -64,7 +64,7 @@ def test_bad_options_are_explained(bot: Bot) -> None:
     [card] = [m for m in bot.fake.cards_in("oc_chat") if m.reply_to == message_id]
     assert card.card["header"]["title"]["content"] == "选项有误"
     assert "asr 只能是" in card.card["body"]["elements"][0]["content"]
-    assert bot.engine.store.list() == []
+    assert bot.engine.list() == []
 
 
 def test_in_a_group_the_bot_answers_only_when_mentioned(bot: Bot) -> None:
@@ -85,4 +85,4 @@ def test_over_the_limit_a_user_is_told_to_wait(fake: FakeFeishu, settings: Setti
     bot.post(event)
     bot.settle()
     assert _replies(bot, message_id) == ["排队中 / busy"]
-    assert bot.engine.store.list() == []
+    assert bot.engine.list() == []

@@ -35,7 +35,7 @@ def test_refused_deliveries_get_a_4xx_and_start_nothing(bot: Bot) -> None:
     )
     assert bot.client.post("/webhook/event", content=body, headers=headers).status_code == 400
     bot.settle()
-    assert bot.gateway.accepted == 0 and bot.engine.store.list() == []
+    assert bot.gateway.accepted == 0 and bot.engine.list() == []
     assert bot.fake.cards_in("oc_chat") == []
 
 

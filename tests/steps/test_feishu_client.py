@@ -118,3 +118,23 @@ def test_upload_a_file(fake: FakeFeishu, tmp_path: Path) -> None:
     assert fake.files[key] == ("xls", "report.xlsx", b"PK\x03\x04 workbook")
     message_id = send_message(_client(fake), "oc_chat1", {"file_key": key}, msg_type="file")
     assert json.loads(fake.messages[message_id].content) == {"file_key": key}
+
+
+def _inspect(head: bytes) -> str:
+    return "mp4"
+
+
+def test_a_resource_is_streamed_to_disk_with_the_size_cap(fake: FakeFeishu, tmp_path: Path) -> None:
+    from steps._feishu import download_resource
+    from steps.errors import SourceNotFound, TooLarge
+
+    fake.add_resource("om_1", "file_v3_a", b"\x00\x00\x00\x18ftypmp42" + b"x" * 300_000)
+    got = download_resource(_client(fake), "om_1", "file_v3_a", tmp_path, max_bytes=1 << 20, inspect=_inspect)
+    assert got.size == 300_012 and got.temp_path.read_bytes()[4:8] == b"ftyp" and got.kind == "mp4"
+    with pytest.raises(TooLarge):
+        download_resource(_client(fake), "om_1", "file_v3_a", tmp_path, max_bytes=100_000, inspect=_inspect)
+    with pytest.raises(SourceNotFound, match="找不到这个文件"):
+        download_resource(
+            _client(fake), "om_1", "file_v3_gone", tmp_path, max_bytes=1 << 20, inspect=_inspect
+        )
+    assert [p.name for p in tmp_path.iterdir()] == [got.temp_path.name]  # failed attempts leave nothing

@@ -89,11 +89,11 @@ def test_options_are_kept(settings: Settings) -> None:
         ({"videos": [{"url": "https://x.test/a.mp4"}]}, "videos[0]: 'name' is a required property"),
         (
             {"videos": [*videos("https://x.test/a.mp4"), {"name": "no source"}]},
-            'videos[1]: each video needs exactly one of "url" or "path"',
+            'videos[1]: each video needs exactly one of "url", "path" or "feishu_file"',
         ),
         (
             {"videos": [{"name": "both", "url": "https://x.test/a.mp4", "path": "/tmp/a.mp4"}]},
-            'videos[0]: each video needs exactly one of "url" or "path"',
+            'videos[0]: each video needs exactly one of "url", "path" or "feishu_file"',
         ),
         (
             {"videos": videos("https://x.test/a.mp4"), "options": {"audio": {"sample_rate": 4000}}},
