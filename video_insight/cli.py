@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -20,8 +21,13 @@ __all__ = ["main"]
 
 
 def _settings(args: argparse.Namespace, *, local: bool = True) -> steps.Settings:
-    """Settings from the environment; ``local``: a person at this machine, who may name local files."""
-    settings = steps.Settings.from_env()
+    """Settings from the environment (and its KMS secret, if named); ``local``: a person at this machine.
+
+    ``local`` may name local files. Raises ``SecretStoreError`` when a named KMS secret cannot be read.
+    """
+    from ._secrets import with_kms_secrets
+
+    settings = steps.Settings.from_env(with_kms_secrets(os.environ))
     if local:  # the cloud functions (serve-step) never read paths named in a request
         settings = dataclasses.replace(settings, allow_local_paths=True)
     if getattr(args, "workspace", None):
@@ -308,5 +314,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``video-insight`` console script."""
+    from ._secrets import SecretStoreError
+
     args = build_parser().parse_args(argv)
-    return int(args.func(args))
+    try:
+        return int(args.func(args))
+    except SecretStoreError as exc:
+        return _fail(str(exc))
