@@ -283,6 +283,27 @@ def test_dockerfile_structure() -> None:
     assert 'video-insight = "video_insight.cli:main"' in pyproject
 
 
+def test_every_container_runs_a_command_the_tests_start(functions: dict[str, dict[str, Any]]) -> None:
+    """FC's ``command`` replaces the image's ENTRYPOINT, so the image has none that FC would skip.
+
+    Each function's argv is the ``video-insight`` console script (``video_insight.cli:main``, also
+    ``python -m video_insight``, as tests/cli/test_serve_step.py starts it) with arguments the parser takes.
+    """
+    ins = _instructions(ROOT / "infra" / "Dockerfile")
+    final = ins[max(i for i, (word, _) in enumerate(ins) if word == "FROM") :]
+    assert not [args for word, args in final if word == "ENTRYPOINT"]
+    assert "from video_insight.cli import main" in (ROOT / "video_insight" / "__main__.py").read_text(
+        encoding="utf-8"
+    )
+    started = (ROOT / "tests" / "cli" / "test_serve_step.py").read_text(encoding="utf-8")
+    assert '"-m", "video_insight", "serve-step"' in started
+    for name, props in functions.items():
+        argv = props["customContainerConfig"]["command"]
+        assert argv[0] == "video-insight", name
+        if argv[1] in _subcommands():  # `serve` arrives with the gateway issue
+            build_parser().parse_args(argv[1:])
+
+
 def test_dockerignore_keeps_the_context_small() -> None:
     ignored = {
         line.strip()
