@@ -20,6 +20,7 @@ from string import Template
 
 ROOT = Path(__file__).resolve().parents[1]
 S_YAML = ROOT / "s.yaml"
+FLOW = ROOT / "flows" / "video_insight.yaml"
 RAM_DIR = ROOT / "infra" / "ram"
 
 # The regions devsapp's `flow` component accepts (its src/impl/base.ts); it throws for any other
@@ -139,9 +140,40 @@ def _check_nas(addr: str, region: str) -> list[str]:
     return []
 
 
+def flow_targets(flow: Path = FLOW) -> tuple[list[str], list[str]]:
+    """(functions, flows) the flow's Tasks call: ``acs:fc:::functions/NAME`` and ``acs:fnf:::flow/NAME``."""
+    text = "\n".join(COMMENT.sub("", line) for line in flow.read_text(encoding="utf-8").splitlines())
+    functions = re.findall(r"resourceArn:\s*acs:fc:[\w-]*:\d*:functions/([\w-]+)", text)
+    flows = re.findall(r"resourceArn:\s*acs:fnf:[\w-]*:\d*:flow/([\w-]+)", text)
+    return sorted(set(functions)), sorted(set(flows))
+
+
+def flow_policy(region: str, account: str, flow: Path = FLOW) -> dict[str, object]:
+    """The flow role's policy: invoke the functions its Tasks call, start only the flows they start."""
+    functions, flows = flow_targets(flow)
+    statements: list[dict[str, object]] = [
+        {
+            "Effect": "Allow",
+            "Action": ["fc:InvokeFunction"],
+            "Resource": [f"acs:fc:{region}:{account}:functions/{name}" for name in functions],
+        }
+    ]
+    if flows:  # child executions (FNF:StartExecution): start, follow and stop them
+        statements.append(
+            {
+                "Effect": "Allow",
+                "Action": ["fnf:StartExecution", "fnf:DescribeExecution", "fnf:StopExecution"],
+                "Resource": [f"acs:fnf:{region}:{account}:flow/{name}" for name in flows]
+                + [f"acs:fnf:{region}:{account}:flow/{name}/execution/*" for name in flows],
+            }
+        )
+    return {"Version": "1", "Statement": statements}
+
+
 def policy(name: str, env: Mapping[str, str]) -> dict[str, object]:
-    """The RAM policy ``infra/ram/<name>-policy.json`` with region, account and secret filled in."""
-    template = (RAM_DIR / f"{name}-policy.json").read_text(encoding="utf-8")
+    """A role's RAM policy, scoped to ``VI_REGION`` and the roles' account: ``flow`` is built from the
+    flow's Tasks, the others are ``infra/ram/<name>-policy.json`` with region, account and secret filled in.
+    """
     account = account_id(env)
     if account is None:
         raise ValueError("无法从 VI_*_ROLE_ARN 得到账号 ID (set the three role ARNs of one account first)")
@@ -152,6 +184,9 @@ def policy(name: str, env: Mapping[str, str]) -> dict[str, object]:
     }
     if not all(values.values()):
         raise ValueError("需要 VI_REGION 和 VI_KMS_SECRET_NAME (policies are scoped to them)")
+    if name == "flow":
+        return flow_policy(values["region"], account)
+    template = (RAM_DIR / f"{name}-policy.json").read_text(encoding="utf-8")
     rendered: dict[str, object] = json.loads(Template(template).substitute(values))
     return rendered
 

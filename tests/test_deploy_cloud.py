@@ -345,12 +345,36 @@ def test_every_policy_is_scoped_to_this_region_and_account(name: str) -> None:
 
 
 def test_the_flow_may_invoke_exactly_the_flows_functions() -> None:
-    (statement,) = _policy("flow")["Statement"]
-    assert statement["Action"] == ["fc:InvokeFunction"]
+    statements = _policy("flow")["Statement"]
+    invoke = next(s for s in statements if s["Action"] == ["fc:InvokeFunction"])
     expected = {
         f"acs:fc:cn-hangzhou:{ACCOUNT}:functions/{arn.removeprefix(ARN_PREFIX)}" for arn in registry()
     }
-    assert set(statement["Resource"]) == expected  # not the gateway, not the cleanup timer
+    assert set(invoke["Resource"]) == expected  # not the gateway, not the cleanup timer
+    starts = "FNF:StartExecution" in (ROOT / "flows" / "video_insight.yaml").read_text(encoding="utf-8")
+    assert len(statements) == (2 if starts else 1), (
+        "child-execution rights exactly when the flow starts children"
+    )
+
+
+def test_a_flow_that_starts_child_executions_may_start_only_those(tmp_path: Path) -> None:
+    flow = tmp_path / "flow.yaml"
+    flow.write_text(
+        "States:\n"
+        "  - Type: Task\n    Action: FC:InvokeFunction\n"
+        "    Parameters:\n      resourceArn: acs:fc:::functions/video-insight-fetch\n"
+        "  - Type: Task\n    Action: FNF:StartExecution\n"
+        "    Parameters:\n      resourceArn: acs:fnf:::flow/video-insight  # itself, per slice\n"
+        "# resourceArn: acs:fc:::functions/commented-out\n",
+        encoding="utf-8",
+    )
+    invoke, start = preflight.flow_policy("cn-hangzhou", ACCOUNT, flow)["Statement"]
+    assert invoke["Resource"] == [f"acs:fc:cn-hangzhou:{ACCOUNT}:functions/video-insight-fetch"]
+    assert "fnf:StartExecution" in start["Action"]
+    assert start["Resource"] == [
+        f"acs:fnf:cn-hangzhou:{ACCOUNT}:flow/video-insight",
+        f"acs:fnf:cn-hangzhou:{ACCOUNT}:flow/video-insight/execution/*",
+    ]
 
 
 def test_only_the_gateway_may_start_executions_and_both_read_only_their_secret() -> None:
