@@ -233,6 +233,14 @@ def test_the_gateway_has_the_environment_it_needs(gateway: dict[str, Any]) -> No
     assert "/mnt/workspace" in [m["mountDir"] for m in gateway["nasConfig"]["mountPoints"]]
 
 
+def test_only_the_gateway_has_an_http_trigger() -> None:
+    """Only CloudFlow (FC's signed InvokeFunction) and the cleanup timer may call a step."""
+    project = yaml.safe_load((ROOT / "s.yaml").read_text(encoding="utf-8"))
+    for key, resource in project["resources"].items():
+        kinds = {trigger["triggerType"] for trigger in resource["props"].get("triggers") or []}
+        assert kinds <= ({"http"} if key == "gateway" else {"timer"}), f"{key}: {kinds}"
+
+
 # --- the pre-deploy check ----------------------------------------------------------------------
 
 
