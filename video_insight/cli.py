@@ -21,13 +21,15 @@ __all__ = ["main"]
 
 
 def _settings(args: argparse.Namespace, *, local: bool = True) -> steps.Settings:
-    """Settings from the environment (and its KMS secret, if named); ``local``: a person at this machine.
+    """Settings from the environment; ``local``: a person at this machine, who may name local files.
 
-    ``local`` may name local files. Raises ``SecretStoreError`` when a named KMS secret cannot be read.
+    A service (``local=False``: the cloud functions) also reads the KMS secret ``VI_KMS_SECRET_NAME``
+    names, and raises ``SecretStoreError`` when it cannot. A person's commands never do: a deployer
+    exports that variable for s.yaml and still runs ``flow validate`` with their own keys.
     """
     from ._secrets import with_kms_secrets
 
-    settings = steps.Settings.from_env(with_kms_secrets(os.environ))
+    settings = steps.Settings.from_env(os.environ if local else with_kms_secrets(os.environ))
     if local:  # the cloud functions (serve-step) never read paths named in a request
         settings = dataclasses.replace(settings, allow_local_paths=True)
     if getattr(args, "workspace", None):

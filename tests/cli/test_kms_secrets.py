@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 from collections.abc import Iterator
 
 import pytest
 
+from steps import Settings
 from tests.fakekms import FakeKms
 from video_insight._secrets import SECRET_KEYS, SecretStoreError, with_kms_secrets
-from video_insight.cli import main
+from video_insight.cli import _settings, main
 
 KEY_ID, KEY_SECRET = "LTAI-test-kms", "kms-test-secret"
 STORED = {
@@ -90,18 +92,34 @@ def test_a_secret_name_without_a_region_is_refused(kms: FakeKms) -> None:
         with_kms_secrets({"VI_KMS_SECRET_NAME": "video-insight"})
 
 
-def test_the_cli_settings_come_from_the_secret(
+def _service_settings() -> Settings:
+    return _settings(argparse.Namespace(verbose=False, workspace=None), local=False)
+
+
+def test_a_service_reads_the_secret_and_a_persons_command_does_not(
     kms: FakeKms, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     for key, value in _env(kms).items():
         monkeypatch.setenv(key, value)
     for key in SECRET_KEYS:
         monkeypatch.delenv(key, raising=False)
-    assert main(["config"]) == 0
-    out = capsys.readouterr().out
-    for setting in ("feishu_app_secret", "feishu_verification_token", "feishu_encrypt_key", "llm_api_key"):
-        assert f"{setting} = ***" in out, out
-    assert not any(value in out for value in STORED.values())
-    monkeypatch.setenv("VI_KMS_SECRET_NAME", "missing")
-    assert main(["config"]) == 2
-    assert "Forbidden.ResourceNotFound" in capsys.readouterr().err
+    settings = _service_settings()  # serve-step and serve build their settings this way
+    assert settings.feishu_app_secret.reveal() == STORED["FEISHU_APP_SECRET"]
+    assert settings.feishu_verification_token.reveal() == STORED["FEISHU_VERIFICATION_TOKEN"]
+    assert settings.feishu_encrypt_key.reveal() == STORED["FEISHU_ENCRYPT_KEY"]
+    assert settings.llm_api_key.reveal() == STORED["VI_LLM_API_KEY"]
+    calls = len(kms.calls)
+    assert main(["config"]) == 0  # a person's command: the deployer's shell exports VI_KMS_SECRET_NAME too
+    assert len(kms.calls) == calls and "llm_api_key = \n" in capsys.readouterr().out
+
+
+def test_a_service_that_cannot_read_its_secret_stops_with_one_line(
+    kms: FakeKms, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for key, value in _env(kms, "missing").items():
+        monkeypatch.setenv(key, value)
+    with pytest.raises(SecretStoreError, match=r"Forbidden\.ResourceNotFound"):
+        _service_settings()
+    assert main(["serve-step", "--step", "fetch", "--port", "0"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("video-insight: error: 读取 KMS 凭据 missing 失败") and err.count("\n") == 1
