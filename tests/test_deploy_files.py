@@ -293,7 +293,7 @@ def test_every_container_runs_a_command_the_tests_start(functions: dict[str, dic
     for name, props in functions.items():
         argv = props["customContainerConfig"]["command"]
         assert argv[0] == "video-insight", name
-        if argv[1] in _subcommands():  # `serve` arrives with the gateway issue
+        if argv[1] == "serve-step":  # the gateway's `serve`: tests/test_deploy_cloud.py
             build_parser().parse_args(argv[1:])
 
 
