@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -20,8 +21,15 @@ __all__ = ["main"]
 
 
 def _settings(args: argparse.Namespace, *, local: bool = True) -> steps.Settings:
-    """Settings from the environment; ``local``: a person at this machine, who may name local files."""
-    settings = steps.Settings.from_env()
+    """Settings from the environment; ``local``: a person at this machine, who may name local files.
+
+    A service (``local=False``: the cloud functions) also reads the KMS secret ``VI_KMS_SECRET_NAME``
+    names, and raises ``SecretStoreError`` when it cannot. A person's commands never do: a deployer
+    exports that variable for s.yaml and still runs ``flow validate`` with their own keys.
+    """
+    from ._secrets import with_kms_secrets
+
+    settings = steps.Settings.from_env(os.environ if local else with_kms_secrets(os.environ))
     if local:  # the cloud functions (serve-step) never read paths named in a request
         settings = dataclasses.replace(settings, allow_local_paths=True)
     if getattr(args, "workspace", None):
@@ -308,5 +316,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``video-insight`` console script."""
+    from ._secrets import SecretStoreError
+
     args = build_parser().parse_args(argv)
-    return int(args.func(args))
+    try:
+        return int(args.func(args))
+    except SecretStoreError as exc:
+        return _fail(str(exc))
