@@ -74,12 +74,18 @@ _PLAIN_VARS = {
     "llm_base_url": "VI_LLM_BASE_URL",
     "llm_model": "VI_LLM_MODEL",
     "llm_currency": "VI_LLM_CURRENCY",
+    "cloudflow_region": "VI_CLOUDFLOW_REGION",
+    "flow_name": "VI_FLOW_NAME",
+    "cloudflow_endpoint": "VI_CLOUDFLOW_ENDPOINT",
+    "flow_role_arn": "VI_FLOW_ROLE_ARN",
+    "alibaba_access_key_id": "ALIBABA_CLOUD_ACCESS_KEY_ID",
 }
 _SECRET_VARS = {
     "feishu_app_secret": "FEISHU_APP_SECRET",
     "feishu_verification_token": "FEISHU_VERIFICATION_TOKEN",
     "feishu_encrypt_key": "FEISHU_ENCRYPT_KEY",
     "llm_api_key": "VI_LLM_API_KEY",
+    "alibaba_access_key_secret": "ALIBABA_CLOUD_ACCESS_KEY_SECRET",
 }
 _NUMBER_VARS: tuple[tuple[str, str, type[int] | type[float]], ...] = (
     ("fetch_connect_timeout_s", "VI_FETCH_CONNECT_TIMEOUT_S", float),
@@ -143,6 +149,12 @@ class Settings:
     llm_price_input: float | None = None  # per 1,000 prompt tokens; None: the built-in price of the model
     llm_price_output: float | None = None  # per 1,000 completion tokens
     llm_currency: str = "CNY"
+    cloudflow_region: str = ""  # VI_CLOUDFLOW_REGION, else s.yaml's VI_REGION
+    flow_name: str = "video-insight"
+    cloudflow_endpoint: str = ""  # another endpoint than the region's (the local one: http://127.0.0.1:8790)
+    flow_role_arn: str = ""  # the role CloudFlow assumes to invoke the functions (deploy)
+    alibaba_access_key_id: str = ""  # empty: the rest of Alibaba Cloud's credential chain
+    alibaba_access_key_secret: Secret = field(default_factory=Secret)
 
     @property
     def feishu_configured(self) -> bool:
@@ -190,6 +202,8 @@ class Settings:
         for attr, name in _SECRET_VARS.items():
             if get(name):
                 kw[attr] = Secret(str(get(name)))
+        if "cloudflow_region" not in kw and get("VI_REGION"):  # the region s.yaml deploys to
+            kw["cloudflow_region"] = str(get("VI_REGION"))
         if "llm_api_key" not in kw and get("DASHSCOPE_API_KEY"):  # DashScope's own variable name
             kw["llm_api_key"] = Secret(str(get("DASHSCOPE_API_KEY")))
         for attr, name, conv in _NUMBER_VARS:

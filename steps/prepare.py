@@ -1,8 +1,10 @@
 """Prepare: validate the task's request and write its manifest (stable video ids, options with defaults).
 
 Input ``{task_id}``; the request itself was stored as ``tasks/<task_id>/request.json`` by the front
-door. Output ``{task_id, video_ids, max_concurrency}``: the Map's items and concurrency. Duplicate
-links stay in the manifest (``duplicate_of``) but are not in ``video_ids``.
+door, or — a cloud submit from a machine without the workspace — rides in the input as ``request``
+(``{task_id, request}``) and Prepare stores it there first (a stored request is kept: a retry of
+the same execution finds it). Output ``{task_id, video_ids, max_concurrency}``: the Map's items and
+concurrency. Duplicate links stay in the manifest (``duplicate_of``) but are not in ``video_ids``.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ log = get_logger(__name__)
 
 class PrepareInput(StepModel):
     task_id: str = Field(pattern=f"^{ID_PATTERN}$")
+    request: dict[str, Any] | None = None  # the request itself, when the submitter had no workspace
 
 
 class PrepareOutput(StepModel):
@@ -72,6 +75,9 @@ def build_manifest(ws: TaskWorkspace, request: dict[str, Any], *, allow_paths: b
 def run(inp: PrepareInput, ctx: StepContext) -> PrepareOutput:
     """Validate the request, write ``manifest.json`` and the initial progress state."""
     ws = ctx.workspace(inp.task_id)
+    if inp.request is not None and not ws.request.is_file():
+        validate_request(inp.request)
+        atomic_write_json(ws.request, inp.request)
     manifest = build_manifest(ws, _load_request(ws), allow_paths=ctx.settings.allow_local_paths)
     atomic_write_json(ws.manifest, manifest.model_dump(mode="json"))
     video_ids = [v.video_id for v in manifest.videos if v.duplicate_of is None]

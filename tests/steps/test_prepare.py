@@ -251,3 +251,19 @@ def test_local_paths_are_refused_outside_the_cli(settings: Settings, tmp_path: P
         InvalidRequest, match=r"videos\[0\]\.path: local files are accepted only by the command line"
     ):
         handler({"task_id": "t_cloud"}, StepContext(settings=cloud))
+
+
+def test_request_in_the_input_is_stored_once_then_kept(settings: Settings) -> None:
+    """A cloud submit carries the request in the execution input; Prepare stores it in the workspace."""
+    request = {"title": "云端", "videos": videos("https://cdn.example.com/a.mp4")}
+    ctx = StepContext(settings=settings)
+    out = handler({"task_id": "t9", "request": request}, ctx)
+    ws = TaskWorkspace(settings.workspace, "t9")
+    assert json.loads(ws.request.read_text(encoding="utf-8")) == request
+    assert len(out["video_ids"]) == 1 and load_manifest(ws).title == "云端"
+    # A retry of the same execution reads what was stored, whatever the input says.
+    again = handler({"task_id": "t9", "request": {"videos": videos("https://x.test/b.mp4")}}, ctx)
+    assert again == out
+    with pytest.raises(InvalidRequest):  # an invalid inline request is refused before anything is written
+        handler({"task_id": "t10", "request": {"videos": []}}, ctx)
+    assert not TaskWorkspace(settings.workspace, "t10").request.exists()
