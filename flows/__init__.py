@@ -1,8 +1,9 @@
 """The workflow: the CloudFlow flow definition and how it runs.
 
 Validation, expressions, the engine interface (:class:`ExecutionEngine`, :class:`Execution`,
-:class:`ExecutionStatus`), the embedded engine with durable history, and graph rendering. The
-public surface is listed once here; other packages import only from ``flows``.
+:class:`ExecutionStatus`), the embedded engine with durable history, the CloudFlow client and the
+local CloudFlow-compatible endpoint, and graph rendering. The public surface is listed once here;
+other packages import only from ``flows``.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 from importlib import resources
 from pathlib import Path
 
+from ._cloudflow import CLOUDFLOW_REGIONS, CloudFlowConfig, CloudFlowEngine, CloudFlowError
 from ._engine import MAX_STATE_BYTES, Engine
 from ._errors import (
     ExecutionAlreadyExists,
@@ -21,14 +23,22 @@ from ._errors import (
     SpecError,
     StateSizeExceeded,
 )
+from ._fc_http import FunctionError, HttpFunctions, function_of_arn
 from ._graph import render_graph
 from ._history import ExecutionInfo, ExecutionStore, state_stats, state_timings
 from ._interface import Execution, ExecutionEngine, ExecutionStatus, HistoryEvent
+from ._local_api import cloudflow_app
+from ._local_service import ApiError, LocalCloudFlow
 from ._states import TaskContext
 from ._validate import FlowValidationError, Problem, check_flow, load_flow, validate_flow
 
 __all__ = [
+    "CLOUDFLOW_REGIONS",
     "MAX_STATE_BYTES",
+    "ApiError",
+    "CloudFlowConfig",
+    "CloudFlowEngine",
+    "CloudFlowError",
     "Engine",
     "Execution",
     "ExecutionAlreadyExists",
@@ -42,13 +52,18 @@ __all__ = [
     "ExpressionError",
     "FlowError",
     "FlowValidationError",
+    "FunctionError",
     "HistoryEvent",
+    "HttpFunctions",
+    "LocalCloudFlow",
     "Problem",
     "SpecError",
     "StateSizeExceeded",
     "TaskContext",
     "check_flow",
+    "cloudflow_app",
     "default_flow_path",
+    "function_of_arn",
     "load_flow",
     "render_graph",
     "state_stats",
