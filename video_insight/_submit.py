@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import secrets
 import time
 from collections.abc import Mapping
@@ -12,7 +13,7 @@ from typing import Any
 import flows
 import steps
 
-__all__ = ["Submission", "new_task_id", "submit_task"]
+__all__ = ["RequestTooLarge", "Submission", "inline_input", "new_task_id", "submit_task"]
 
 
 def new_task_id() -> str:
@@ -35,19 +36,39 @@ class Submission:
     created: bool
 
 
+class RequestTooLarge(ValueError):
+    """The request does not fit in an execution input; the message says what to do instead."""
+
+
+def inline_input(task_id: str, request: Mapping[str, Any]) -> dict[str, Any]:
+    """The execution input carrying ``request`` to Prepare; RequestTooLarge past 64 KiB."""
+    payload = {"task_id": task_id, "request": {**request, "task_id": task_id}}
+    size = len(json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode("utf-8"))
+    if size > steps.MAX_STATE_BYTES:
+        raise RequestTooLarge(
+            f"the request is {size} bytes, over the {steps.MAX_STATE_BYTES}-byte limit of a CloudFlow "
+            "execution input: split the batch into smaller files, or submit from a machine that "
+            "mounts the functions' workspace (VI_WORKSPACE) with --engine embedded"
+        )
+    return payload
+
+
 def submit_task(
     engine: flows.ExecutionEngine,
     workspace: Path,
     request: Mapping[str, Any],
     *,
     progress: steps.ProgressSink | None = None,
+    inline: bool = False,
 ) -> Submission:
     """Store ``request``, record the task and start the execution named by its task id.
 
     The task id is ``request["task_id"]`` when given (a deterministic id makes a repeated submit
     harmless), else a fresh one. A task id that already has an execution, running or ended, is not
     touched: its request is not rewritten and no second execution starts. ``progress`` hears the
-    task's first update (phase ``preparing``).
+    task's first update (phase ``preparing``). ``inline``: nothing is written here; the request
+    rides in the execution input (``{task_id, request}``) and Prepare stores it — for an engine whose
+    functions do not share this machine's workspace (CloudFlow); see :func:`inline_input`.
 
     Raises:
         steps.errors.InvalidRequest: the request does not match the batch schema.
@@ -59,6 +80,8 @@ def submit_task(
         return Submission(task_id, engine.describe(task_id), created=False)
     except flows.ExecutionNotFound:
         pass
+    if inline:  # the engine's functions cannot see this machine's workspace: Prepare stores it
+        return Submission(task_id, engine.start(task_id, inline_input(task_id, request)), created=True)
     ws = steps.TaskWorkspace(workspace, task_id)
     steps.atomic_write_json(ws.request, dict(request))
     steps.record_task(ws, sink=progress, phase="preparing", title=request.get("title"))

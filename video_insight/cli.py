@@ -13,6 +13,7 @@ import flows
 import steps
 
 from ._app import BatchError, build_engine, clean_stale, load_batch, publish_outputs
+from ._cloud_cli import ENGINES, add_cloud_commands, engine_for
 from ._executions import print_execution, print_executions
 from ._progress_view import ProgressView
 from ._submit import submit_task
@@ -148,9 +149,14 @@ def _flow_file(args: argparse.Namespace) -> Path | None:
 def cmd_executions(args: argparse.Namespace) -> int:
     settings = _settings(args)
     if args.action == "resume":
+        if args.engine == "cloudflow":
+            return _fail("CloudFlow runs its executions itself: there is nothing to resume", 1)
         return cmd_resume(args)
-    engine = build_engine(settings, _flow_file(args))
+    if args.action == "graph":
+        args.file, args.execution = args.flow_file, args.name
+        return _graph(args, settings)
     try:
+        engine = engine_for(args.engine, settings, _flow_file(args))
         if args.action == "list":
             print_executions(engine)
         elif args.action == "stop":
@@ -175,6 +181,12 @@ def cmd_flow(args: argparse.Namespace) -> int:
             return 1
         print(f"{path}: valid")
         return 0
+    return _graph(args, settings)
+
+
+def _graph(args: argparse.Namespace, settings: steps.Settings) -> int:
+    """Draw the flow (``args.file`` or the packaged one), coloured by ``args.execution`` if given."""
+    path = Path(args.file) if getattr(args, "file", None) else flows.default_flow_path()
     try:
         spec = flows.check_flow(path)
     except flows.FlowValidationError as exc:
@@ -182,7 +194,8 @@ def cmd_flow(args: argparse.Namespace) -> int:
     stats = None
     if args.execution:
         try:
-            events = build_engine(settings, path).history(args.execution)
+            flow_file = Path(args.file) if getattr(args, "file", None) else None
+            events = engine_for(args.engine, settings, flow_file).history(args.execution)
         except flows.FlowError as exc:
             return _fail(str(exc), 1)
         stats = flows.state_stats(events)
@@ -260,12 +273,16 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--out", help="output folder (default: video-insight-out/<task_id>)")
     run.set_defaults(func=cmd_run)
 
-    ex = sub.add_parser("executions", help="list, show, stop or resume local executions")
+    ex = sub.add_parser("executions", help="list, show, stop or resume executions (local or on CloudFlow)")
     ex.add_argument("--flow-file", help="flow YAML whose executions to use (default: the packaged one)")
+    ex.add_argument("--engine", choices=ENGINES, default="embedded", help="where the executions run")
     ex_sub = ex.add_subparsers(dest="action", required=True)
-    ex_sub.add_parser("list", help="every execution, newest first")
+    listing = ex_sub.add_parser("list", help="every execution, newest first")
     show = ex_sub.add_parser("show", help="status, timings per state and errors of one execution")
     show.add_argument("name")
+    ex_graph = ex_sub.add_parser("graph", help="draw the flow coloured by one execution (.svg or .html)")
+    ex_graph.add_argument("name")
+    ex_graph.add_argument("-o", "--output", required=True, help="output file (.svg or .html)")
     stop = ex_sub.add_parser(
         "stop", help="stop a running execution (running steps finish, no new one starts)"
     )
@@ -275,6 +292,8 @@ def build_parser() -> argparse.ArgumentParser:
     resume = ex_sub.add_parser("resume", help="continue an execution whose process was killed")
     resume.add_argument("name")
     resume.add_argument("--out", help="output folder (default: video-insight-out/<task_id>)")
+    for action in (listing, show, ex_graph, stop):  # --engine after the action works too
+        action.add_argument("--engine", choices=ENGINES, default=argparse.SUPPRESS, help="where it runs")
     ex.set_defaults(func=cmd_executions)
 
     flow = sub.add_parser("flow", help="validate or draw the flow definition")
@@ -284,6 +303,7 @@ def build_parser() -> argparse.ArgumentParser:
     graph = flow_sub.add_parser("graph", help="draw the flow as SVG or HTML, coloured by an execution")
     graph.add_argument("file", nargs="?", help="flow YAML (default: the packaged one)")
     graph.add_argument("--execution", help="colour states by this execution's status")
+    graph.add_argument("--engine", choices=ENGINES, default="embedded", help="where that execution ran")
     graph.add_argument("-o", "--output", required=True, help="output file (.svg or .html)")
     flow.set_defaults(func=cmd_flow)
 
@@ -308,6 +328,8 @@ def build_parser() -> argparse.ArgumentParser:
     send.add_argument("file", help="event JSON (see examples/feishu/)")
     send.add_argument("--to", required=True, help="webhook URL, e.g. http://127.0.0.1:8000/webhook/event")
     fs.set_defaults(func=cmd_feishu)
+
+    add_cloud_commands(sub, _settings)
 
     config = sub.add_parser("config", help="print the effective settings (secrets masked)")
     config.set_defaults(func=cmd_config)
