@@ -160,8 +160,8 @@ def cmd_cloudflow_local(args: argparse.Namespace, settings: steps.Settings) -> i
     keys = local_keys(settings, args.access_key_id or "", args.access_key_secret or "")
     server = LocalCloudFlowServer(settings, keys, host=args.host, port=args.port, step_urls=urls)
     key_id = next(iter(keys))
-    print(f"local CloudFlow endpoint on {server.endpoint} (AccessKeyId {key_id})")
-    print(f"  export VI_CLOUDFLOW_ENDPOINT={server.endpoint}")
+    print(f"local CloudFlow endpoint on {server.endpoint} (AccessKeyId {key_id})", flush=True)
+    print(f"  export VI_CLOUDFLOW_ENDPOINT={server.endpoint}", flush=True)
     server.run()
     return 0
 

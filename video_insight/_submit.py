@@ -76,12 +76,13 @@ def submit_task(
     """
     steps.validate_request(request)
     task_id = str(request.get("task_id") or new_task_id())
+    payload = inline_input(task_id, request) if inline else None  # too large: refused before any call
     try:
         return Submission(task_id, engine.describe(task_id), created=False)
     except flows.ExecutionNotFound:
         pass
-    if inline:  # the engine's functions cannot see this machine's workspace: Prepare stores it
-        return Submission(task_id, engine.start(task_id, inline_input(task_id, request)), created=True)
+    if payload is not None:  # the engine's functions cannot see this machine's workspace: Prepare stores it
+        return Submission(task_id, engine.start(task_id, payload), created=True)
     ws = steps.TaskWorkspace(workspace, task_id)
     steps.atomic_write_json(ws.request, dict(request))
     steps.record_task(ws, sink=progress, phase="preparing", title=request.get("title"))

@@ -292,7 +292,7 @@ def build_parser() -> argparse.ArgumentParser:
     resume = ex_sub.add_parser("resume", help="continue an execution whose process was killed")
     resume.add_argument("name")
     resume.add_argument("--out", help="output folder (default: video-insight-out/<task_id>)")
-    for action in (listing, show, ex_graph, stop):  # --engine after the action works too
+    for action in (listing, show, ex_graph, stop, resume):  # --engine after the action works too
         action.add_argument("--engine", choices=ENGINES, default=argparse.SUPPRESS, help="where it runs")
     ex.set_defaults(func=cmd_executions)
 
