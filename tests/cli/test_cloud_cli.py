@@ -1,4 +1,4 @@
-"""The CLI's CloudFlow side: clear one-line refusals, deploy's s.yaml check, and the cloudflow-local process."""
+"""The CLI's CloudFlow side: one-line refusals, deploy's s.yaml check, the cloudflow-local process."""
 
 from __future__ import annotations
 
