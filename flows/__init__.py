@@ -8,8 +8,9 @@ other packages import only from ``flows``.
 
 from __future__ import annotations
 
-from importlib import resources
+from importlib import import_module, resources
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from ._cloudflow import CLOUDFLOW_REGIONS, CloudFlowConfig, CloudFlowEngine, CloudFlowError
 from ._engine import MAX_STATE_BYTES, Engine
@@ -27,10 +28,12 @@ from ._fc_http import FunctionError, HttpFunctions, function_of_arn
 from ._graph import render_graph
 from ._history import ExecutionInfo, ExecutionStore, state_stats, state_timings
 from ._interface import Execution, ExecutionEngine, ExecutionStatus, HistoryEvent
-from ._local_api import cloudflow_app
-from ._local_service import ApiError, LocalCloudFlow
 from ._states import TaskContext
 from ._validate import FlowValidationError, Problem, check_flow, load_flow, validate_flow
+
+if TYPE_CHECKING:
+    from ._local_api import cloudflow_app
+    from ._local_service import ApiError, LocalCloudFlow
 
 __all__ = [
     "CLOUDFLOW_REGIONS",
@@ -70,6 +73,16 @@ __all__ = [
     "state_timings",
     "validate_flow",
 ]
+
+
+_LAZY = {"cloudflow_app": "._local_api", "ApiError": "._local_service", "LocalCloudFlow": "._local_service"}
+
+
+def __getattr__(name: str) -> Any:
+    """The local CloudFlow endpoint loads on first use (Starlette costs the CLI half a second)."""
+    if name in _LAZY:
+        return getattr(import_module(_LAZY[name], __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def default_flow_path() -> Path:

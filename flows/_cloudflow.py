@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import builtins
 import json
+import logging
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -165,6 +166,10 @@ class CloudFlowEngine:
             kw.update(access_key_id=config.access_key_id, access_key_secret=config.access_key_secret)
         else:
             from alibabacloud_credentials.client import Client as Credentials
+
+            # The chain logs each failed provider with a traceback on its own handler; the one line
+            # our error gives says the same.
+            logging.getLogger("credentials").setLevel(logging.CRITICAL)
 
             try:
                 kw["credential"] = Credentials()
@@ -339,7 +344,12 @@ class CloudFlowEngine:
 
 
 def _credentials_hint(detail: str) -> str:
+    first = detail.splitlines()[0] if detail else ""
+    if "any of the providers in the chain" in first:
+        what = "no Alibaba Cloud credentials were found"
+    else:
+        what = f"CloudFlow refused the credentials ({first[:160]})"
     return (
-        f"CloudFlow refused the credentials ({detail.splitlines()[0][:200]}): set "
-        "ALIBABA_CLOUD_ACCESS_KEY_ID and ALIBABA_CLOUD_ACCESS_KEY_SECRET, a CLI profile, or a RAM role"
+        f"{what}: set ALIBABA_CLOUD_ACCESS_KEY_ID and ALIBABA_CLOUD_ACCESS_KEY_SECRET, "
+        "an Alibaba Cloud CLI profile, or a RAM role"
     )

@@ -84,12 +84,11 @@ def test_cloud_run_equals_embedded_run(
     local_show = capsys.readouterr().out
 
     def table(text: str) -> list[tuple[str, ...]]:  # state, runs, ok, fail, caught: timings aside
-        rows = [
-            line.split() for line in text.splitlines() if line.startswith("  ") and line.split()[0][0].isalpha()
-        ]
-        return sorted(tuple(r[:5]) for r in rows if len(r) >= 7 and r[1].isdigit())
+        rows = [line.split() for line in text.splitlines() if line.startswith("  ")]
+        return sorted(tuple(r[:5]) for r in rows if len(r) >= 7 and r[0][0].isalpha() and r[1].isdigit())
 
-    assert table(cloud_show) == table(local_show) and ("Videos/Fetch", "3", "2", "0", "1") in table(cloud_show)
+    assert table(cloud_show) == table(local_show)
+    assert ("Videos/Fetch", "3", "2", "0", "1") in table(cloud_show)
     assert "<svg" in graph.read_text(encoding="utf-8")
 
     roots = (str(local_ws), str(cloud_ws), str(tmp_path / "out-local"), str(out))

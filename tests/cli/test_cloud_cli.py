@@ -141,3 +141,23 @@ def test_cloudflow_local_process_serves_the_api_until_sigterm(tmp_path: Path) ->
             if proc.poll() is None:
                 proc.kill()
     assert code == 0
+
+
+def test_no_credentials_anywhere_is_one_line(tmp_path: Path) -> None:
+    """The default chain finds nothing (no variables, no CLI profile; the ECS metadata provider is off, so
+    nothing leaves this machine): one line, no tracebacks from the credentials library."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ALIBABA_CLOUD_")}
+    env.update(
+        HOME=str(tmp_path),
+        PYTHONPATH=str(ROOT),
+        ALIBABA_CLOUD_ECS_METADATA_DISABLED="true",
+        VI_CLOUDFLOW_ENDPOINT="http://127.0.0.1:9",
+        VI_WORKSPACE=str(tmp_path / "ws"),
+    )
+    cmd = [sys.executable, "-m", "video_insight", "executions", "list", "--engine", "cloudflow"]
+    done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 1
+    assert done.stderr.strip().splitlines() == [
+        "video-insight: error: no Alibaba Cloud credentials were found: set ALIBABA_CLOUD_ACCESS_KEY_ID and "
+        "ALIBABA_CLOUD_ACCESS_KEY_SECRET, an Alibaba Cloud CLI profile, or a RAM role"
+    ]
