@@ -10,7 +10,7 @@ import httpx
 import bot_gateway
 import steps
 
-from ._app import build_engine
+from ._cloud_cli import engine_for
 from ._http import HttpLimits, HttpServer
 from ._submit import submit_task
 
@@ -20,11 +20,16 @@ log = steps.get_logger(__name__)
 
 
 def serve_bot(
-    settings: steps.Settings, host: str, port: int, limits: bot_gateway.Limits | None = None
+    settings: steps.Settings,
+    host: str,
+    port: int,
+    limits: bot_gateway.Limits | None = None,
+    engine_kind: str = "embedded",
 ) -> None:
-    """The webhook on ``host:port`` with the embedded engine running executions in this process."""
+    """The webhook on ``host:port``; executions run on the embedded engine in this process, or on
+    CloudFlow (``engine_kind="cloudflow"``: the functions share the workspace mount with this one)."""
     sink = steps.progress_sink(settings)
-    engine = build_engine(settings, progress=sink)
+    engine = engine_for(engine_kind, settings, progress=sink)
     gateway = bot_gateway.Gateway(
         settings,
         engine,

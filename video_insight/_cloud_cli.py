@@ -37,7 +37,7 @@ def engine_for(
 ) -> flows.ExecutionEngine:
     """The engine ``--engine`` names: the embedded one, or the CloudFlow client (CloudFlowError if
     its settings are unusable)."""
-    if kind == "cloudflow":
+    if kind == "cloudflow":  # its steps run in Function Compute: they report progress there
         from ._cloudflow import cloudflow_engine
 
         flow = str(flows.load_flow(flow_file).get("Name")) if flow_file else None

@@ -243,7 +243,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if not settings.feishu_configured:
         return _fail("the Feishu app is not configured: set FEISHU_APP_ID and FEISHU_APP_SECRET")
     limits = bot_gateway.Limits(settings.gateway_max_tasks_per_user, settings.gateway_max_tasks)
-    serve_bot(settings, args.host, args.port, limits)
+    try:
+        serve_bot(settings, args.host, args.port, limits, args.engine)
+    except flows.FlowError as exc:  # CloudFlow settings that cannot work (region, credentials)
+        return _fail(str(exc))
     return 0
 
 
@@ -317,9 +320,10 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, default=9000, help="port (default: 9000, as in s.yaml)")
     serve.set_defaults(func=cmd_serve_step)
 
-    bot = sub.add_parser("serve", help="run the Feishu bot: webhook plus the embedded engine")
+    bot = sub.add_parser("serve", help="run the Feishu bot: webhook plus an engine (embedded or CloudFlow)")
     bot.add_argument("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1)")
     bot.add_argument("--port", type=int, default=8000, help="port (default: 8000)")
+    bot.add_argument("--engine", choices=ENGINES, default="embedded", help="where executions run")
     bot.set_defaults(func=cmd_serve)
 
     fs = sub.add_parser("feishu", help="Feishu helpers")

@@ -161,3 +161,14 @@ def test_no_credentials_anywhere_is_one_line(tmp_path: Path) -> None:
         "video-insight: error: no Alibaba Cloud credentials were found: set ALIBABA_CLOUD_ACCESS_KEY_ID and "
         "ALIBABA_CLOUD_ACCESS_KEY_SECRET, an Alibaba Cloud CLI profile, or a RAM role"
     ]
+
+
+def test_serve_on_cloudflow_checks_its_settings_first(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    monkeypatch.setenv("FEISHU_APP_ID", "cli_test")
+    monkeypatch.setenv("FEISHU_APP_SECRET", "secret")
+    monkeypatch.setenv("VI_CLOUDFLOW_REGION", "cn-atlantis")
+    monkeypatch.delenv("VI_CLOUDFLOW_ENDPOINT", raising=False)
+    assert main(["--workspace", str(tmp_path / "ws"), "serve", "--engine", "cloudflow", "--port", "0"]) == 2
+    assert "not offered in region 'cn-atlantis'" in error_line(capsys)
