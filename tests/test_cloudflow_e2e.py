@@ -82,6 +82,8 @@ def test_cloud_run_equals_embedded_run(
             assert main([*ws, "executions", "graph", "t-e2e", "--engine", "cloudflow", "-o", str(graph)]) == 0
     assert main(["--workspace", str(local_ws), "executions", "show", "t-e2e"]) == 0
     local_show = capsys.readouterr().out
+    local_graph = tmp_path / "local.svg"
+    assert main(["--workspace", str(local_ws), "executions", "graph", "t-e2e", "-o", str(local_graph)]) == 0
 
     def table(text: str) -> list[tuple[str, ...]]:  # state, runs, ok, fail, caught: timings aside
         rows = [line.split() for line in text.splitlines() if line.startswith("  ")]
@@ -90,6 +92,7 @@ def test_cloud_run_equals_embedded_run(
     assert table(cloud_show) == table(local_show)
     assert ("Videos/Fetch", "3", "2", "0", "1") in table(cloud_show)
     assert "<svg" in graph.read_text(encoding="utf-8")
+    assert graph.read_text(encoding="utf-8") == local_graph.read_text(encoding="utf-8")  # the same colours
 
     roots = (str(local_ws), str(cloud_ws), str(tmp_path / "out-local"), str(out))
     local = json.loads((tmp_path / "out-local" / "results.json").read_text(encoding="utf-8"))

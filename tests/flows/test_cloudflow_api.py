@@ -7,11 +7,14 @@ states sleep on a gate the test opens, so "still running" is a state the test ho
 from __future__ import annotations
 
 import threading
+import time
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from alibabacloud_fnf20190315 import models as fnf
 from alibabacloud_fnf20190315.client import Client
@@ -265,3 +268,38 @@ def test_throttling_and_5xx_are_retried_with_backoff(tmp_path: Path) -> None:
     assert execution.status is ExecutionStatus.SUCCEEDED and execution.output == {"ok": True}
     assert seen == ["DescribeExecution"] * 3
     assert len(waits) == 2 and 0 < waits[0] <= waits[1]
+
+
+def signed(params: dict[str, str], method: str = "GET", secret: str = SECRET) -> dict[str, str]:
+    from flows._fnf_wire import rpc_signature
+
+    base = {
+        "Format": "json",
+        "Version": "2019-03-15",
+        "AccessKeyId": KEY,
+        "SignatureMethod": "HMAC-SHA1",
+        "SignatureVersion": "1.0",
+        "SignatureNonce": uuid.uuid4().hex,
+        "Timestamp": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        **params,
+    }
+    return {**base, "Signature": rpc_signature(base, method, secret)}
+
+
+def test_replays_stale_requests_and_unknown_actions_are_refused(endpoint: Endpoint) -> None:
+    def code(params: dict[str, str]) -> tuple[int, str]:
+        resp = httpx.get(endpoint.url, params=params)
+        return resp.status_code, resp.json()["Code"]
+
+    ok = signed({"Action": "ListFlows"})
+    assert httpx.get(endpoint.url, params=ok).status_code == 200
+    assert code(ok) == (400, "SignatureNonceUsed")  # the same request again
+    stale = signed({"Action": "ListFlows", "Timestamp": "2020-01-01T00:00:00Z"})
+    assert code(stale) == (400, "InvalidTimeStamp.Expired")
+    assert code(signed({"Action": "ListFlows", "Version": "2020-01-01"})) == (400, "InvalidVersion")
+    assert code(signed({"Action": "RunEverything"})) == (404, "InvalidAction.NotFound")
+    assert code(signed({"Action": "_page"})) == (404, "InvalidAction.NotFound")
+    unsigned = {k: v for k, v in signed({"Action": "ListFlows"}).items() if k != "Signature"}
+    assert code(unsigned) == (400, "MissingParameter")
+    tampered = {**signed({"Action": "DescribeFlow", "Name": "tiny"}), "Name": "many"}
+    assert code(tampered) == (400, "SignatureDoesNotMatch")
