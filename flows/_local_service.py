@@ -19,6 +19,8 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+import structlog
+
 from ._engine import MAX_STATE_BYTES, Engine
 from ._errors import ExecutionAlreadyExists, ExecutionNotFound, ExecutionNotRunning, FlowError
 from ._history import ExecutionStore
@@ -30,6 +32,7 @@ __all__ = ["ApiError", "FlowRecord", "LocalCloudFlow"]
 
 Handler = Callable[..., Any]
 MAX_WAIT_S = 60  # DescribeExecution's WaitTimeSeconds
+log = structlog.get_logger(logger_name=__name__)
 
 
 class ApiError(Exception):
@@ -157,11 +160,28 @@ class LocalCloudFlow:
             self._engines.pop(name, None)
 
     def engine(self, flow: str) -> Engine:
-        """The engine running ``flow``'s executions (built from its stored definition once)."""
+        """The engine running ``flow``'s executions (built from its stored definition once).
+
+        Building it continues every execution that a previous endpoint process left running: CloudFlow
+        never drops an execution because a machine went away.
+        """
         with self._lock:
             if flow not in self._engines:
-                self._engines[flow] = self._engine_for(self.get_flow(flow)["Definition"])
+                engine = self._engines[flow] = self._engine_for(self.get_flow(flow)["Definition"])
+                for execution in engine.list():
+                    if execution.resumable:
+                        try:
+                            engine.resume(execution.name)
+                        except FlowError as exc:  # another process took it over meanwhile
+                            log.info("cloudflow_local.not_resumed", execution=execution.name, reason=str(exc))
             return self._engines[flow]
+
+    def recover(self) -> builtins.list[str]:
+        """Build every stored flow's engine now (continuing their left-over executions); their names."""
+        names = [record["Name"] for record in self.list_flows()]
+        for name in names:
+            self.engine(name)
+        return names
 
     # -- executions --------------------------------------------------------------------------------
     def start(self, flow: str, name: str | None, input_text: str | None) -> Execution:

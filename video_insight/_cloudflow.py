@@ -89,6 +89,7 @@ class LocalCloudFlowServer:
         self.functions = flows.HttpFunctions(urls)
         root = self.root or self.settings.workspace / "cloudflow-local"
         self.service = flows.LocalCloudFlow(root, self.functions, max_state_bytes=steps.MAX_STATE_BYTES)
+        self.service.recover()  # executions a previous endpoint process left running go on
         self.server = HttpServer(flows.cloudflow_app(self.service, self.keys), self.host, self.port)
 
     @property

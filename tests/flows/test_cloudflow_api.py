@@ -6,6 +6,9 @@ states sleep on a gate the test opens, so "still running" is a state the test ho
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import threading
 import time
 import uuid
@@ -97,6 +100,7 @@ class Endpoint:
     url: str
     gate: threading.Event
     service: flows.LocalCloudFlow
+    functions: flows.HttpFunctions
 
     def engine(self, flow: str = "tiny", **kw: Any) -> CloudFlowEngine:
         config = CloudFlowConfig(endpoint=self.url, flow=flow, access_key_id=KEY, access_key_secret=SECRET)
@@ -116,7 +120,7 @@ def endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Endpoint]:
     gate = threading.Event()
     service = flows.LocalCloudFlow(root / "local", functions, sleep=lambda s: gate.wait(30))
     server, thread = serve(flows.cloudflow_app(service, {KEY: SECRET}))
-    ep = Endpoint(f"http://127.0.0.1:{server.port}", gate, service)
+    ep = Endpoint(f"http://127.0.0.1:{server.port}", gate, service, functions)
     ep.engine().deploy(TINY.format(name="tiny"))
     yield ep
     gate.set()
@@ -303,3 +307,33 @@ def test_replays_stale_requests_and_unknown_actions_are_refused(endpoint: Endpoi
     assert code(unsigned) == (400, "MissingParameter")
     tampered = {**signed({"Action": "DescribeFlow", "Name": "tiny"}), "Name": "many"}
     assert code(tampered) == (400, "SignatureDoesNotMatch")
+
+
+LEAVE_RUNNING = """
+import sys
+from pathlib import Path
+import flows
+service = flows.LocalCloudFlow(Path(sys.argv[1]), flows.HttpFunctions({"video-insight-cleanup": "http://127.0.0.1:9"}))
+service.save_flow({"Name": "tiny", "Definition": sys.argv[2]}, create=True)
+service.start("tiny", "left-over", '{"older_than": "2h"}')
+print("started", flush=True)
+sys.stdin.read()  # until killed
+"""
+
+
+def test_a_restarted_endpoint_continues_what_its_last_process_left_running(
+    endpoint: Endpoint, tmp_path: Path
+) -> None:
+    root = tmp_path / "local"
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+    cmd = [sys.executable, "-c", LEAVE_RUNNING, str(root), TINY.format(name="tiny")]
+    with subprocess.Popen(cmd, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True) as proc:
+        assert proc.stdout is not None
+        while "started" not in (line := proc.stdout.readline()):  # structlog writes to stdout too
+            assert line, "the first endpoint process ended before it started the execution"
+        proc.kill()  # the endpoint dies while the execution waits in its Wait state
+    service = flows.LocalCloudFlow(root, endpoint.functions, sleep=lambda s: None)
+    assert service.recover() == ["tiny"]
+    done = service.engine("tiny").wait("left-over", timeout=60)
+    assert done.status is ExecutionStatus.SUCCEEDED and done.output == {"removed": 0}
+    assert "ExecutionResumed" in [e["type"] for e in service.history("tiny", "left-over")]
