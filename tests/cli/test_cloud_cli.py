@@ -172,3 +172,13 @@ def test_serve_on_cloudflow_checks_its_settings_first(
     monkeypatch.delenv("VI_CLOUDFLOW_ENDPOINT", raising=False)
     assert main(["--workspace", str(tmp_path / "ws"), "serve", "--engine", "cloudflow", "--port", "0"]) == 2
     assert "not offered in region 'cn-atlantis'" in error_line(capsys)
+
+
+def test_the_local_endpoint_uses_a_step_server_it_is_given(tmp_path: Path) -> None:
+    settings = Settings(workspace=tmp_path / "ws")
+    given = "http://127.0.0.1:9100"
+    with LocalCloudFlowServer(settings, {KEY: SECRET}, step_urls={"fetch": given}) as server:
+        urls = server.functions.urls
+        assert urls["video-insight-fetch"] == given
+        assert len(urls) == 11 and len(server._servers) == 10  # the others it started itself
+        assert all(u.startswith("http://127.0.0.1:") for u in urls.values())

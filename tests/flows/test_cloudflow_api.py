@@ -242,6 +242,12 @@ def test_deploy_creates_then_updates(endpoint: Endpoint) -> None:
     assert flow.definition == changed and flow.role_arn == "acs:ram::1:role/fnf"
     with pytest.raises(CloudFlowError, match="invalid flow definition"):
         engine.deploy("Type: StateMachine\nName: twice\nSpecVersion: v1\nStartAt: X\nStates: []\n")
+    sdk = endpoint.sdk()
+    assert "twice" in [f.name for f in sdk.list_flows(fnf.ListFlowsRequest()).body.flows]
+    sdk.delete_flow(fnf.DeleteFlowRequest(name="twice"))
+    with pytest.raises(ClientException) as gone:
+        sdk.describe_flow(fnf.DescribeFlowRequest(name="twice"))
+    assert gone.value.code == "FlowNotExists"
 
 
 def test_throttling_and_5xx_are_retried_with_backoff(tmp_path: Path) -> None:
