@@ -80,6 +80,8 @@ class CloudFlowConfig:
         flow: ``VI_FLOW_NAME``.
         endpoint: ``VI_CLOUDFLOW_ENDPOINT``: ``host[:port]`` (HTTPS) or a full ``http(s)://`` URL.
         access_key_id, access_key_secret: an explicit key pair; empty → the default credential chain.
+        security_token: the STS token that comes with a temporary key pair (Function Compute gives
+            a function its role's keys this way: ``ALIBABA_CLOUD_SECURITY_TOKEN``).
         retries, backoff_s: for throttling, 5xx and dropped connections.
     """
 
@@ -88,6 +90,7 @@ class CloudFlowConfig:
     endpoint: str = ""
     access_key_id: str = ""
     access_key_secret: str = ""
+    security_token: str = ""
     retries: int = 4
     backoff_s: float = 0.5
     read_timeout_s: float = 20.0
@@ -164,6 +167,8 @@ class CloudFlowEngine:
         }
         if config.access_key_id:
             kw.update(access_key_id=config.access_key_id, access_key_secret=config.access_key_secret)
+            if config.security_token:
+                kw["security_token"] = config.security_token
         else:
             from alibabacloud_credentials.client import Client as Credentials
 

@@ -86,6 +86,7 @@ _SECRET_VARS = {
     "feishu_encrypt_key": "FEISHU_ENCRYPT_KEY",
     "llm_api_key": "VI_LLM_API_KEY",
     "alibaba_access_key_secret": "ALIBABA_CLOUD_ACCESS_KEY_SECRET",
+    "alibaba_security_token": "ALIBABA_CLOUD_SECURITY_TOKEN",
 }
 _NUMBER_VARS: tuple[tuple[str, str, type[int] | type[float]], ...] = (
     ("fetch_connect_timeout_s", "VI_FETCH_CONNECT_TIMEOUT_S", float),
@@ -155,6 +156,7 @@ class Settings:
     flow_role_arn: str = ""  # the role CloudFlow assumes to invoke the functions (deploy)
     alibaba_access_key_id: str = ""  # empty: the rest of Alibaba Cloud's credential chain
     alibaba_access_key_secret: Secret = field(default_factory=Secret)
+    alibaba_security_token: Secret = field(default_factory=Secret)  # an STS key pair's token (FC's role)
 
     @property
     def feishu_configured(self) -> bool:

@@ -44,6 +44,7 @@ def cloudflow_engine(settings: steps.Settings, flow: str | None = None) -> flows
         endpoint=settings.cloudflow_endpoint,
         access_key_id=settings.alibaba_access_key_id,
         access_key_secret=settings.alibaba_access_key_secret.reveal(),
+        security_token=settings.alibaba_security_token.reveal(),
     )
     return flows.CloudFlowEngine(config)
 

@@ -280,6 +280,32 @@ def test_throttling_and_5xx_are_retried_with_backoff(tmp_path: Path) -> None:
     assert len(waits) == 2 and 0 < waits[0] <= waits[1]
 
 
+def test_a_functions_temporary_keys_send_their_security_token(tmp_path: Path) -> None:
+    """Function Compute gives a function its role's STS keys with a token: without it every call fails."""
+    from video_insight._cloudflow import cloudflow_engine
+
+    seen: list[dict[str, str]] = []
+
+    async def rpc(request: Request) -> JSONResponse:
+        seen.append(dict(request.query_params))
+        return JSONResponse({"RequestId": "r", "Name": "e1", "FlowName": "f", "Status": "Running"})
+
+    server, thread = serve(Starlette(routes=[Route("/", rpc, methods=["GET", "POST"])]))
+    env = {
+        "VI_WORKSPACE": str(tmp_path),
+        "VI_CLOUDFLOW_ENDPOINT": f"http://127.0.0.1:{server.port}",
+        "ALIBABA_CLOUD_ACCESS_KEY_ID": "STS.key",
+        "ALIBABA_CLOUD_ACCESS_KEY_SECRET": "sts-secret",
+        "ALIBABA_CLOUD_SECURITY_TOKEN": "sts-token",
+    }
+    try:
+        cloudflow_engine(Settings.from_env(env), "f").describe("e1")
+    finally:
+        server.stop()
+        thread.join(15)
+    assert [(p["AccessKeyId"], p.get("SecurityToken")) for p in seen] == [("STS.key", "sts-token")]
+
+
 def signed(params: dict[str, str], method: str = "GET", secret: str = SECRET) -> dict[str, str]:
     from flows._fnf_wire import rpc_signature
 
