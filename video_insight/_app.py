@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 from pathlib import Path
@@ -21,33 +20,50 @@ __all__ = [
 ]
 
 
+MAX_BATCH_BYTES = 16 * 2**20  # a batch of 1,000 videos with every option is well under 1 MB
+
+
 class BatchError(Exception):
     """The batch file cannot be used; the message says why and where."""
 
 
 def load_batch(path: Path) -> dict[str, Any]:
-    """Read and validate a batch file; relative video paths resolve against the file's folder."""
+    """Read and validate a batch file; relative video paths resolve against the file's folder.
+
+    Raises:
+        BatchError: what is wrong and where (a JSON path), quoting at most a short excerpt.
+    """
+    shown = steps.printable(str(path))
     try:
-        text = path.read_text(encoding="utf-8")
+        with path.open("rb") as fh:
+            data = fh.read(MAX_BATCH_BYTES + 1)
     except FileNotFoundError as exc:
-        raise BatchError(f"{path}: no such file") from exc
-    except (OSError, UnicodeDecodeError) as exc:
-        raise BatchError(f"{path}: cannot read: {exc}") from exc
+        raise BatchError(f"{shown}: 找不到批次文件 (no such file)") from exc
+    except OSError as exc:
+        raise BatchError(f"{shown}: 无法读取批次文件 (cannot read): {exc.strerror or exc}") from exc
+    if len(data) > MAX_BATCH_BYTES:
+        raise BatchError(f"{shown}: 批次文件超过 {MAX_BATCH_BYTES // 2**20} MB (batch file too large)")
     try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
+        batch = steps.loads_strict(data.decode("utf-8-sig"))
+    except UnicodeDecodeError as exc:
         raise BatchError(
-            f"{path}: not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}"
-        ) from exc
+            f"{shown}: 批次文件不是 UTF-8 文本 (not UTF-8: invalid byte at offset {exc.start})"
+        ) from None
+    except steps.JsonInputError as exc:
+        where = "" if exc.path == "(root)" else f"{exc.path}: "
+        raise BatchError(f"{shown}: 批次文件无效 (invalid batch): {where}{exc.reason}") from None
     try:
-        steps.validate_request(data)
+        steps.validate_request(batch)
     except InvalidRequest as exc:
-        raise BatchError(f"{path}: {exc.message}") from exc
+        raise BatchError(f"{shown}: 批次文件无效 ({exc.message})") from None
     base = path.resolve().parent
-    for video in data["videos"]:
+    for i, video in enumerate(batch["videos"]):
         if "path" in video and not os.path.isabs(video["path"]):
-            video["path"] = str((base / video["path"]).resolve())
-    return dict(data)
+            try:
+                video["path"] = str((base / video["path"]).resolve())
+            except (OSError, ValueError) as exc:  # a NUL byte, a link loop
+                raise BatchError(f"{shown}: videos[{i}].path: 无效的文件路径 (invalid path): {exc}") from None
+    return dict(batch)
 
 
 def _store_for(settings: steps.Settings, flow_name: str) -> flows.ExecutionStore:
