@@ -67,7 +67,7 @@ from ._request import batch_schema, validate_request
 from ._runtime import MAX_STATE_BYTES, StepContext, VideoRef, state_size, step, step_services
 from ._settings import DEFAULT_LLM_BASE_URL, DEFAULT_LLM_MODEL, Secret, Settings
 from ._text import printable
-from ._workspace import TaskWorkspace, atomic_write_bytes, atomic_write_json, read_json, valid_id
+from ._workspace import TaskWorkspace, atomic_copy, atomic_write_bytes, atomic_write_json, read_json, valid_id
 from .errors import PermanentError, TransientError, VideoInsightError
 
 __all__ = [
@@ -134,6 +134,7 @@ __all__ = [
     "VideoResult",
     "VideoState",
     "Word",
+    "atomic_copy",
     "atomic_write_bytes",
     "atomic_write_json",
     "batch_schema",

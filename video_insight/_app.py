@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -17,10 +18,12 @@ __all__ = [
     "clean_stale",
     "load_batch",
     "publish_outputs",
+    "unwritable",
 ]
 
 
 MAX_BATCH_BYTES = 16 * 2**20  # a batch of 1,000 videos with every option is well under 1 MB
+MIN_FREE_BYTES = 8 * 2**20  # the outputs of a small batch (reports, keyframes, contact sheets)
 
 
 class BatchError(Exception):
@@ -91,11 +94,40 @@ def build_engine(
 
 
 def publish_outputs(ws: steps.TaskWorkspace, dest: Path) -> Path:
-    """Copy the task's output folder to ``dest`` (merged into it); returns ``dest``."""
+    """Copy the task's output folder into ``dest``; returns ``dest``.
+
+    Each file is copied to a temp name and renamed, ``results.json`` last: a full or failing disk
+    leaves the previous file or none, never a truncated one. Links in the output folder are skipped.
+    """
     dest.mkdir(parents=True, exist_ok=True)
-    if ws.out.is_dir():
-        shutil.copytree(ws.out, dest, dirs_exist_ok=True)
+    if not ws.out.is_dir():
+        return dest
+    files = [p for p in ws.out.rglob("*") if p.is_file() and not p.is_symlink()]
+    for src in sorted(files, key=lambda p: (p.parent == ws.out and p.name == "results.json", str(p))):
+        steps.atomic_copy(src, dest / src.relative_to(ws.out))
     return dest
+
+
+def unwritable(folder: Path, need_bytes: int = MIN_FREE_BYTES) -> str | None:
+    """Why ``folder`` (created if missing) cannot take the outputs, or None when it can.
+
+    A probe file is written and removed, and the disk must have ``need_bytes`` free: a read-only
+    or full output folder is found before the analysis, not after it.
+    """
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(dir=folder, prefix=".video-insight-probe.")
+        try:
+            os.write(fd, b"\0" * 4096)
+        finally:
+            os.close(fd)
+            os.unlink(probe)
+        free = shutil.disk_usage(folder).free
+    except OSError as exc:
+        return exc.strerror or str(exc)
+    if free < need_bytes:
+        return f"only {free // 1024} KiB free"
+    return None
 
 
 def _stores(settings: steps.Settings) -> list[flows.ExecutionStore]:

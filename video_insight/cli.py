@@ -12,10 +12,10 @@ from pathlib import Path
 import flows
 import steps
 
-from ._app import BatchError, build_engine, clean_stale, load_batch, publish_outputs
+from ._app import BatchError, build_engine, clean_stale, load_batch, publish_outputs, unwritable
 from ._executions import print_execution, print_executions
 from ._progress_view import ProgressView
-from ._submit import submit_task
+from ._submit import new_task_id, submit_task
 
 __all__ = ["main"]
 
@@ -81,6 +81,28 @@ def _print_summary(results: dict[str, object]) -> None:
             print(cost)
 
 
+def _check_out(out: Path) -> str | None:
+    """An error message when the output folder ``out`` cannot be written, else None."""
+    why = unwritable(out)
+    if why is None:
+        return None
+    return f"输出目录不可写 (--out not writable): {steps.printable(str(out))}: {why}"
+
+
+def _publish(ws: steps.TaskWorkspace, out: Path) -> bool:
+    """Copy the outputs to ``out``; on a disk error say where they still are and return False."""
+    try:
+        publish_outputs(ws, out)
+    except OSError as exc:
+        _fail(
+            f"无法写出结果 (cannot write outputs) to {steps.printable(str(out))}: {exc.strerror or exc}; "
+            f"结果仍在任务工作目录 (kept in the task workspace): {ws.out}",
+            1,
+        )
+        return False
+    return True
+
+
 def _follow(
     sink: steps.ProgressSink, engine: flows.ExecutionEngine, name: str, ws: steps.TaskWorkspace, out: Path
 ) -> int:
@@ -92,7 +114,8 @@ def _follow(
     except KeyboardInterrupt:
         print(f"\ninterrupted; resume with: video-insight executions resume {name}", file=sys.stderr)
         return 130
-    publish_outputs(ws, out)
+    if not _publish(ws, out):
+        return 1
     _summarize(ws, out)
     if execution.status is not flows.ExecutionStatus.SUCCEEDED:
         err = execution.error or {}
@@ -108,19 +131,24 @@ def cmd_run(args: argparse.Namespace) -> int:
         batch = load_batch(Path(args.batch))
     except BatchError as exc:
         return _fail(str(exc))
+    batch["task_id"] = task_id = batch.get("task_id") or new_task_id()
+    out = Path(args.out) if args.out else Path("video-insight-out") / task_id
+    problem = _check_out(out)  # before anything starts: a read-only or full --out fails now, not at the end
+    if problem:
+        return _fail(problem)
     sink = steps.progress_sink(settings)
     engine = build_engine(settings, progress=sink)
     submitted = submit_task(engine, settings.workspace, batch, progress=sink)
-    task_id, execution = submitted.task_id, submitted.execution
+    execution = submitted.execution
     ws = steps.TaskWorkspace(settings.workspace, task_id)
-    out = Path(args.out) if args.out else Path("video-insight-out") / task_id
     if not submitted.created:
         print(f"task {task_id} already has an execution:")
         print_execution(engine, task_id)
         if execution.resumable:
             print(f"its process is gone; continue it with: video-insight executions resume {task_id}")
         elif ws.out.is_dir():
-            publish_outputs(ws, out)
+            if not _publish(ws, out):
+                return 1
             _summarize(ws, out)
         return 0
     print(f"task {task_id}: {len(batch['videos'])} videos, workspace {ws.dir}")
