@@ -40,7 +40,7 @@ def _settings(args: argparse.Namespace, *, local: bool = True) -> steps.Settings
 
 
 def _fail(message: str, code: int = 2) -> int:
-    print(f"video-insight: 错误 error: {message}", file=sys.stderr)
+    print(f"video-insight: 错误 error: {steps.printable(message)}", file=sys.stderr)
     return code
 
 
@@ -58,7 +58,8 @@ def _summarize(ws: steps.TaskWorkspace, out_dir: Path) -> None:
     for video in results.get("videos", []):
         if video.get("status") == "failed":
             err = video.get("error") or {}
-            print(f"  ✗ {video.get('name')}: {err.get('message', '')} [{err.get('code', '?')}]")
+            line = f"  ✗ {video.get('name')}: {err.get('message', '')} [{err.get('code', '?')}]"
+            print(steps.printable(line))
     _print_summary(results)
     print(f"\nresults: {results_path}")
     for name in ("report.html", "report.xlsx"):
@@ -74,7 +75,7 @@ def _print_summary(results: dict[str, object]) -> None:
         if lines:
             print("\n批次总结 summary:")
             for line in lines:
-                print(f"  {line}")
+                print(f"  {steps.printable(line)}")
     if isinstance(results.get("analysis_usage"), dict):
         cost = steps.usage_text(steps.AiUsage.model_validate(results["analysis_usage"]))
         if cost:
@@ -119,8 +120,10 @@ def _follow(
     _summarize(ws, out)
     if execution.status is not flows.ExecutionStatus.SUCCEEDED:
         err = execution.error or {}
+        status = {"Failed": "失败 failed", "Stopped": "已停止 stopped", "TimedOut": "超时 timed out"}
+        why = err.get("Detail") or err.get("Code")
         return _fail(
-            f"task {name} {str(execution.status).lower()}: {err.get('Detail') or err.get('Code')}", 1
+            f"任务{status.get(str(execution.status), str(execution.status))} (task {name}): {why}", 1
         )
     return 0
 
@@ -199,7 +202,7 @@ def cmd_flow(args: argparse.Namespace) -> int:
         if problems:
             print(f"{path}: invalid ({len(problems)} problem(s))", file=sys.stderr)
             for problem in problems:
-                print(f"  - {problem}", file=sys.stderr)
+                print(f"  - {steps.printable(str(problem))}", file=sys.stderr)
             return 1
         print(f"{path}: valid")
         return 0
