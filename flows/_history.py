@@ -18,6 +18,7 @@ import builtins
 import fcntl
 import json
 import os
+import re
 import shutil
 import socket
 import tempfile
@@ -41,6 +42,8 @@ STOP = "stop.json"  # a stop request, read by the process that runs the executio
 # CloudFlow fails an execution past this many history events; the embedded engine only warns.
 CLOUDFLOW_MAX_EVENTS = 5000
 log = structlog.get_logger(logger_name=__name__)
+# CloudFlow's rule for execution names, which also keeps a name a plain folder name.
+EXECUTION_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_-]{0,127}")
 
 
 def _dumps(value: Any) -> str:
@@ -184,6 +187,13 @@ class ExecutionStore:
         self.sync_interval = sync_interval
 
     def _dir(self, name: str) -> Path:
+        """The folder of execution ``name``; a name that is not a valid execution name never makes a
+        path (``..``, ``/``, a final newline): ExecutionNotFound says so."""
+        if not isinstance(name, str) or not EXECUTION_NAME.fullmatch(name):
+            raise ExecutionNotFound(
+                f"invalid execution name {name!r}: use a letter or '_' first, then letters, digits,"
+                " '_' and '-' (at most 128)"
+            )
         return self.root / name
 
     # -- writing -----------------------------------------------------------------------------------
@@ -263,8 +273,11 @@ class ExecutionStore:
 
     # -- reading -----------------------------------------------------------------------------------
     def find(self, name: str) -> ExecutionInfo | None:
-        """The execution called ``name``, or None."""
-        path = self._dir(name) / META
+        """The execution called ``name``, or None (also for a name no execution can have)."""
+        try:
+            path = self._dir(name) / META
+        except ExecutionNotFound:
+            return None
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
         except FileNotFoundError:
@@ -273,6 +286,7 @@ class ExecutionStore:
 
     def get(self, name: str) -> ExecutionInfo:
         """The execution called ``name``; raises ExecutionNotFound."""
+        self._dir(name)  # an invalid name is reported as such
         info = self.find(name)
         if info is None:
             raise ExecutionNotFound(f"no execution named {name!r} under {self.root}")

@@ -44,6 +44,16 @@ def _fail(message: str, code: int = 2) -> int:
     return code
 
 
+def _invalid_name(name: str) -> int | None:
+    """Exit 2 with a clear message when ``name`` cannot be an execution name; None when it can."""
+    if steps.valid_id(name):
+        return None
+    return _fail(
+        f"无效的执行名称 (invalid execution name) {name!r}: 以字母或 '_' 开头，只含字母、数字、'_'、'-'，"
+        "最多 128 个字符 (a letter or '_' first, then letters, digits, '_' and '-')"
+    )
+
+
 def _summarize(ws: steps.TaskWorkspace, out_dir: Path) -> None:
     results_path = out_dir / "results.json"
     if not results_path.is_file():
@@ -160,6 +170,8 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def cmd_resume(args: argparse.Namespace) -> int:
     settings = _settings(args)
+    if (bad := _invalid_name(args.name)) is not None:
+        return bad
     sink = steps.progress_sink(settings)
     engine = build_engine(settings, _flow_file(args), progress=sink)
     try:
@@ -180,6 +192,8 @@ def cmd_executions(args: argparse.Namespace) -> int:
     settings = _settings(args)
     if args.action == "resume":
         return cmd_resume(args)
+    if args.action != "list" and (bad := _invalid_name(args.name)) is not None:
+        return bad
     engine = build_engine(settings, _flow_file(args))
     try:
         if args.action == "list":
@@ -211,7 +225,9 @@ def cmd_flow(args: argparse.Namespace) -> int:
     except flows.FlowValidationError as exc:
         return _fail(str(exc), 1)
     stats = None
-    if args.execution:
+    if args.execution is not None:
+        if (bad := _invalid_name(args.execution)) is not None:
+            return bad
         try:
             events = build_engine(settings, path).history(args.execution)
         except flows.FlowError as exc:
