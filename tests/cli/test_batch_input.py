@@ -103,6 +103,17 @@ _videos = st.lists(
     ),
     max_size=3,
 )
+_shaped_videos = st.lists(  # close to valid, so that loading gets past the schema
+    st.fixed_dictionaries(
+        {
+            "name": st.text(min_size=1, max_size=12),
+            "url": st.text(max_size=12).map("https://x.test/".__add__),
+        },
+        optional={"performance": st.dictionaries(st.sampled_from(["spend", "clicks"]), _scalars, max_size=2)},
+    ),
+    min_size=1,
+    max_size=3,
+)
 _batches = st.fixed_dictionaries(
     {"videos": _videos},
     optional={"task_id": st.text(max_size=12), "title": st.text(max_size=12), "options": _values},
@@ -119,6 +130,9 @@ _files = st.one_of(
     st.binary(max_size=200),
     _values.flatmap(_encodings),
     _batches.flatmap(_encodings),
+    st.fixed_dictionaries({"videos": _shaped_videos}, optional={"title": st.text(max_size=12)}).flatmap(
+        _encodings
+    ),
     st.integers(1, 300_000).map(lambda n: b'{"videos":' + b"[" * n),
     st.integers(1, 3000).map(lambda n: b'{"videos": [' + b"[" * n + b"]" * n + b"]}"),
     st.sampled_from([b"NaN", b"-Infinity", b"1e999", b"7" * 5000, b'{"task_id": "a\\n", "videos": []}']),
