@@ -29,7 +29,9 @@ def _resumable(folder: Path, name: str) -> None:
 
 
 @pytest.mark.parametrize("name", BAD)
-@pytest.mark.parametrize("command", [["executions", "show"], ["executions", "resume"], ["flow", "graph"]])
+@pytest.mark.parametrize(
+    "command", [["executions", "show"], ["executions", "resume"], ["executions", "stop"], ["flow", "graph"]]
+)
 def test_the_cli_refuses_a_name_that_is_a_path(
     capsys: pytest.CaptureFixture[str], tmp_path: Path, name: str, command: list[str]
 ) -> None:
