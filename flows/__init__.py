@@ -20,6 +20,7 @@ from ._errors import (
     FlowError,
     SpecError,
     StateSizeExceeded,
+    StorageFull,
 )
 from ._graph import render_graph
 from ._history import ExecutionInfo, ExecutionStore, state_stats, state_timings
@@ -46,6 +47,7 @@ __all__ = [
     "Problem",
     "SpecError",
     "StateSizeExceeded",
+    "StorageFull",
     "TaskContext",
     "check_flow",
     "default_flow_path",

@@ -31,7 +31,7 @@ from typing import IO, Any
 
 import structlog
 
-from ._errors import ExecutionNotFound
+from ._errors import ExecutionNotFound, StorageFull
 from ._interface import Execution, ExecutionStatus
 
 __all__ = ["ExecutionInfo", "ExecutionStore", "HistoryWriter", "state_stats", "state_timings"]
@@ -79,8 +79,14 @@ class ExecutionInfo:
             error=self.error,
             started=self.started,
             stopped=self.stopped,
-            resumable=self.status is ExecutionStatus.RUNNING and not self.process_alive,
+            resumable=(self.status is ExecutionStatus.RUNNING and not self.process_alive)
+            or self.stopped_by_full_disk,
         )
+
+    @property
+    def stopped_by_full_disk(self) -> bool:
+        """Whether it failed because the disk was full (resumable once space is freed)."""
+        return self.status is ExecutionStatus.FAILED and (self.error or {}).get("Code") == StorageFull.code
 
     @property
     def process_alive(self) -> bool:
@@ -168,15 +174,20 @@ class HistoryWriter:
         while not self._closed.wait(self._interval):
             if self._dirty:
                 with self._lock:
-                    self._sync()
+                    try:
+                        self._sync()
+                    except OSError as exc:  # a full or failing disk: the next append reports it
+                        log.warning("history.sync_failed", execution=self.path.parent.name, error=str(exc))
 
     def close(self) -> None:
         """Fsync what is left and close the file."""
         self._closed.set()
         self._syncer.join()
         with self._lock:
-            self._sync()
-            self._file.close()
+            try:
+                self._sync()
+            finally:
+                self._file.close()  # closed even when the last flush fails (a full disk)
 
 
 class ExecutionStore:

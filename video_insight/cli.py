@@ -11,6 +11,7 @@ from pathlib import Path
 
 import flows
 import steps
+from steps.errors import InvalidRequest
 
 from ._app import BatchError, build_engine, clean_stale, load_batch, publish_outputs, unwritable
 from ._executions import print_execution, print_executions
@@ -115,21 +116,54 @@ def _publish(ws: steps.TaskWorkspace, out: Path) -> bool:
 
 
 def _follow(
-    sink: steps.ProgressSink, engine: flows.ExecutionEngine, name: str, ws: steps.TaskWorkspace, out: Path
+    sink: steps.ProgressSink,
+    engine: flows.ExecutionEngine,
+    name: str,
+    ws: steps.TaskWorkspace,
+    out: Path,
+    *,
+    elsewhere: bool = False,
 ) -> int:
-    """Show progress (reported to ``sink``) until execution ``name`` ends, copy its outputs, summarize."""
+    """Show progress until execution ``name`` ends, then report its outcome (:func:`_report`).
+
+    ``elsewhere``: another process runs it, so no update reaches ``sink``: the view re-reads the
+    task's progress files every second instead.
+    """
     view = ProgressView(ws)
     try:
         with sink.registered(view.report), view:  # registered first: no update falls in between
-            execution = engine.wait(name)
+            execution = engine.wait(name, timeout=1.0 if elsewhere else None)
+            while not (execution.done or execution.resumable):
+                view.refresh()
+                execution = engine.wait(name, timeout=1.0)
     except KeyboardInterrupt:
-        print(f"\ninterrupted; resume with: video-insight executions resume {name}", file=sys.stderr)
+        if elsewhere:
+            print(f"\n不再等待；执行 {name} 仍在运行 (stopped waiting; it still runs)", file=sys.stderr)
+        else:
+            print(f"\ninterrupted; resume with: video-insight executions resume {name}", file=sys.stderr)
         return 130
+    return _report(execution, ws, out)
+
+
+def _report(execution: flows.Execution, ws: steps.TaskWorkspace, out: Path) -> int:
+    """Copy the outputs of an ended execution, print the summary; exit 0 only if it succeeded."""
+    name, err = execution.name, execution.error or {}
+    if execution.resumable and not execution.done:
+        return _fail(
+            f"执行 {name} 的进程已不在 (its process is gone); "
+            f"继续执行 (continue it with): video-insight executions resume {name}",
+            1,
+        )
+    if err.get("Code") == flows.StorageFull.code:
+        return _fail(
+            f"工作目录磁盘已满，执行 {name} 已停止 (workspace disk full): {err.get('Detail')}; "
+            f"释放空间后继续 (free space, then run): video-insight executions resume {name}",
+            1,
+        )
     if not _publish(ws, out):
         return 1
     _summarize(ws, out)
     if execution.status is not flows.ExecutionStatus.SUCCEEDED:
-        err = execution.error or {}
         status = {"Failed": "失败 failed", "Stopped": "已停止 stopped", "TimedOut": "超时 timed out"}
         why = err.get("Detail") or err.get("Code")
         return _fail(
@@ -151,21 +185,28 @@ def cmd_run(args: argparse.Namespace) -> int:
         return _fail(problem)
     sink = steps.progress_sink(settings)
     engine = build_engine(settings, progress=sink)
-    submitted = submit_task(engine, settings.workspace, batch, progress=sink)
-    execution = submitted.execution
+    try:
+        submitted = submit_task(engine, settings.workspace, batch, progress=sink)
+    except InvalidRequest as exc:
+        return _fail(f"批次无效 (invalid batch): {exc.message}")
+    except OSError as exc:
+        return _fail(
+            f"无法写入工作目录 (cannot write the workspace) {settings.workspace}: {exc.strerror or exc}", 1
+        )
     ws = steps.TaskWorkspace(settings.workspace, task_id)
-    if not submitted.created:
-        print(f"task {task_id} already has an execution:")
-        print_execution(engine, task_id)
-        if execution.resumable:
-            print(f"its process is gone; continue it with: video-insight executions resume {task_id}")
-        elif ws.out.is_dir():
-            if not _publish(ws, out):
-                return 1
-            _summarize(ws, out)
-        return 0
-    print(f"task {task_id}: {len(batch['videos'])} videos, workspace {ws.dir}")
-    return _follow(sink, engine, task_id, ws, out)
+    execution = submitted.execution
+    if submitted.created:
+        print(f"task {task_id}: {len(batch['videos'])} videos, workspace {ws.dir}")
+        return _follow(sink, engine, task_id, ws, out)
+    if not (execution.done or execution.resumable):
+        print(
+            f"任务 {task_id} 已在运行（另一个 run 提交的）；等待它结束，Ctrl-C 只停止等待 "
+            f"(task {task_id} is already running elsewhere; waiting for it to end)"
+        )
+        return _follow(sink, engine, task_id, ws, out, elsewhere=True)
+    print(f"task {task_id} already has an execution:")
+    print_execution(engine, task_id)
+    return _report(execution, ws, out)
 
 
 def cmd_resume(args: argparse.Namespace) -> int:
@@ -175,12 +216,15 @@ def cmd_resume(args: argparse.Namespace) -> int:
     sink = steps.progress_sink(settings)
     engine = build_engine(settings, _flow_file(args), progress=sink)
     try:
+        task_id = (engine.describe(args.name).input or {}).get("task_id", args.name)
+        ws = steps.TaskWorkspace(settings.workspace, task_id)
+        out = Path(args.out) if args.out else Path("video-insight-out") / task_id
+        problem = _check_out(out)  # before resuming, as for run
+        if problem:
+            return _fail(problem)
         execution = engine.resume(args.name)
     except flows.FlowError as exc:
-        return _fail(str(exc), 1)
-    task_id = (execution.input or {}).get("task_id", args.name)
-    ws = steps.TaskWorkspace(settings.workspace, task_id)
-    out = Path(args.out) if args.out else Path("video-insight-out") / task_id
+        return _fail(f"无法继续执行 (cannot resume): {exc}", 1)
     return _follow(sink, engine, execution.name, ws, out)
 
 
