@@ -38,7 +38,13 @@ def spec() -> dict[str, Any]:
         "Processor": {"StartAt": "Work", "States": [work, caught]},
         "End": True,
     }
-    return {"Type": "StateMachine", "Name": "disk", "SpecVersion": "v1", "StartAt": "Videos", "States": [videos]}
+    return {
+        "Type": "StateMachine",
+        "Name": "disk",
+        "SpecVersion": "v1",
+        "StartAt": "Videos",
+        "States": [videos],
+    }
 
 
 class Disk:
