@@ -41,7 +41,7 @@ def _settings(args: argparse.Namespace, *, local: bool = True) -> steps.Settings
 
 
 def _fail(message: str, code: int = 2) -> int:
-    print(f"video-insight: 错误 error: {steps.printable(message)}", file=sys.stderr)
+    print(f"video-insight: error: {steps.printable(message)}", file=sys.stderr)
     return code
 
 

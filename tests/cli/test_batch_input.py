@@ -61,7 +61,7 @@ def test_bad_batch_exits_2_with_path_and_a_short_reason(
     out, err = capsys.readouterr()
     assert code == 2
     assert says in err
-    assert err.startswith("video-insight: 错误 error: ") and "批次文件" in err
+    assert err.startswith("video-insight: error: ") and "批次文件" in err
     assert len(err) < 600, "an error quotes an excerpt, not the input"
     assert "Traceback" not in err and not out
     assert not (tmp_path / "ws" / "tasks").exists()

@@ -129,7 +129,7 @@ def test_a_full_workspace_disk_ends_the_run_and_resume_gives_the_clean_result(tm
     # Today: both videos fail as FC.Unknown after retries (exit 0), or run hangs when the history fails.
     assert (tmp_path / "run.rc").read_text().strip() == "1"
     assert "工作目录磁盘已满" in run_err and "workspace disk full" in run_err
-    assert run_err.splitlines()[-1].startswith("video-insight: 错误 error: 工作目录磁盘已满")
+    assert run_err.splitlines()[-1].startswith("video-insight: error: 工作目录磁盘已满")
     assert "video-insight executions resume disk_full" in run_err
     assert not any(line.startswith("Traceback") for line in run_err.splitlines())  # logs are JSON lines
     assert (tmp_path / "resume.rc").read_text().strip() == "0", (tmp_path / "resume.err").read_text("utf-8")
