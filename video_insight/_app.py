@@ -131,8 +131,11 @@ def unwritable(folder: Path, need_bytes: int = MIN_FREE_BYTES) -> str | None:
 
 
 def _stores(settings: steps.Settings) -> list[flows.ExecutionStore]:
+    """The flows' execution stores in the workspace; links are not followed (clean deletes in them)."""
     base = settings.workspace / "executions"
-    return [flows.ExecutionStore(p) for p in sorted(base.iterdir()) if p.is_dir()] if base.is_dir() else []
+    if base.is_symlink() or not base.is_dir():
+        return []
+    return [flows.ExecutionStore(p) for p in sorted(base.iterdir()) if p.is_dir() and not p.is_symlink()]
 
 
 def clean_stale(settings: steps.Settings, older_than_s: float, now: float | None = None) -> list[str]:
