@@ -18,7 +18,7 @@ from typing import Any
 
 from ._text import printable
 
-__all__ = ["MAX_DEPTH", "JsonInputError", "excerpt", "json_path", "loads_strict"]
+__all__ = ["MAX_DEPTH", "JsonInputError", "check_strict", "excerpt", "json_path", "loads_strict"]
 
 MAX_DEPTH = 64  # nesting of arrays/objects; requests and events are a few levels deep
 MAX_NUMBER_CHARS = 330  # longer number literals cannot be a finite double (1.8e308) anyway
@@ -89,6 +89,28 @@ def _int(text: str) -> int | _Bad:
     return value
 
 
+def _number_problem(item: Any) -> str | None:
+    """Why a number built in Python (not parsed) is not strict JSON, or None."""
+    if isinstance(item, float) and not math.isfinite(item):
+        return "NaN is not a JSON number" if math.isnan(item) else f"number {item} is out of range"
+    if isinstance(item, int) and not isinstance(item, bool):
+        try:
+            float(item)
+        except OverflowError:
+            return f"integer of {len(str(abs(item)))} digits is out of range"
+    return None
+
+
+def check_strict(value: Any, *, max_depth: int = MAX_DEPTH) -> None:
+    """Check a value built in Python (a request a front door assembled) as :func:`loads_strict` would.
+
+    Raises:
+        JsonInputError: at the first NaN/Infinity or out-of-range number, lone surrogate or nesting
+            deeper than ``max_depth``, with its JSON path.
+    """
+    _check(value, max_depth)
+
+
 def _check(value: Any, max_depth: int) -> None:
     """Raise JsonInputError at the first refused value, lone surrogate or too-deep nesting."""
     stack: list[tuple[Any, tuple[str | int, ...]]] = [(value, ())]
@@ -96,13 +118,15 @@ def _check(value: Any, max_depth: int) -> None:
         item, parts = stack.pop()
         if isinstance(item, _Bad):
             raise JsonInputError(item.reason, json_path(parts))
+        if isinstance(item, (int, float)) and (problem := _number_problem(item)) is not None:
+            raise JsonInputError(problem, json_path(parts))
         if isinstance(item, str):
             if _SURROGATE.search(item):
                 raise JsonInputError(_LONE_SURROGATE, json_path(parts))
             continue
         if isinstance(item, dict):
             children: Iterable[tuple[str | int, Any]] = item.items()
-        elif isinstance(item, list):
+        elif isinstance(item, (list, tuple)):
             children = enumerate(item)
         else:
             continue

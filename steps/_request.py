@@ -23,7 +23,7 @@ import jsonschema
 from pydantic import ValidationError
 
 from ._ai.fields import DEFAULT_FIELDS
-from ._json import excerpt, json_path
+from ._json import JsonInputError, check_strict, excerpt, json_path
 from ._manifest import FeishuFile, Options, VideoEntry
 from ._publishers import PUBLISHERS, default_outputs
 from ._text import printable
@@ -165,6 +165,10 @@ def validate_request(request: Any) -> None:
 
     Each problem names the path and the rule and quotes at most a short excerpt of the value.
     """
+    try:
+        check_strict(request)  # NaN, 1e400, lone surrogates, depth: what JSON Schema cannot see
+    except JsonInputError as exc:
+        raise InvalidRequest(f"invalid batch request: {exc}", errors=[str(exc)]) from None
     validator = _Validator(batch_schema())
     errors = sorted(validator.iter_errors(request), key=lambda e: [str(p) for p in e.absolute_path])
     if not errors:

@@ -10,8 +10,10 @@ from hypothesis import HealthCheck, given
 from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 
-from steps import JsonInputError, loads_strict
-from video_insight._app import BatchError, load_batch
+from steps import JsonInputError, Settings, loads_strict
+from steps.errors import InvalidRequest
+from video_insight import submit_task
+from video_insight._app import BatchError, build_engine, load_batch
 from video_insight.cli import main
 
 VIDEO = {"name": "a", "url": "https://example.com/a.mp4"}
@@ -156,3 +158,27 @@ def test_any_batch_file_loads_cleanly_or_is_refused_clearly(
     text = json.dumps(batch, ensure_ascii=False, allow_nan=False)
     assert loads_strict(text.encode("utf-8")) == batch
     assert isinstance(batch["videos"], list) and batch["videos"]
+
+
+# --- a request a front door builds in Python (the gateway) gets the same checks -----------------
+
+
+@pytest.mark.parametrize(
+    ("bad", "says"),
+    [
+        ({"title": "x\ud800"}, "title: text holds a lone UTF-16 surrogate"),
+        ({"performance": {"spend": float("nan")}}, "videos[0].performance.spend: NaN is not a JSON number"),
+        ({"performance": {"spend": float("inf")}}, "videos[0].performance.spend: number inf is out of range"),
+        ({"performance": {"clicks": 10**400}}, "videos[0].performance.clicks: integer of 401 digits"),
+    ],
+)
+def test_a_request_built_in_python_is_checked_as_strictly_and_nothing_is_written(
+    tmp_path: Path, bad: dict[str, object], says: str
+) -> None:
+    video = {**VIDEO, **{k: v for k, v in bad.items() if k == "performance"}}
+    request = {"task_id": "t_py", "videos": [video], **{k: v for k, v in bad.items() if k != "performance"}}
+    settings = Settings(workspace=tmp_path / "ws")
+    with pytest.raises(InvalidRequest) as info:  # today: UnicodeEncodeError while storing, or accepted
+        submit_task(build_engine(settings), settings.workspace, request)
+    assert says in info.value.message
+    assert not (tmp_path / "ws" / "tasks").exists()
