@@ -19,6 +19,8 @@ def _took(seconds: float | None) -> str:
 
 
 def _status(execution: flows.Execution, *, long: bool = False) -> str:
+    if execution.resumable and execution.done:  # failed on a full disk
+        return "Failed (disk full: resumable)" if long else "DiskFull"
     if execution.resumable:
         return "Running (process gone: resumable)" if long else "Stopped?"
     return str(execution.status)
