@@ -23,6 +23,7 @@ from ._errors import (
     FlowError,
     SpecError,
     StateSizeExceeded,
+    StorageFull,
 )
 from ._fc_http import FunctionError, HttpFunctions, function_of_arn
 from ._graph import render_graph
@@ -62,6 +63,7 @@ __all__ = [
     "Problem",
     "SpecError",
     "StateSizeExceeded",
+    "StorageFull",
     "TaskContext",
     "check_flow",
     "cloudflow_app",

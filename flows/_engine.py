@@ -34,6 +34,7 @@ from ._errors import (
     SpecError,
     StateSizeExceeded,
     error_of,
+    storage_full,
 )
 from ._history import ExecutionInfo, ExecutionStore, HistoryWriter
 from ._interface import Execution, ExecutionStatus, HistoryEvent
@@ -108,7 +109,10 @@ class Engine:
                 return existing
             live = self._claim(info)
             assert live is not None  # a name created just now has no other runner
-        writer.append("ExecutionStarted", input=payload, flow=self._flow, durable=True)
+        try:
+            writer.append("ExecutionStarted", input=payload, flow=self._flow, durable=True)
+        except OSError as exc:
+            return self._abort(live, writer, exc)
         return self._launch(live, writer, {}, wait)
 
     def describe(self, name: str) -> Execution:
@@ -124,7 +128,7 @@ class Engine:
             live = self._live.get(name)
         if live is not None:
             live.finished.wait(timeout)
-            return self.describe(name)
+            return live.info.snapshot()  # as it ended here, even if its record could not be saved
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:  # run by another process: its meta.json is the only news
             execution = self.describe(name)
@@ -163,14 +167,15 @@ class Engine:
         return info.snapshot()
 
     def resume(self, name: str, *, wait: bool = False) -> Execution:
-        """Continue execution ``name`` after its process died, reusing every finished Task's result."""
+        """Continue execution ``name`` after its process died, or after it failed because the disk was
+        full (once space is freed), reusing every finished Task's result."""
         with self._lock:
             if name in self._live:
                 return self._live[name].info.snapshot()
             info = self._store.get(name)
-            if info.status is not ExecutionStatus.RUNNING:
+            if info.status is not ExecutionStatus.RUNNING and not info.stopped_by_full_disk:
                 raise ExecutionNotResumable(f"execution {name!r} already ended ({info.status})")
-            if info.process_alive:
+            if info.status is ExecutionStatus.RUNNING and info.process_alive:
                 raise ExecutionNotResumable(f"execution {name!r} is still running in process {info.pid}")
             if info.flow != self._flow:
                 raise ExecutionNotResumable(
@@ -181,9 +186,13 @@ class Engine:
                 raise ExecutionNotResumable(f"execution {name!r} is being resumed by another process")
             done = self._store.completed_tasks(name)
             info.pid, info.host = os.getpid(), socket.gethostname()
+            info.status, info.error, info.stopped = ExecutionStatus.RUNNING, None, None
             self._store.save(info)
             writer = self._store.reopen(name)
-        writer.append("ExecutionResumed", reused_tasks=len(done), pid=info.pid, durable=True)
+        try:
+            writer.append("ExecutionResumed", reused_tasks=len(done), pid=info.pid, durable=True)
+        except OSError as exc:
+            return self._abort(live, writer, exc)
         log.info("execution.resumed", execution=name, reused_tasks=len(done))
         return self._launch(live, writer, done, wait)
 
@@ -244,14 +253,36 @@ class Engine:
             except Cancelled:
                 self._end(live, writer, ExecutionStatus.STOPPED)
             except Exception as exc:
-                self._end(live, writer, ExecutionStatus.FAILED, error=error_of(exc))
+                self._end(live, writer, ExecutionStatus.FAILED, error=error_of(storage_full(exc) or exc))
             else:
                 self._end(live, writer, ExecutionStatus.SUCCEEDED, output=output)
         finally:
-            writer.close()
+            self._finish(live, writer)
+
+    def _abort(self, live: _Live, writer: HistoryWriter, exc: OSError) -> Execution:
+        """End an execution whose first event could not be written (a full or failing disk)."""
+        try:
+            self._end(live, writer, ExecutionStatus.FAILED, error=error_of(storage_full(exc) or exc))
+        finally:
+            self._finish(live, writer)
+        return live.info.snapshot()
+
+    def _finish(self, live: _Live, writer: HistoryWriter) -> None:
+        """Close the history, save the record, release the run: a failing disk is logged, and the
+        execution still ends here (``wait`` returns; a disk that is full is the execution's error)."""
+        info = live.info
+        try:
+            try:
+                writer.close()
+            except OSError as exc:
+                log.error("execution.history_not_closed", execution=info.name, error=str(exc))
             with self._lock:
-                self._store.save(info)
+                try:
+                    self._store.save(info)
+                except OSError as exc:  # the record stays Running: resumable once the process is gone
+                    log.error("execution.record_not_saved", execution=info.name, error=str(exc))
                 self._live.pop(info.name, None)
+        finally:
             os.close(live.run_lock)
             live.finished.set()
 
@@ -268,9 +299,12 @@ class Engine:
             else:
                 info.status, info.stopped = status, time.time()
                 info.output, info.error = fields.get("output"), fields.get("error")
-        if info.status is ExecutionStatus.SUCCEEDED:
-            writer.append("ExecutionSucceeded", output=info.output, durable=True)
-        else:
-            kind = "ExecutionStopped" if info.status is ExecutionStatus.STOPPED else "ExecutionFailed"
-            writer.append(kind, error=info.error, durable=True)
+        try:
+            if info.status is ExecutionStatus.SUCCEEDED:
+                writer.append("ExecutionSucceeded", output=info.output, durable=True)
+            else:
+                kind = "ExecutionStopped" if info.status is ExecutionStatus.STOPPED else "ExecutionFailed"
+                writer.append(kind, error=info.error, durable=True)
+        except OSError as exc:  # the outcome above stands; the record says it (_finish)
+            log.error("execution.end_not_recorded", execution=info.name, error=str(exc))
         log.info(f"execution.{info.status.lower()}", execution=info.name, error=info.error)

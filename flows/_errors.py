@@ -12,10 +12,16 @@ Every class carries a CloudFlow-style ``code``; a state that fails with one of t
     ├── ExecutionAlreadyExists      ExecutionAlreadyExists the name belongs to a finished execution
     ├── ExecutionNotFound           ExecutionNotFound      no execution has that name
     ├── ExecutionNotResumable       ExecutionNotResumable  finished, or still alive in another process
-    └── ExecutionNotRunning         ExecutionNotRunning    stop: the execution has already ended
+    ├── ExecutionNotRunning         ExecutionNotRunning    stop: the execution has already ended
+    └── StorageFull                 Engine.StorageFull     the disk under the workspace or history is full
+
+``StorageFull`` is the exception to the routing rule: it is never retried or caught, since no video
+is at fault; the execution ends Failed with it and ``resume`` continues it once space is freed.
 """
 
 from __future__ import annotations
+
+import errno
 
 __all__ = [
     "ExecutionAlreadyExists",
@@ -27,8 +33,10 @@ __all__ = [
     "SpecError",
     "StateFailure",
     "StateSizeExceeded",
+    "StorageFull",
     "TaskTimeout",
     "error_of",
+    "storage_full",
 ]
 
 
@@ -104,6 +112,30 @@ class ExecutionNotRunning(FlowError):
     """The execution has already ended, so it cannot be stopped."""
 
     code = "ExecutionNotRunning"
+
+
+class StorageFull(FlowError):
+    """The disk under the workspace or the execution history is full (``ENOSPC``, ``EDQUOT``)."""
+
+    code = "Engine.StorageFull"
+
+
+_FULL = {errno.ENOSPC, errno.EDQUOT}
+
+
+def storage_full(exc: BaseException) -> StorageFull | None:
+    """``exc`` as :class:`StorageFull` when it is, or was raised because of, a full disk; else None."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, StorageFull):
+            return current
+        if isinstance(current, OSError) and current.errno in _FULL:
+            where = f": {current.filename}" if current.filename else ""
+            return StorageFull(f"no space left on the disk ({current.strerror or current}){where}")
+        current = current.__cause__ or current.__context__
+    return None
 
 
 def error_of(exc: BaseException) -> dict[str, str]:

@@ -18,6 +18,7 @@ import builtins
 import fcntl
 import json
 import os
+import re
 import shutil
 import socket
 import tempfile
@@ -30,7 +31,7 @@ from typing import IO, Any
 
 import structlog
 
-from ._errors import ExecutionNotFound
+from ._errors import ExecutionNotFound, StorageFull
 from ._interface import Execution, ExecutionStatus
 
 __all__ = ["ExecutionInfo", "ExecutionStore", "HistoryWriter", "state_stats", "state_timings"]
@@ -41,6 +42,8 @@ STOP = "stop.json"  # a stop request, read by the process that runs the executio
 # CloudFlow fails an execution past this many history events; the embedded engine only warns.
 CLOUDFLOW_MAX_EVENTS = 5000
 log = structlog.get_logger(logger_name=__name__)
+# CloudFlow's rule for execution names, which also keeps a name a plain folder name.
+EXECUTION_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_-]{0,127}")
 
 
 def _dumps(value: Any) -> str:
@@ -76,8 +79,14 @@ class ExecutionInfo:
             error=self.error,
             started=self.started,
             stopped=self.stopped,
-            resumable=self.status is ExecutionStatus.RUNNING and not self.process_alive,
+            resumable=(self.status is ExecutionStatus.RUNNING and not self.process_alive)
+            or self.stopped_by_full_disk,
         )
+
+    @property
+    def stopped_by_full_disk(self) -> bool:
+        """Whether it failed because the disk was full (resumable once space is freed)."""
+        return self.status is ExecutionStatus.FAILED and (self.error or {}).get("Code") == StorageFull.code
 
     @property
     def process_alive(self) -> bool:
@@ -165,15 +174,20 @@ class HistoryWriter:
         while not self._closed.wait(self._interval):
             if self._dirty:
                 with self._lock:
-                    self._sync()
+                    try:
+                        self._sync()
+                    except OSError as exc:  # a full or failing disk: the next append reports it
+                        log.warning("history.sync_failed", execution=self.path.parent.name, error=str(exc))
 
     def close(self) -> None:
         """Fsync what is left and close the file."""
         self._closed.set()
         self._syncer.join()
         with self._lock:
-            self._sync()
-            self._file.close()
+            try:
+                self._sync()
+            finally:
+                self._file.close()  # closed even when the last flush fails (a full disk)
 
 
 class ExecutionStore:
@@ -184,6 +198,13 @@ class ExecutionStore:
         self.sync_interval = sync_interval
 
     def _dir(self, name: str) -> Path:
+        """The folder of execution ``name``; a name that is not a valid execution name never makes a
+        path (``..``, ``/``, a final newline): ExecutionNotFound says so."""
+        if not isinstance(name, str) or not EXECUTION_NAME.fullmatch(name):
+            raise ExecutionNotFound(
+                f"invalid execution name {name!r}: use a letter or '_' first, then letters, digits,"
+                " '_' and '-' (at most 128)"
+            )
         return self.root / name
 
     # -- writing -----------------------------------------------------------------------------------
@@ -263,8 +284,11 @@ class ExecutionStore:
 
     # -- reading -----------------------------------------------------------------------------------
     def find(self, name: str) -> ExecutionInfo | None:
-        """The execution called ``name``, or None."""
-        path = self._dir(name) / META
+        """The execution called ``name``, or None (also for a name no execution can have)."""
+        try:
+            path = self._dir(name) / META
+        except ExecutionNotFound:
+            return None
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
         except FileNotFoundError:
@@ -273,6 +297,7 @@ class ExecutionStore:
 
     def get(self, name: str) -> ExecutionInfo:
         """The execution called ``name``; raises ExecutionNotFound."""
+        self._dir(name)  # an invalid name is reported as such
         info = self.find(name)
         if info is None:
             raise ExecutionNotFound(f"no execution named {name!r} under {self.root}")

@@ -48,7 +48,8 @@ class Execution:
     Attributes:
         started: Unix time of the start; ``stopped`` of the end (None while it runs).
         error: CloudFlow's ``{"Code", "Detail"}`` of a failed or stopped execution.
-        resumable: the execution is Running but nothing runs it any more (its process died);
+        resumable: the execution is Running but nothing runs it any more (its process died), or it
+            failed with ``Engine.StorageFull`` (a full disk; resume once space is freed);
             ``engine.resume(name)`` continues it. Always False on engines that cannot resume.
     """
 

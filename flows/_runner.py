@@ -13,6 +13,7 @@ every iteration and visit, so statistics group by it (names alone repeat across 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 from collections.abc import Callable, Mapping, Sequence
@@ -22,7 +23,7 @@ from typing import Any
 
 import structlog
 
-from ._errors import ExpressionError, FlowError, StateFailure, StateSizeExceeded, error_of
+from ._errors import ExpressionError, FlowError, StateFailure, StateSizeExceeded, error_of, storage_full
 from ._expr import Scope
 from ._history import HistoryWriter
 from ._machine import Machine, State
@@ -148,6 +149,13 @@ class Run:
             except Cancelled:
                 raise
             except Exception as exc:
+                full = storage_full(exc)
+                if full is not None:  # no video is at fault: no Retry, no Catch; the execution ends
+                    with contextlib.suppress(OSError):
+                        self.event("StateFailed", state, at, error=error_of(full), caught=False)
+                    if full is exc:
+                        raise
+                    raise full from exc
                 if isinstance(exc, ExpressionError) and not exc.state:
                     exc = ExpressionError(exc.message, state=state.name)
                 error = error_of(exc)

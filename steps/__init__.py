@@ -32,6 +32,7 @@ from ._artifacts import (
 from ._cleanup import clean_workspace, parse_duration
 from ._fc import MAX_EVENT_BYTES, FCResponse, FCStep, StepNotFound, fc_error
 from ._folder import VideoFolder
+from ._json import JsonInputError, loads_strict
 from ._logging import configure_logging, get_logger
 from ._manifest import AnalysisOptions, Manifest, Options, VideoEntry, load_manifest
 from ._plugins import Registry, UnknownName
@@ -65,7 +66,8 @@ from ._registry import ARN_PREFIX, StepRegistry, function_name, registry, serve_
 from ._request import batch_schema, validate_request
 from ._runtime import MAX_STATE_BYTES, StepContext, VideoRef, state_size, step, step_services
 from ._settings import DEFAULT_LLM_BASE_URL, DEFAULT_LLM_MODEL, Secret, Settings
-from ._workspace import TaskWorkspace, atomic_write_bytes, atomic_write_json, read_json, valid_id
+from ._text import printable
+from ._workspace import TaskWorkspace, atomic_copy, atomic_write_bytes, atomic_write_json, read_json, valid_id
 from .errors import PermanentError, TransientError, VideoInsightError
 
 __all__ = [
@@ -95,6 +97,7 @@ __all__ = [
     "FetchRecord",
     "FieldSpec",
     "Findings",
+    "JsonInputError",
     "Label",
     "Manifest",
     "Metrics",
@@ -131,6 +134,7 @@ __all__ = [
     "VideoResult",
     "VideoState",
     "Word",
+    "atomic_copy",
     "atomic_write_bytes",
     "atomic_write_json",
     "batch_schema",
@@ -147,8 +151,10 @@ __all__ = [
     "load_manifest",
     "load_progress",
     "load_video_progress",
+    "loads_strict",
     "parse_duration",
     "phase_label",
+    "printable",
     "progress_sink",
     "read_json",
     "record_stage",

@@ -7,12 +7,13 @@ the CLI adds what only it knows: tasks whose local execution still runs are kept
 from __future__ import annotations
 
 import contextlib
+import errno
 import math
 import os
 import re
-import shutil
+import stat
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -56,37 +57,87 @@ def clean_task_media(ws: TaskWorkspace) -> CleanupStats:
 
     Publish has already copied what the outputs use into ``out/media/``; ``out/``,
     ``manifest.json``, ``request.json`` and ``progress/`` are untouched. Running it twice is safe.
+    Symbolic links are never followed: a link is removed as a link, and a ``tasks``, task or
+    ``videos`` folder that is a link is left alone, so nothing outside the workspace is deleted.
     """
-    root = ws.dir / "videos"
     files = size = 0
-    if not root.is_dir():
-        return CleanupStats()
-    for dirpath, dirnames, filenames in os.walk(root, topdown=False):
-        for name in filenames:
-            path = Path(dirpath) / name
-            if name.endswith(KEEP_SUFFIXES) and not name.startswith("."):
-                continue
-            try:
-                size += path.lstat().st_size
-                path.unlink()
-                files += 1
-            except FileNotFoundError:
-                continue
-        for name in dirnames:
-            with contextlib.suppress(OSError):  # removes only empty folders (frames/, keyframes/)
-                (Path(dirpath) / name).rmdir()
+    with _open_dir(ws.root, "tasks", ws.task_id, "videos") as videos:
+        if videos is None:
+            return CleanupStats()
+        for _, dirnames, filenames, fd in os.fwalk(".", topdown=False, dir_fd=videos):
+            for name in filenames:
+                if name.endswith(KEEP_SUFFIXES) and not name.startswith("."):
+                    continue
+                try:
+                    size += os.stat(name, dir_fd=fd, follow_symlinks=False).st_size
+                    os.unlink(name, dir_fd=fd)
+                    files += 1
+                except FileNotFoundError:
+                    continue
+            for name in dirnames:
+                with contextlib.suppress(OSError):  # removes only empty folders (frames/, keyframes/)
+                    os.rmdir(name, dir_fd=fd)
     return CleanupStats(files=files, bytes=size)
 
 
-def _newest_mtime(path: Path) -> float:
-    newest = path.lstat().st_mtime
-    for dirpath, dirnames, filenames in os.walk(path):
-        for name in (*dirnames, *filenames):
-            try:
-                newest = max(newest, (Path(dirpath) / name).lstat().st_mtime)
-            except FileNotFoundError:
-                continue
+_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | getattr(os, "O_CLOEXEC", 0)
+
+
+@contextlib.contextmanager
+def _open_dir(root: Path, *parts: str) -> Iterator[int | None]:
+    """A descriptor on ``root/parts…``, no part of which may be a symbolic link; None if one is.
+
+    Each part is opened relative to the previous one with ``O_NOFOLLOW``, so a link swapped in
+    after a check cannot redirect what follows. None too when a part is missing.
+    """
+    fds: list[int] = []
+    found: int | None = None
+    try:
+        try:
+            fds.append(os.open(root, _DIR_FLAGS))
+            for part in parts:
+                fds.append(os.open(part, _DIR_FLAGS | os.O_NOFOLLOW, dir_fd=fds[-1]))
+            found = fds[-1]
+        except OSError as exc:
+            if exc.errno in (errno.ELOOP, errno.ENOTDIR):
+                log.warning("cleanup.link_not_followed", path=str(root.joinpath(*parts)))
+        yield found
+    finally:
+        for fd in reversed(fds):
+            os.close(fd)
+
+
+def _lstat_at(dir_fd: int, name: str) -> os.stat_result | None:
+    try:
+        return os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
+    except FileNotFoundError:
+        return None
+
+
+def _newest_mtime(tasks: int, name: str) -> float:
+    """The newest mtime inside folder ``name`` of ``tasks`` (links count as themselves)."""
+    top = _lstat_at(tasks, name)
+    newest = top.st_mtime if top else 0.0
+    for _, dirnames, filenames, fd in os.fwalk(name, dir_fd=tasks):
+        for entry in (*dirnames, *filenames):
+            st = _lstat_at(fd, entry)
+            if st is not None:
+                newest = max(newest, st.st_mtime)
     return newest
+
+
+def _remove_tree(tasks: int, name: str) -> None:
+    """Delete folder ``name`` of ``tasks`` and everything in it; links are removed, never followed."""
+    for _, dirnames, filenames, fd in os.fwalk(name, topdown=False, dir_fd=tasks):
+        for entry in filenames:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(entry, dir_fd=fd)
+        for entry in dirnames:
+            try:
+                os.rmdir(entry, dir_fd=fd)
+            except NotADirectoryError:  # a link to a folder: the link goes, its target stays
+                os.unlink(entry, dir_fd=fd)
+    os.rmdir(name, dir_fd=tasks)
 
 
 def clean_workspace(
@@ -94,23 +145,25 @@ def clean_workspace(
 ) -> list[str]:
     """Remove task workspaces untouched for ``older_than_s`` seconds; returns the removed task ids.
 
-    ``keep(task_id)`` may veto a removal (the CLI keeps tasks whose execution still runs).
+    ``keep(task_id)`` may veto a removal (the CLI keeps tasks whose execution still runs). Links
+    are never followed: a ``tasks`` folder or task folder that is a link is skipped.
     """
-    tasks = root / "tasks"
-    if not tasks.is_dir():
-        return []
     cutoff = (time.time() if now is None else now) - older_than_s
     removed: list[str] = []
-    for folder in sorted(tasks.iterdir()):
-        if folder.is_symlink() or not folder.is_dir() or not valid_id(folder.name):
-            continue
-        newest = _newest_mtime(folder)
-        if newest >= cutoff:
-            continue
-        if keep is not None and keep(folder.name):
-            log.info("cleanup.kept_running", task_id=folder.name)
-            continue
-        shutil.rmtree(folder)
-        removed.append(folder.name)
-        log.info("cleanup.task_removed", task_id=folder.name, idle_s=round(cutoff + older_than_s - newest))
+    with _open_dir(root, "tasks") as tasks:
+        if tasks is None:
+            return []
+        for name in sorted(os.listdir(tasks)):
+            st = _lstat_at(tasks, name)
+            if st is None or not stat.S_ISDIR(st.st_mode) or not valid_id(name):
+                continue
+            newest = _newest_mtime(tasks, name)
+            if newest >= cutoff:
+                continue
+            if keep is not None and keep(name):
+                log.info("cleanup.kept_running", task_id=name)
+                continue
+            _remove_tree(tasks, name)
+            removed.append(name)
+            log.info("cleanup.task_removed", task_id=name, idle_s=round(cutoff + older_than_s - newest))
     return removed

@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Any
 
+from ._json import MAX_DEPTH, JsonInputError, loads_strict
 from ._logging import get_logger
 from ._progress import ProgressSink, progress_sink
 from ._registry import STEPS, function_name, serve_steps, step_module
@@ -52,7 +53,7 @@ __all__ = [
 log = get_logger(__name__)
 FUNCTION_PREFIX = function_name("")  # "video-insight-"
 MAX_EVENT_BYTES = 6 * 1024 * 1024  # FC's payload limit for a synchronous event invocation
-MAX_EVENT_DEPTH = 64  # nesting of arrays/objects in an event; CloudFlow's are a few levels deep
+MAX_EVENT_DEPTH = MAX_DEPTH  # nesting of arrays/objects in an event; CloudFlow's are a few levels deep
 
 
 class StepNotFound(ValueError):
@@ -96,31 +97,6 @@ def fc_error(status: int, code: str, message: str, kind: str | None = None) -> F
     return FCResponse.of(status, body, {"x-fc-status": "404"})
 
 
-def _reject_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not a JSON number")
-
-
-def _finite_float(text: str) -> float:
-    value = float(text)
-    if not math.isfinite(value):
-        raise ValueError(f"number {text[:20]}{'...' if len(text) > 20 else ''} is out of range")
-    return value
-
-
-def _depth_over(value: Any, limit: int) -> bool:
-    """True when arrays/objects in ``value`` nest deeper than ``limit`` (iterative: no recursion)."""
-    stack = [(value, 1)]
-    while stack:
-        item, depth = stack.pop()
-        children = item.values() if isinstance(item, dict) else item if isinstance(item, list) else ()
-        for child in children:
-            if isinstance(child, (dict, list)):
-                if depth + 1 > limit:
-                    return True
-                stack.append((child, depth + 1))
-    return False
-
-
 def parse_event(body: bytes, step: str) -> dict[str, Any]:
     """The event in ``body``: a JSON object, strict (no NaN/Infinity), at most ``MAX_EVENT_DEPTH`` deep.
 
@@ -129,17 +105,14 @@ def parse_event(body: bytes, step: str) -> dict[str, Any]:
     """
     if not body.strip():
         raise InvalidStepInput(f"{step}: event must be a JSON object, got an empty body")
-    too_deep = f"{step}: event nests arrays/objects deeper than {MAX_EVENT_DEPTH} levels"
     try:
-        event = json.loads(body, parse_constant=_reject_constant, parse_float=_finite_float)
-    except RecursionError:
-        raise InvalidStepInput(too_deep) from None
-    except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError, the int digit limit, ours
+        event = loads_strict(body, max_depth=MAX_EVENT_DEPTH)
+    except JsonInputError as exc:
+        if exc.reason.startswith("nests"):
+            raise InvalidStepInput(f"{step}: event {exc.reason}") from None
         raise InvalidStepInput(f"{step}: event is not valid JSON: {exc}") from None
     if not isinstance(event, dict):
         raise InvalidStepInput(f"{step}: event must be a JSON object, got {type(event).__name__}")
-    if _depth_over(event, MAX_EVENT_DEPTH):
-        raise InvalidStepInput(too_deep)
     return event
 
 

@@ -11,7 +11,8 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from collections.abc import Iterable, Mapping, Sequence
+import re
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
@@ -22,8 +23,10 @@ import jsonschema
 from pydantic import ValidationError
 
 from ._ai.fields import DEFAULT_FIELDS
+from ._json import JsonInputError, check_strict, excerpt, json_path
 from ._manifest import FeishuFile, Options, VideoEntry
 from ._publishers import PUBLISHERS, default_outputs
+from ._text import printable
 from .errors import InvalidRequest
 
 __all__ = [
@@ -101,24 +104,72 @@ def batch_schema() -> dict[str, Any]:
     return generate_batch_schema(json.loads(text))
 
 
-def _json_path(parts: Iterable[str | int]) -> str:
-    out = ""
-    for part in parts:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
-    return out or "(root)"
+@cache
+def _ecma_regex(pattern: str) -> re.Pattern[str]:
+    """``pattern`` with JSON Schema's (ECMA-262) meaning: ``$`` is the very end, Python's ``\\Z``.
+
+    Python's ``$`` also matches before a final newline, so ``"abc\\n"`` would pass ``^[a-z]+$``.
+    """
+    out: list[str] = []
+    escaped = in_class = False
+    for ch in pattern:
+        if escaped:
+            escaped = False
+        elif ch == "\\":
+            escaped = True
+        elif ch == "[":
+            in_class = True
+        elif ch == "]":
+            in_class = False
+        elif ch == "$" and not in_class:
+            out.append(r"\Z")
+            continue
+        out.append(ch)
+    return re.compile("".join(out))
+
+
+def _pattern(
+    validator: Any, pattern: str, instance: Any, schema: Mapping[str, Any]
+) -> Iterator[jsonschema.ValidationError]:
+    if validator.is_type(instance, "string") and not _ecma_regex(pattern).search(instance):
+        yield jsonschema.ValidationError(f"{excerpt(instance)} does not match {pattern!r}")
+
+
+_Validator = jsonschema.validators.extend(jsonschema.Draft202012Validator, {"pattern": _pattern})
+_MAX_LINE = 200  # characters of one reported problem
+_EXCERPT_CHARS = 40  # a value longer than this (as repr) is quoted as an excerpt
 
 
 def _describe(error: jsonschema.ValidationError) -> str:
-    where = _json_path(error.absolute_path)
+    """``path: rule``, quoting at most a short excerpt of the offending value."""
+    where = json_path(error.absolute_path)
     custom = error.schema.get("x-error") if isinstance(error.schema, Mapping) else None
     if custom and error.validator in ("oneOf", "anyOf"):
         return f"{where}: {custom}"
-    return f"{where}: {error.message}"
+    instance, rule, message = error.instance, error.validator_value, error.message
+    full = repr(instance)
+    if len(full) <= _EXCERPT_CHARS:
+        pass
+    elif error.validator in ("maxItems", "minItems", "maxLength", "minLength"):
+        unit = "items" if isinstance(instance, list) else "characters"
+        bound = "at most" if error.validator.startswith("max") else "at least"
+        message = f"{len(instance)} {unit}, {bound} {rule} allowed"
+    else:
+        message = message.replace(full, excerpt(instance))
+    line = f"{where}: {printable(message)}"
+    return line if len(line) <= _MAX_LINE else line[: _MAX_LINE - 1] + "…"
 
 
 def validate_request(request: Any) -> None:
-    """Check ``request`` against the batch schema; ``InvalidRequest`` lists what is wrong, by JSON path."""
-    validator = jsonschema.Draft202012Validator(batch_schema())
+    """Check ``request`` against the batch schema; ``InvalidRequest`` lists what is wrong, by JSON path.
+
+    Each problem names the path and the rule and quotes at most a short excerpt of the value.
+    """
+    try:
+        check_strict(request)  # NaN, 1e400, lone surrogates, depth: what JSON Schema cannot see
+    except JsonInputError as exc:
+        raise InvalidRequest(f"invalid batch request: {exc}", errors=[str(exc)]) from None
+    validator = _Validator(batch_schema())
     errors = sorted(validator.iter_errors(request), key=lambda e: [str(p) for p in e.absolute_path])
     if not errors:
         return
@@ -179,7 +230,7 @@ def options_from_request(request: Mapping[str, Any]) -> Options:
         return Options.model_validate(request.get("options") or {})
     except ValidationError as exc:  # the schema should have caught it; keep the message useful anyway
         first = exc.errors()[0]
-        where = _json_path(["options", *first["loc"]])
+        where = json_path(["options", *first["loc"]])
         raise InvalidRequest(f"invalid batch request: {where}: {first['msg']}") from exc
 
 

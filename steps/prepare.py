@@ -14,12 +14,13 @@ from typing import Any
 
 from pydantic import Field
 
+from ._json import JsonInputError, loads_strict
 from ._logging import get_logger
 from ._manifest import Manifest, load_manifest
 from ._progress import record_stage, record_task
 from ._request import assign_ids, options_from_request, sources_from_request, validate_request
 from ._runtime import StepContext, StepModel, step
-from ._workspace import ID_PATTERN, TaskWorkspace, atomic_write_json, read_json
+from ._workspace import ID_PATTERN, TaskWorkspace, atomic_write_json
 from .errors import InvalidRequest
 
 __all__ = ["PrepareInput", "PrepareOutput", "handler", "run"]
@@ -42,9 +43,9 @@ def _load_request(ws: TaskWorkspace) -> dict[str, Any]:
     if not ws.request.is_file():
         raise InvalidRequest(f"task {ws.task_id} has no request (expected {ws.request})")
     try:
-        request = read_json(ws.request)
-    except ValueError as exc:
-        raise InvalidRequest(f"the request of task {ws.task_id} is not valid JSON: {exc}") from exc
+        request = loads_strict(ws.request.read_bytes())
+    except JsonInputError as exc:
+        raise InvalidRequest(f"the request of task {ws.task_id} is not acceptable JSON: {exc}") from None
     validate_request(request)  # the schema requires an object, so ``request`` is a dict from here on
     if request.get("task_id", ws.task_id) != ws.task_id:
         raise InvalidRequest(f"task_id: {request['task_id']!r} does not match the task {ws.task_id!r}")

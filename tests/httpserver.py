@@ -42,6 +42,7 @@ class Reply:
     delay_s: float = 0.0  # wait before the status line (a slow server)
     chunk: int = 64 * 1024
     chunk_delay_s: float = 0.0  # wait between body chunks (a slow body)
+    gate: threading.Event | None = None  # answer only once the test sets it (at most 60 s)
 
 
 @dataclass(frozen=True)
@@ -130,6 +131,8 @@ class LocalHTTPServer:
 
 
 def _send(handler: BaseHTTPRequestHandler, reply: Reply) -> None:
+    if reply.gate is not None:
+        reply.gate.wait(60)
     if reply.delay_s:
         time.sleep(reply.delay_s)
     handler.send_response(reply.status)

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +18,12 @@ __all__ = [
     "clean_stale",
     "load_batch",
     "publish_outputs",
+    "unwritable",
 ]
+
+
+MAX_BATCH_BYTES = 16 * 2**20  # a batch of 1,000 videos with every option is well under 1 MB
+MIN_FREE_BYTES = 8 * 2**20  # the outputs of a small batch (reports, keyframes, contact sheets)
 
 
 class BatchError(Exception):
@@ -26,28 +31,42 @@ class BatchError(Exception):
 
 
 def load_batch(path: Path) -> dict[str, Any]:
-    """Read and validate a batch file; relative video paths resolve against the file's folder."""
+    """Read and validate a batch file; relative video paths resolve against the file's folder.
+
+    Raises:
+        BatchError: what is wrong and where (a JSON path), quoting at most a short excerpt.
+    """
+    shown = steps.printable(str(path))
     try:
-        text = path.read_text(encoding="utf-8")
+        with path.open("rb") as fh:
+            data = fh.read(MAX_BATCH_BYTES + 1)
     except FileNotFoundError as exc:
-        raise BatchError(f"{path}: no such file") from exc
-    except (OSError, UnicodeDecodeError) as exc:
-        raise BatchError(f"{path}: cannot read: {exc}") from exc
+        raise BatchError(f"{shown}: 找不到批次文件 (no such file)") from exc
+    except OSError as exc:
+        raise BatchError(f"{shown}: 无法读取批次文件 (cannot read): {exc.strerror or exc}") from exc
+    if len(data) > MAX_BATCH_BYTES:
+        raise BatchError(f"{shown}: 批次文件超过 {MAX_BATCH_BYTES // 2**20} MB (batch file too large)")
     try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
+        batch = steps.loads_strict(data.decode("utf-8-sig"))
+    except UnicodeDecodeError as exc:
         raise BatchError(
-            f"{path}: not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}"
-        ) from exc
+            f"{shown}: 批次文件不是 UTF-8 文本 (not UTF-8: invalid byte at offset {exc.start})"
+        ) from None
+    except steps.JsonInputError as exc:
+        where = "" if exc.path == "(root)" else f"{exc.path}: "
+        raise BatchError(f"{shown}: 批次文件无效 (invalid batch): {where}{exc.reason}") from None
     try:
-        steps.validate_request(data)
+        steps.validate_request(batch)
     except InvalidRequest as exc:
-        raise BatchError(f"{path}: {exc.message}") from exc
+        raise BatchError(f"{shown}: 批次文件无效 ({exc.message})") from None
     base = path.resolve().parent
-    for video in data["videos"]:
+    for i, video in enumerate(batch["videos"]):
         if "path" in video and not os.path.isabs(video["path"]):
-            video["path"] = str((base / video["path"]).resolve())
-    return dict(data)
+            try:
+                video["path"] = str((base / video["path"]).resolve())
+            except (OSError, ValueError) as exc:  # a NUL byte, a link loop
+                raise BatchError(f"{shown}: videos[{i}].path: 无效的文件路径 (invalid path): {exc}") from None
+    return dict(batch)
 
 
 def _store_for(settings: steps.Settings, flow_name: str) -> flows.ExecutionStore:
@@ -75,16 +94,48 @@ def build_engine(
 
 
 def publish_outputs(ws: steps.TaskWorkspace, dest: Path) -> Path:
-    """Copy the task's output folder to ``dest`` (merged into it); returns ``dest``."""
+    """Copy the task's output folder into ``dest``; returns ``dest``.
+
+    Each file is copied to a temp name and renamed, ``results.json`` last: a full or failing disk
+    leaves the previous file or none, never a truncated one. Links in the output folder are skipped.
+    """
     dest.mkdir(parents=True, exist_ok=True)
-    if ws.out.is_dir():
-        shutil.copytree(ws.out, dest, dirs_exist_ok=True)
+    if not ws.out.is_dir():
+        return dest
+    files = [p for p in ws.out.rglob("*") if p.is_file() and not p.is_symlink()]
+    for src in sorted(files, key=lambda p: (p.parent == ws.out and p.name == "results.json", str(p))):
+        steps.atomic_copy(src, dest / src.relative_to(ws.out))
     return dest
 
 
+def unwritable(folder: Path, need_bytes: int = MIN_FREE_BYTES) -> str | None:
+    """Why ``folder`` (created if missing) cannot take the outputs, or None when it can.
+
+    A probe file is written and removed, and the disk must have ``need_bytes`` free: a read-only
+    or full output folder is found before the analysis, not after it.
+    """
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(dir=folder, prefix=".video-insight-probe.")
+        try:
+            os.write(fd, b"\0" * 4096)
+        finally:
+            os.close(fd)
+            os.unlink(probe)
+        free = shutil.disk_usage(folder).free
+    except OSError as exc:
+        return exc.strerror or str(exc)
+    if free < need_bytes:
+        return f"only {free // 1024} KiB free"
+    return None
+
+
 def _stores(settings: steps.Settings) -> list[flows.ExecutionStore]:
+    """The flows' execution stores in the workspace; links are not followed (clean deletes in them)."""
     base = settings.workspace / "executions"
-    return [flows.ExecutionStore(p) for p in sorted(base.iterdir()) if p.is_dir()] if base.is_dir() else []
+    if base.is_symlink() or not base.is_dir():
+        return []
+    return [flows.ExecutionStore(p) for p in sorted(base.iterdir()) if p.is_dir() and not p.is_symlink()]
 
 
 def clean_stale(settings: steps.Settings, older_than_s: float, now: float | None = None) -> list[str]:

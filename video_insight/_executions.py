@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 
 import flows
+from steps import printable
 
 __all__ = ["print_execution", "print_executions"]
 
@@ -18,6 +19,8 @@ def _took(seconds: float | None) -> str:
 
 
 def _status(execution: flows.Execution, *, long: bool = False) -> str:
+    if execution.resumable and execution.done:  # failed on a full disk
+        return "Failed (disk full: resumable)" if long else "DiskFull"
     if execution.resumable:
         return "Running (process gone: resumable)" if long else "Stopped?"
     return str(execution.status)
@@ -42,7 +45,7 @@ def print_execution(engine: flows.ExecutionEngine, name: str) -> None:
     print(f"  status   {_status(ex, long=True)}")
     print(f"  started  {_when(ex.started)}   stopped {_when(ex.stopped)}   took {_took(ex.seconds)}")
     if ex.error:
-        print(f"  error    {ex.error.get('Code')}: {ex.error.get('Detail')}")
+        print(printable(f"  error    {ex.error.get('Code')}: {ex.error.get('Detail')}"))
     timings = flows.state_timings(events)
     stats = flows.state_stats(events)
     if timings or stats:
@@ -67,4 +70,8 @@ def print_execution(engine: flows.ExecutionEngine, name: str) -> None:
             if key in seen:
                 continue
             seen.add(key)
-            print(f"    {event.get('path', event.get('state'))}: {err.get('Code')}: {err.get('Detail')}")
+            print(
+                printable(
+                    f"    {event.get('path', event.get('state'))}: {err.get('Code')}: {err.get('Detail')}"
+                )
+            )

@@ -27,6 +27,7 @@ from steps import (
     VideoState,
     get_logger,
     phase_label,
+    printable,
     snapshot,
     stage_label,
     video_names,
@@ -85,6 +86,11 @@ def _stage_table(snap: ProgressSnapshot) -> Table:
     return table
 
 
+def _plain(text: str | None, style: str = "") -> Text:
+    """User text (a name, a reason) as it is: control characters escaped, no rich markup."""
+    return Text(printable(text or ""), style=style)
+
+
 def _video_table(rows: list[VideoState], failed: bool) -> Table:
     table = Table(box=None, pad_edge=False, show_header=False, expand=True)
     table.add_column("video", overflow="fold", ratio=1)
@@ -92,11 +98,11 @@ def _video_table(rows: list[VideoState], failed: bool) -> Table:
     for video in rows[:MAX_ROWS]:
         if failed:
             where = f"[{stage_label(video.failed_stage)}] " if video.failed_stage else ""
-            table.add_row(video.name, Text(where + video.reason, style="red"))
+            table.add_row(_plain(video.name), _plain(where + video.reason, style="red"))
         elif video.current:
-            table.add_row(video.name, Text(str(stage_label(video.current)), style="cyan"))
+            table.add_row(_plain(video.name), Text(str(stage_label(video.current)), style="cyan"))
         else:
-            table.add_row(video.name, Text("等待 waiting", style="dim"))
+            table.add_row(_plain(video.name), Text("等待 waiting", style="dim"))
     if len(rows) > MAX_ROWS:
         table.add_row(Text(f"… and {len(rows) - MAX_ROWS} more", style="dim"), "")
     return table
@@ -105,7 +111,7 @@ def _video_table(rows: list[VideoState], failed: bool) -> Table:
 def render_rich(snap: ProgressSnapshot) -> RenderableType:
     """The live display: header, per-stage counters, running videos and failures."""
     header = Text.assemble(
-        (snap.title or snap.task_id, "bold"),
+        (printable(snap.title or snap.task_id), "bold"),
         "  ",
         (str(phase_label(snap.phase)), "green" if snap.phase == "finished" else "yellow"),
         f"  ⏱ {format_elapsed(snap.elapsed_s)}",
@@ -121,7 +127,7 @@ def render_rich(snap: ProgressSnapshot) -> RenderableType:
     if snap.error:
         message = snap.error.get("message") or snap.error.get("Detail") or ""
         code = snap.error.get("code") or snap.error.get("Code") or ""
-        parts.append(Text(f"任务失败 Task failed: {code} {message}".rstrip(), style="bold red"))
+        parts.append(_plain(f"任务失败 Task failed: {code} {message}".rstrip(), style="bold red"))
     return Group(*parts)
 
 
@@ -229,8 +235,8 @@ class ProgressView:
                     text = f"{stamp} done: {video.name}"
                 else:
                     text = f"{stamp} failed: {video.name} at {video.failed_stage or '?'}: {video.reason}"
-                self.console.print(text, markup=False, highlight=False, soft_wrap=True)
+                self.console.print(printable(text), markup=False, highlight=False, soft_wrap=True)
         summary = _summary(snap)
         if summary != self._last_line:
             self._last_line = summary
-            self.console.print(f"{stamp} {summary}", markup=False, highlight=False, soft_wrap=True)
+            self.console.print(printable(f"{stamp} {summary}"), markup=False, highlight=False, soft_wrap=True)

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
 import secrets
+import tempfile
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -12,6 +14,7 @@ from typing import Any
 
 import flows
 import steps
+from steps.errors import InvalidRequest
 
 __all__ = ["RequestTooLarge", "Submission", "inline_input", "new_task_id", "submit_task"]
 
@@ -71,7 +74,9 @@ def submit_task(
     functions do not share this machine's workspace (CloudFlow); see :func:`inline_input`.
 
     Raises:
-        steps.errors.InvalidRequest: the request does not match the batch schema.
+        steps.errors.InvalidRequest: the request does not match the batch schema, or its task id
+            holds a different request that has not started yet.
+        OSError: the workspace cannot be written (a full or read-only disk).
         flows.FlowError: the engine refused the start.
     """
     steps.validate_request(request)
@@ -84,7 +89,38 @@ def submit_task(
     if payload is not None:  # the engine's functions cannot see this machine's workspace: Prepare stores it
         return Submission(task_id, engine.start(task_id, payload), created=True)
     ws = steps.TaskWorkspace(workspace, task_id)
-    steps.atomic_write_json(ws.request, dict(request))
-    steps.record_task(ws, sink=progress, phase="preparing", title=request.get("title"))
-    execution = engine.start(task_id, {"task_id": task_id})
-    return Submission(task_id, execution, created=True)
+    stored = _store_request(ws, request)
+    if stored:
+        steps.record_task(ws, sink=progress, phase="preparing", title=request.get("title"))
+    try:
+        execution = engine.start(task_id, {"task_id": task_id})
+    except flows.ExecutionAlreadyExists:  # another submit started it and it ended meanwhile
+        return Submission(task_id, engine.describe(task_id), created=False)
+    return Submission(task_id, execution, created=stored)
+
+
+def _store_request(ws: steps.TaskWorkspace, request: Mapping[str, Any]) -> bool:
+    """Store ``request`` as the task's request unless one is stored; True when this call stored it.
+
+    Two submits of one task id at the same instant: one stores it (an atomic link, never a
+    rewrite), the other finds it. The same request is fine (both then start the one execution);
+    a different one is refused, so a running task's request never changes under it.
+    """
+    data = json.dumps(dict(request), ensure_ascii=False, indent=2).encode("utf-8")
+    ws.dir.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=ws.dir, prefix=".request.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        try:
+            os.link(tmp, ws.request)
+            return True
+        except FileExistsError:
+            pass
+    finally:
+        os.unlink(tmp)
+    if steps.read_json(ws.request) != json.loads(data):
+        raise InvalidRequest(
+            f"task_id: {ws.task_id!r} is already used by a different request; use another task_id"
+        )
+    return False

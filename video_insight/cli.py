@@ -11,12 +11,13 @@ from pathlib import Path
 
 import flows
 import steps
+from steps.errors import InvalidRequest
 
-from ._app import BatchError, build_engine, clean_stale, load_batch, publish_outputs
+from ._app import BatchError, build_engine, clean_stale, load_batch, publish_outputs, unwritable
 from ._cloud_cli import ENGINES, add_cloud_commands, engine_for
 from ._executions import print_execution, print_executions
 from ._progress_view import ProgressView
-from ._submit import submit_task
+from ._submit import new_task_id, submit_task
 
 __all__ = ["main"]
 
@@ -41,8 +42,18 @@ def _settings(args: argparse.Namespace, *, local: bool = True) -> steps.Settings
 
 
 def _fail(message: str, code: int = 2) -> int:
-    print(f"video-insight: error: {message}", file=sys.stderr)
+    print(f"video-insight: error: {steps.printable(message)}", file=sys.stderr)
     return code
+
+
+def _invalid_name(name: str) -> int | None:
+    """Exit 2 with a clear message when ``name`` cannot be an execution name; None when it can."""
+    if steps.valid_id(name):
+        return None
+    return _fail(
+        f"无效的执行名称 (invalid execution name) {name!r}: 以字母或 '_' 开头，只含字母、数字、'_'、'-'，"
+        "最多 128 个字符 (a letter or '_' first, then letters, digits, '_' and '-')"
+    )
 
 
 def _summarize(ws: steps.TaskWorkspace, out_dir: Path) -> None:
@@ -59,7 +70,8 @@ def _summarize(ws: steps.TaskWorkspace, out_dir: Path) -> None:
     for video in results.get("videos", []):
         if video.get("status") == "failed":
             err = video.get("error") or {}
-            print(f"  ✗ {video.get('name')}: {err.get('message', '')} [{err.get('code', '?')}]")
+            line = f"  ✗ {video.get('name')}: {err.get('message', '')} [{err.get('code', '?')}]"
+            print(steps.printable(line))
     _print_summary(results)
     print(f"\nresults: {results_path}")
     for name in ("report.html", "report.xlsx"):
@@ -75,30 +87,88 @@ def _print_summary(results: dict[str, object]) -> None:
         if lines:
             print("\n批次总结 summary:")
             for line in lines:
-                print(f"  {line}")
+                print(f"  {steps.printable(line)}")
     if isinstance(results.get("analysis_usage"), dict):
         cost = steps.usage_text(steps.AiUsage.model_validate(results["analysis_usage"]))
         if cost:
             print(cost)
 
 
+def _check_out(out: Path) -> str | None:
+    """An error message when the output folder ``out`` cannot be written, else None."""
+    why = unwritable(out)
+    if why is None:
+        return None
+    return f"输出目录不可写 (--out not writable): {steps.printable(str(out))}: {why}"
+
+
+def _publish(ws: steps.TaskWorkspace, out: Path) -> bool:
+    """Copy the outputs to ``out``; on a disk error say where they still are and return False."""
+    try:
+        publish_outputs(ws, out)
+    except OSError as exc:
+        _fail(
+            f"无法写出结果 (cannot write outputs) to {steps.printable(str(out))}: {exc.strerror or exc}; "
+            f"结果仍在任务工作目录 (kept in the task workspace): {ws.out}",
+            1,
+        )
+        return False
+    return True
+
+
 def _follow(
-    sink: steps.ProgressSink, engine: flows.ExecutionEngine, name: str, ws: steps.TaskWorkspace, out: Path
+    sink: steps.ProgressSink,
+    engine: flows.ExecutionEngine,
+    name: str,
+    ws: steps.TaskWorkspace,
+    out: Path,
+    *,
+    elsewhere: bool = False,
 ) -> int:
-    """Show progress (reported to ``sink``) until execution ``name`` ends, copy its outputs, summarize."""
+    """Show progress until execution ``name`` ends, then report its outcome (:func:`_report`).
+
+    ``elsewhere``: another process runs it, so no update reaches ``sink``: the view re-reads the
+    task's progress files every second instead.
+    """
     view = ProgressView(ws)
     try:
         with sink.registered(view.report), view:  # registered first: no update falls in between
-            execution = engine.wait(name)
+            execution = engine.wait(name, timeout=1.0 if elsewhere else None)
+            while not (execution.done or execution.resumable):
+                view.refresh()
+                execution = engine.wait(name, timeout=1.0)
     except KeyboardInterrupt:
-        print(f"\ninterrupted; resume with: video-insight executions resume {name}", file=sys.stderr)
+        if elsewhere:
+            print(f"\n不再等待；执行 {name} 仍在运行 (stopped waiting; it still runs)", file=sys.stderr)
+        else:
+            print(f"\ninterrupted; resume with: video-insight executions resume {name}", file=sys.stderr)
         return 130
-    publish_outputs(ws, out)
+    return _report(execution, ws, out)
+
+
+def _report(execution: flows.Execution, ws: steps.TaskWorkspace, out: Path) -> int:
+    """Copy the outputs of an ended execution, print the summary; exit 0 only if it succeeded."""
+    name, err = execution.name, execution.error or {}
+    if execution.resumable and not execution.done:
+        return _fail(
+            f"执行 {name} 的进程已不在 (its process is gone); "
+            f"继续执行 (continue it with): video-insight executions resume {name}",
+            1,
+        )
+    if err.get("Code") == flows.StorageFull.code:
+        return _fail(
+            f"工作目录磁盘已满，执行 {name} 已停止 (workspace disk full): {err.get('Detail')}; "
+            f"释放空间后继续 (free space, then run): video-insight executions resume {name}",
+            1,
+        )
+    if not _publish(ws, out):
+        return 1
     _summarize(ws, out)
     if execution.status is not flows.ExecutionStatus.SUCCEEDED:
-        err = execution.error or {}
+        status = {"Failed": "失败 failed", "Stopped": "已停止 stopped", "TimedOut": "超时 timed out"}
+        why = err.get("Detail") or err.get("Code")
         return _fail(
-            f"task {name} {str(execution.status).lower()}: {err.get('Detail') or err.get('Code')}", 1
+            f"任务{status.get(str(execution.status), str(execution.status))} (task {name}): {why}", 1
         )
     return 0
 
@@ -109,36 +179,53 @@ def cmd_run(args: argparse.Namespace) -> int:
         batch = load_batch(Path(args.batch))
     except BatchError as exc:
         return _fail(str(exc))
+    batch["task_id"] = task_id = batch.get("task_id") or new_task_id()
+    out = Path(args.out) if args.out else Path("video-insight-out") / task_id
+    problem = _check_out(out)  # before anything starts: a read-only or full --out fails now, not at the end
+    if problem:
+        return _fail(problem)
     sink = steps.progress_sink(settings)
     engine = build_engine(settings, progress=sink)
-    submitted = submit_task(engine, settings.workspace, batch, progress=sink)
-    task_id, execution = submitted.task_id, submitted.execution
+    try:
+        submitted = submit_task(engine, settings.workspace, batch, progress=sink)
+    except InvalidRequest as exc:
+        return _fail(f"批次无效 (invalid batch): {exc.message}")
+    except OSError as exc:
+        return _fail(
+            f"无法写入工作目录 (cannot write the workspace) {settings.workspace}: {exc.strerror or exc}", 1
+        )
     ws = steps.TaskWorkspace(settings.workspace, task_id)
-    out = Path(args.out) if args.out else Path("video-insight-out") / task_id
-    if not submitted.created:
-        print(f"task {task_id} already has an execution:")
-        print_execution(engine, task_id)
-        if execution.resumable:
-            print(f"its process is gone; continue it with: video-insight executions resume {task_id}")
-        elif ws.out.is_dir():
-            publish_outputs(ws, out)
-            _summarize(ws, out)
-        return 0
-    print(f"task {task_id}: {len(batch['videos'])} videos, workspace {ws.dir}")
-    return _follow(sink, engine, task_id, ws, out)
+    execution = submitted.execution
+    if submitted.created:
+        print(f"task {task_id}: {len(batch['videos'])} videos, workspace {ws.dir}")
+        return _follow(sink, engine, task_id, ws, out)
+    if not (execution.done or execution.resumable):
+        print(
+            f"任务 {task_id} 已在运行（另一个 run 提交的）；等待它结束，Ctrl-C 只停止等待 "
+            f"(task {task_id} is already running elsewhere; waiting for it to end)"
+        )
+        return _follow(sink, engine, task_id, ws, out, elsewhere=True)
+    print(f"task {task_id} already has an execution:")
+    print_execution(engine, task_id)
+    return _report(execution, ws, out)
 
 
 def cmd_resume(args: argparse.Namespace) -> int:
     settings = _settings(args)
+    if (bad := _invalid_name(args.name)) is not None:
+        return bad
     sink = steps.progress_sink(settings)
     engine = build_engine(settings, _flow_file(args), progress=sink)
     try:
+        task_id = (engine.describe(args.name).input or {}).get("task_id", args.name)
+        ws = steps.TaskWorkspace(settings.workspace, task_id)
+        out = Path(args.out) if args.out else Path("video-insight-out") / task_id
+        problem = _check_out(out)  # before resuming, as for run
+        if problem:
+            return _fail(problem)
         execution = engine.resume(args.name)
     except flows.FlowError as exc:
-        return _fail(str(exc), 1)
-    task_id = (execution.input or {}).get("task_id", args.name)
-    ws = steps.TaskWorkspace(settings.workspace, task_id)
-    out = Path(args.out) if args.out else Path("video-insight-out") / task_id
+        return _fail(f"无法继续执行 (cannot resume): {exc}", 1)
     return _follow(sink, engine, execution.name, ws, out)
 
 
@@ -150,11 +237,13 @@ def cmd_executions(args: argparse.Namespace) -> int:
     settings = _settings(args)
     if args.action == "resume":
         if args.engine == "cloudflow":
-            return _fail("CloudFlow runs its executions itself: there is nothing to resume", 1)
+            return _fail("CloudFlow 自己运行执行，无需 resume（CloudFlow runs its executions itself: there is nothing to resume）", 1)
         return cmd_resume(args)
     if args.action == "graph":
         args.file, args.execution = args.flow_file, args.name
         return _graph(args, settings)
+    if args.action != "list" and (bad := _invalid_name(args.name)) is not None:
+        return bad
     try:
         engine = engine_for(args.engine, settings, _flow_file(args))
         if args.action == "list":
@@ -177,7 +266,7 @@ def cmd_flow(args: argparse.Namespace) -> int:
         if problems:
             print(f"{path}: invalid ({len(problems)} problem(s))", file=sys.stderr)
             for problem in problems:
-                print(f"  - {problem}", file=sys.stderr)
+                print(f"  - {steps.printable(str(problem))}", file=sys.stderr)
             return 1
         print(f"{path}: valid")
         return 0
@@ -192,7 +281,9 @@ def _graph(args: argparse.Namespace, settings: steps.Settings) -> int:
     except flows.FlowValidationError as exc:
         return _fail(str(exc), 1)
     stats = None
-    if args.execution:
+    if args.execution is not None:
+        if (bad := _invalid_name(args.execution)) is not None:
+            return bad
         try:
             flow_file = Path(args.file) if getattr(args, "file", None) else None
             events = engine_for(args.engine, settings, flow_file).history(args.execution)

@@ -7,9 +7,6 @@ per-video working folders.
 
 from __future__ import annotations
 
-import os
-import shutil
-import tempfile
 from datetime import datetime, timezone
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -33,7 +30,7 @@ from .._artifacts import (
 )
 from .._logging import get_logger
 from .._manifest import Manifest, VideoEntry
-from .._workspace import TaskWorkspace, inside, read_json
+from .._workspace import TaskWorkspace, atomic_copy, inside, read_json
 from ..errors import DuplicateVideo, Incomplete
 
 __all__ = ["SCHEMA_ID", "Counts", "Results", "collect_results", "results_schema"]
@@ -213,7 +210,7 @@ class _MediaCopier:
             return dest_rel
         if src.is_file():
             if not _same_file(src, dest):
-                _atomic_copy(src, dest)
+                atomic_copy(src, dest)
         elif not dest.is_file():
             log.warning("publish.media_missing", video_id=self.video_id, path=rel)
         return dest_rel
@@ -224,15 +221,3 @@ def _same_file(src: Path, dest: Path) -> bool:
         return False
     a, b = src.stat(), dest.stat()
     return a.st_size == b.st_size and int(b.st_mtime) >= int(a.st_mtime)
-
-
-def _atomic_copy(src: Path, dest: Path) -> None:
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        shutil.copy2(src, tmp)
-        os.replace(tmp, dest)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise

@@ -54,3 +54,20 @@ def test_clean_keeps_running_executions_and_forgets_removed_ones(tmp_path: Path)
     assert removed == ["old", "old_crashed", "old_done"]
     assert sorted(p.name for p in (tmp_path / "tasks").iterdir()) == ["fresh", "old_running"]
     assert [i.name for i in store.list()] == ["old_running"]
+
+
+def test_clean_never_deletes_execution_records_through_a_link(tmp_path: Path) -> None:
+    now = time.time()
+    ws, outside = tmp_path / "ws", tmp_path / "outside"
+    _task(ws, "old", 2 * DAY, now)
+    (outside / "video-insight" / "old").mkdir(parents=True)
+    (outside / "video-insight" / "old" / "meta.json").write_text("{}", encoding="utf-8")
+    (ws / "executions").symlink_to(outside)
+    assert clean_stale(Settings(workspace=ws), parse_duration("24h"), now=now) == ["old"]
+    assert (outside / "video-insight" / "old" / "meta.json").is_file()  # today: deleted through the link
+    (ws / "executions").unlink()
+    (ws / "executions").mkdir()
+    (ws / "executions" / "video-insight").symlink_to(outside / "video-insight")
+    _task(ws, "old", 2 * DAY, now)
+    assert clean_stale(Settings(workspace=ws), parse_duration("24h"), now=now) == ["old"]
+    assert (outside / "video-insight" / "old" / "meta.json").is_file()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import time
 from pathlib import Path
 
@@ -186,6 +187,37 @@ def test_finish_counts_records_progress_and_removes_temporary_media(settings: Se
     assert finish({"task_id": TASK}, _ctx(settings)) == out
 
 
+def _outside(tmp_path: Path) -> Path:
+    """A folder outside the workspace holding media that is not ours."""
+    victim = tmp_path / "not_ours"
+    (victim / "frames").mkdir(parents=True)
+    for rel in ("movie.mp4", "frames/0001.jpg"):
+        (victim / rel).write_bytes(b"keep me")
+    return victim
+
+
+def _untouched(victim: Path) -> bool:
+    return all((victim / rel).read_bytes() == b"keep me" for rel in ("movie.mp4", "frames/0001.jpg"))
+
+
+@pytest.mark.parametrize("link", ["videos", "videos/a", "videos/a/frames", "videos/a/source.mp4"])
+def test_finish_cleanup_never_follows_a_link_out_of_the_workspace(
+    settings: Settings, tmp_path: Path, link: str
+) -> None:
+    ws = _make_task(settings, ok=("a",), failed=())
+    victim = _outside(tmp_path)
+    target = victim / "movie.mp4" if link.endswith(".mp4") else victim
+    placed = ws.dir / link
+    if placed.is_dir():
+        shutil.rmtree(placed)
+    else:
+        placed.unlink()
+    placed.symlink_to(target)
+    finish({"task_id": TASK}, _ctx(settings))
+    assert _untouched(victim)  # today: every file under the link was deleted
+    assert placed.is_symlink() or link.endswith(".mp4")  # a link to a file goes, as a link
+
+
 def test_finish_keeps_everything_when_cleanup_is_disabled(tmp_path: Path) -> None:
     env = {"VI_WORKSPACE": str(tmp_path / "ws"), "TEMP_CLEANUP_ENABLED": "false"}
     settings = Settings.from_env(env, dotenv=tmp_path / "no.env")
@@ -271,6 +303,27 @@ def test_clean_workspace_removes_only_stale_tasks_unless_kept(tmp_path: Path) ->
     assert removed == ["old"]
     left = sorted(p.name for p in (tmp_path / "tasks").iterdir())
     assert left == ["fresh", "old_but_touched", "old_kept"]
+
+
+def test_clean_workspace_never_follows_a_link_out_of_the_workspace(tmp_path: Path) -> None:
+    now = time.time()
+    elsewhere = tmp_path / "elsewhere"
+    victim = _task_dir(elsewhere, "old_victim", 2 * 86400.0, now)  # looks like a stale task
+    ws = tmp_path / "ws"
+    ws.mkdir()
+    (ws / "tasks").symlink_to(elsewhere / "tasks")
+    assert clean_workspace(ws, parse_duration("24h"), now=now) == []
+    assert (victim / "videos" / "v1" / "source.mp4").is_file()  # today: deleted through the link
+
+    (ws / "tasks").unlink()
+    inside_task = _task_dir(ws, "old_own", 2 * 86400.0, now)
+    (ws / "tasks" / "old_link").symlink_to(victim)
+    link = inside_task / "videos" / "v1" / "elsewhere"
+    link.symlink_to(victim)
+    os.utime(link, (now - 2 * 86400.0,) * 2, follow_symlinks=False)
+    os.utime(link.parent, (now - 2 * 86400.0,) * 2)
+    assert clean_workspace(ws, parse_duration("24h"), now=now) == ["old_own"]
+    assert (victim / "videos" / "v1" / "source.mp4").is_file() and (ws / "tasks" / "old_link").is_symlink()
 
 
 def test_clean_workspace_on_an_empty_root(tmp_path: Path) -> None:
