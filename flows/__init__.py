@@ -29,7 +29,7 @@ from ._graph import render_graph
 from ._history import ExecutionInfo, ExecutionStore, state_stats, state_timings
 from ._interface import Execution, ExecutionEngine, ExecutionStatus, HistoryEvent
 from ._states import TaskContext
-from ._validate import FlowValidationError, Problem, check_flow, load_flow, validate_flow
+from ._validate import FlowValidationError, Problem, check_flow, embedded_gaps, load_flow, validate_flow
 
 if TYPE_CHECKING:
     from ._local_api import cloudflow_app
@@ -66,6 +66,7 @@ __all__ = [
     "check_flow",
     "cloudflow_app",
     "default_flow_path",
+    "embedded_gaps",
     "function_of_arn",
     "load_flow",
     "render_graph",

@@ -1,9 +1,13 @@
 """CloudFlow expressions (``$Input.a.b[0]``) and constructors (mappings with ``key.$`` entries).
 
-An expression is a root — ``$Input``, ``$Output``, ``$Context`` — followed by ``.key``, ``[index]``
-or ``["key"]`` steps. Expressions are parsed once (:func:`parse_expression` is cached) and
-constructors are compiled once per state (:func:`compile_template`), so evaluating a state's
-constructors costs a few dictionary lookups.
+An expression is a path — a root (``$Input``, ``$Output``, ``$Context``) followed by ``.key``,
+``[index]`` or ``["key"]`` steps — or a call of a built-in function (:mod:`flows._builtins`) whose
+arguments are paths, calls, JSON literals, or arrays and objects of those:
+``format('{}-part-{}', $Context.Execution.Input.task_id, $Input)``.
+
+Expressions are parsed once (:func:`parse_expression` is cached) and constructors are compiled
+once per state (:func:`compile_template`), so evaluating a state's constructors costs a few
+dictionary lookups.
 
 A step that reads a missing key, an index out of range, or a field of a non-object raises
 :class:`~flows._errors.ExpressionError` naming the expression and what was there — CloudFlow fails
@@ -14,15 +18,19 @@ from __future__ import annotations
 
 import copy
 import functools
+import json
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, NoReturn, Protocol
 
+from ._builtins import MAX_NESTED_CALLS, call_builtin, check_call
 from ._errors import ExpressionError
 
 __all__ = [
     "MISSING",
+    "Call",
+    "Expression",
     "Path",
     "Scope",
     "Template",
@@ -111,20 +119,41 @@ class Path:
         what = f"index {step}" if type(step) is int else f"key {step!r}"
         return f"{what} not found: {at} is {_describe(cur)}"
 
+    def paths(self) -> tuple[Path, ...]:
+        """The paths this expression reads (itself)."""
+        return (self,)
 
-def parse_expression(text: str) -> Path:
-    """Parse ``$Root.path[0]`` into a :class:`Path` (cached); raises ExpressionError if malformed."""
+
+class Expression(Protocol):
+    """A parsed ``.$`` value: a :class:`Path`, a built-in function :class:`Call`, or a literal."""
+
+    def render(self, scope: Scope) -> Any: ...
+
+    def paths(self) -> tuple[Path, ...]: ...
+
+
+def parse_expression(text: str) -> Expression:
+    """Parse ``$Root.path[0]`` or ``fn(args…)`` (cached); raises ExpressionError if malformed."""
     if not isinstance(text, str):
         raise ExpressionError(f"an expression must be a string, got {type(text).__name__}: {text!r:.60}")
     return _parse(text)
 
 
 @functools.lru_cache(maxsize=4096)
-def _parse(text: str) -> Path:
+def _parse(text: str) -> Expression:
+    src = text.strip()
+    if _CALL_START.match(src):
+        return _CallParser(text).parse()
+    return _parse_path(text)
+
+
+def _parse_path(text: str) -> Path:
     src = text.strip()
     m = _ROOT_RE.match(src)
     if m is None:
-        raise ExpressionError("must start with $Input, $Output or $Context", expression=text)
+        raise ExpressionError(
+            "must start with $Input, $Output or $Context, or call a built-in function", expression=text
+        )
     root = m.group(1)
     if root not in _ROOTS:
         raise ExpressionError(f"unknown root ${root} (use $Input, $Output or $Context)", expression=text)
@@ -146,6 +175,175 @@ def _parse(text: str) -> Path:
             expression=text,
         )
     return Path(text, root, tuple(steps))
+
+
+_CALL_START = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\s*\(")
+_TOKEN = re.compile(
+    r"""\s*(?:
+    (?P<path>\$[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_-]*|\[-?\d+\]|\["[^"]*"\]|\['[^']*'\])*)
+  | (?P<num>-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?)
+  | (?P<str>"(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*')
+  | (?P<name>[A-Za-z_][A-Za-z0-9_]*)
+  | (?P<punct>[()\[\]{},:])
+    )""",
+    re.VERBOSE,
+)
+_WORDS = {"true": True, "false": False, "null": None}
+
+
+@dataclass(frozen=True)
+class _Literal:
+    value: Any
+
+    def render(self, scope: Scope) -> Any:
+        v = self.value
+        return copy.deepcopy(v) if isinstance(v, (dict, list)) else v
+
+    def paths(self) -> tuple[Path, ...]:
+        return ()
+
+
+@dataclass(frozen=True)
+class _List:
+    items: tuple[Expression, ...]
+
+    def render(self, scope: Scope) -> Any:
+        return [item.render(scope) for item in self.items]
+
+    def paths(self) -> tuple[Path, ...]:
+        return tuple(p for item in self.items for p in item.paths())
+
+
+@dataclass(frozen=True)
+class _Map:
+    pairs: tuple[tuple[str, Expression], ...]
+
+    def render(self, scope: Scope) -> Any:
+        return {key: value.render(scope) for key, value in self.pairs}
+
+    def paths(self) -> tuple[Path, ...]:
+        return tuple(p for _, value in self.pairs for p in value.paths())
+
+
+@dataclass(frozen=True)
+class Call:
+    """A built-in function call; ``text`` is the whole expression it belongs to."""
+
+    text: str
+    name: str
+    args: tuple[Expression, ...]
+
+    def render(self, scope: Scope) -> Any:
+        try:
+            return call_builtin(self.name, [arg.render(scope) for arg in self.args])
+        except ExpressionError as exc:
+            if exc.expression == self.text:
+                raise
+            inner = f"{exc.expression}: " if exc.expression else ""
+            raise ExpressionError(inner + exc.message, expression=self.text) from None
+
+    def paths(self) -> tuple[Path, ...]:
+        return tuple(p for arg in self.args for p in arg.paths())
+
+
+class _CallParser:
+    """Recursive descent over the tokens of a call expression."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.tokens: list[tuple[str, str]] = []
+        src, pos = text.rstrip(), 0
+        while pos < len(src):
+            m = _TOKEN.match(src, pos)
+            if m is None or m.end() == pos:
+                self.fail(f"unexpected text {src[pos:].strip()!r:.40} at offset {pos}")
+            kind = m.lastgroup or ""
+            self.tokens.append((kind, m.group(kind)))
+            pos = m.end()
+        self.pos = 0
+        self.depth = 0
+
+    def fail(self, message: str) -> NoReturn:
+        raise ExpressionError(message, expression=self.text)
+
+    def parse(self) -> Expression:
+        node = self.value()
+        if self.pos != len(self.tokens):
+            self.fail(f"unexpected {self.tokens[self.pos][1]!r} after the end of the expression")
+        return node
+
+    def take(self, want: str | None = None) -> tuple[str, str]:
+        if self.pos >= len(self.tokens):
+            self.fail(
+                f"expected {want!r} but the expression ended" if want else "unexpected end of expression"
+            )
+        token = self.tokens[self.pos]
+        if want is not None and token[1] != want:
+            self.fail(f"expected {want!r}, found {token[1]!r}")
+        self.pos += 1
+        return token
+
+    def peek(self) -> str | None:
+        return self.tokens[self.pos][1] if self.pos < len(self.tokens) else None
+
+    def items(self, close: str, item: Callable[[], Any]) -> list[Any]:
+        out: list[Any] = []
+        if self.peek() == close:
+            self.take()
+            return out
+        while True:
+            out.append(item())
+            if self.peek() is None:
+                self.fail(f"expected ',' or {close!r} but the expression ended")
+            token = self.take()[1]
+            if token == close:
+                return out
+            if token != ",":
+                self.fail(f"expected ',' or {close!r}, found {token!r}")
+
+    def value(self) -> Expression:
+        kind, tok = self.take()
+        if kind == "path":
+            return _parse_path(tok)
+        if kind == "num":
+            return _Literal(json.loads(tok))
+        if kind == "str":
+            return _Literal(_unquote(tok))
+        if kind == "name" and self.peek() == "(":
+            return self.call(tok)
+        if kind == "name" and tok in _WORDS:
+            return _Literal(_WORDS[tok])
+        if tok == "[":
+            return _List(tuple(self.items("]", self.value)))
+        if tok == "{":
+            return _Map(tuple(self.items("}", self.pair)))
+        return self.fail(f"expected a value, found {tok!r}")
+
+    def pair(self) -> tuple[str, Expression]:
+        kind, tok = self.take()
+        if kind != "str":
+            self.fail(f"an object key must be a quoted string, found {tok!r}")
+        self.take(":")
+        return _unquote(tok), self.value()
+
+    def call(self, name: str) -> Expression:
+        self.take("(")
+        self.depth += 1
+        if self.depth > MAX_NESTED_CALLS:
+            self.fail(f"more than {MAX_NESTED_CALLS} nested function calls")
+        args = tuple(self.items(")", self.value))
+        self.depth -= 1
+        try:
+            check_call(name, len(args))
+        except ExpressionError as exc:
+            self.fail(exc.message)
+        return Call(self.text, name, args)
+
+
+def _unquote(token: str) -> str:
+    if token.startswith('"'):
+        return str(json.loads(token))
+    return re.sub(r"\\(.)", r"\1", token[1:-1])
 
 
 class Template(Protocol):

@@ -13,7 +13,7 @@ from typing import Any
 
 from ._condition import Condition, parse_condition
 from ._errors import ExpressionError, SpecError
-from ._expr import Path, Template, compile_template, parse_expression
+from ._expr import Expression, Template, compile_template, parse_expression
 from ._rules import TERMINAL
 from ._transitions import transitions
 
@@ -76,8 +76,8 @@ class State:
     default: str | None = None
     # Parallel / Map
     branches: tuple[Machine, ...] = ()
-    items: Path | None = None
-    concurrency: int | Path | None = None
+    items: Expression | None = None
+    concurrency: int | Expression | None = None
     # Wait / Fail
     seconds: float = 0.0
     wait_until: Any = None  # Seconds.$ / Timestamp / Timestamp.$: resolved when the state runs

@@ -173,13 +173,18 @@ def cmd_flow(args: argparse.Namespace) -> int:
     settings = _settings(args)
     path = Path(args.file) if getattr(args, "file", None) else flows.default_flow_path()
     if args.action == "validate":
-        problems = flows.validate_flow(path, known_arns=steps.registry())
+        problems = flows.validate_flow(path)
         if problems:
             print(f"{path}: invalid ({len(problems)} problem(s))", file=sys.stderr)
             for problem in problems:
                 print(f"  - {problem}", file=sys.stderr)
             return 1
         print(f"{path}: valid")
+        gaps = flows.embedded_gaps(path, known_arns=steps.registry())
+        if gaps:  # valid CloudFlow: it can run in the cloud, just not on this machine
+            print(f"the embedded engine cannot run ({len(gaps)}); CloudFlow can:", file=sys.stderr)
+            for gap in gaps:
+                print(f"  - {gap}", file=sys.stderr)
         return 0
     return _graph(args, settings)
 

@@ -133,3 +133,77 @@ def test_malformed_conditions(text: str) -> None:
 def test_ordering_mixed_types_is_an_error() -> None:
     with pytest.raises(ExpressionError, match="cannot order"):
         parse_condition("$Input.n > 'x'")(scope({"n": 1}))
+
+
+# The usage and output examples of the vendor's "Built-in functions" page
+# (https://help.aliyun.com/document_detail/2579872.html), plus the project's own.
+@pytest.mark.parametrize(
+    ("expr", "expected"),
+    [
+        ('arrayContains(["Tom",10],10)', True),
+        ('arrayContains(["Tom",10],"Jack")', False),
+        ("arrayContains([1], true)", False),  # true is not 1
+        ("arrayUnique([1, 2, 3, 1])", [1, 2, 3]),
+        ('format("hello {}","world")', "hello world"),
+        ('fromBase64("Rm5G")', "FnF"),
+        ('toBase64("FnF")', "Rm5G"),
+        ("""stringToJson('{"name": "Tom", "age": 10}')""", {"name": "Tom", "age": 10}),
+        ("""fromJSON('{"name": "Tom", "age": 10}')""", {"name": "Tom", "age": 10}),
+        ('hash("abc","MD5")', "900150983cd24fb0d6963f7d28e17f72"),
+        (
+            'jsonMerge({"name": "Tom", "age": 10},{"name": "Tom", "address": "beijing"})',
+            {"name": "Tom", "age": 10, "address": "beijing"},
+        ),
+        ("length([1, 2, 3])", 3),
+        ('length({"name": "Tom", "age": 10})', 2),
+        ('length("name")', 4),
+        ('mapKeys({"b": 1, "a": 2})', ["a", "b"]),
+        ('mapValues({"b": 1, "a": 2})', [2, 1]),
+        ("split('a,b,,c', ',')", ["a", "b", "", "c"]),
+        ("regexMatchString('^v[0-9]+$', 'v12')", True),
+        ("regexMatchString('^v[0-9]+$', 'x12')", False),
+        ("toArray(1, 'a', null, true)", [1, "a", None, True]),
+        ("get(toArray('x', 'y'), -1)", "y"),
+        ("get({'k': 'v'}, 'k')".replace("'k': 'v'", '"k": "v"'), "v"),
+        ("intAdd(40, 2)", 42),
+        ('jsonToString({"a": [1, "中"]})', '{"a":[1,"中"]}'),
+        ("format('{}/{}/{}', 1.0, true, toArray(1))", "1/true/[1]"),
+        ("format('{}-part-{}', $Context.Execution.Input.task_id, $Input.n)", "t9-part-3"),
+        ("length(" + "toArray(" * 9 + "1" + ")" * 10, 1),
+    ],
+)
+def test_built_in_functions(expr: str, expected: Any) -> None:
+    assert parse_expression(expr).render(scope({"n": 3})) == expected
+
+
+def test_uuid_and_random_int() -> None:
+    assert len({parse_expression("uuid()").render(scope()) for _ in range(3)}) == 3
+    values = {parse_expression("randomInt(1, 3)").render(scope()) for _ in range(60)}
+    assert values == {1, 2}
+
+
+@pytest.mark.parametrize(
+    ("expr", "message"),
+    [
+        ("format('{} {}', 1)", "the template has 2 placeholder(s) {} but 1 value(s) follow"),
+        ("get(toArray(1), 3)", "index 3 is out of range for an array of length 1"),
+        ("get($Input, 'zz')", "key 'zz' not found; the map has [n]"),
+        ("length(3)", "length(): argument 1 must be array or map or string, got number"),
+        ("intAdd('1', 2)", "intAdd(): argument 1 must be an integer"),
+        ("stringToJson('{')", "stringToJson(): not valid JSON"),
+        ("hash('a', 'CRC32')", "hash(): algorithm must be one of MD5, SHA-1, SHA-256, SHA-512"),
+        ("fromBase64('***')", "is not Base64"),
+        ("randomInt(3, 3)", "must be greater than the lower bound"),
+        ("regexMatchString('(', 'x')", "invalid pattern"),
+        ("length($Input.missing)", "key 'missing' not found"),
+    ],
+)
+def test_built_in_errors_name_the_function_and_the_expression(expr: str, message: str) -> None:
+    with pytest.raises(ExpressionError) as err:
+        parse_expression(expr).render(scope({"n": 3}))
+    assert message in str(err.value) and f"expression {expr!r}" in str(err.value)
+
+
+def test_a_constructor_evaluates_calls() -> None:
+    template = compile_template({"name.$": "format('{}-part-{}', $Input.task, $Input.n)", "n.$": "$Input.n"})
+    assert template.render(scope({"task": "t1", "n": 0})) == {"name": "t1-part-0", "n": 0}
