@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from ._cloudflow import CLOUDFLOW_REGIONS, CloudFlowConfig, CloudFlowEngine, CloudFlowError
 from ._engine import MAX_STATE_BYTES, Engine
 from ._errors import (
+    EventLimitExceeded,
     ExecutionAlreadyExists,
     ExecutionNotFound,
     ExecutionNotResumable,
@@ -26,7 +27,14 @@ from ._errors import (
 )
 from ._fc_http import FunctionError, HttpFunctions, function_of_arn
 from ._graph import render_graph
-from ._history import ExecutionInfo, ExecutionStore, state_stats, state_timings
+from ._history import (
+    CLOUDFLOW_MAX_EVENTS,
+    ExecutionInfo,
+    ExecutionStore,
+    cloudflow_events,
+    state_stats,
+    state_timings,
+)
 from ._interface import Execution, ExecutionEngine, ExecutionStatus, HistoryEvent
 from ._states import TaskContext
 from ._validate import FlowValidationError, Problem, check_flow, embedded_gaps, load_flow, validate_flow
@@ -36,6 +44,7 @@ if TYPE_CHECKING:
     from ._local_service import ApiError, LocalCloudFlow
 
 __all__ = [
+    "CLOUDFLOW_MAX_EVENTS",
     "CLOUDFLOW_REGIONS",
     "MAX_STATE_BYTES",
     "ApiError",
@@ -43,6 +52,7 @@ __all__ = [
     "CloudFlowEngine",
     "CloudFlowError",
     "Engine",
+    "EventLimitExceeded",
     "Execution",
     "ExecutionAlreadyExists",
     "ExecutionEngine",
@@ -65,6 +75,7 @@ __all__ = [
     "TaskContext",
     "check_flow",
     "cloudflow_app",
+    "cloudflow_events",
     "default_flow_path",
     "embedded_gaps",
     "function_of_arn",

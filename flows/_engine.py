@@ -32,20 +32,31 @@ from ._errors import (
     ExecutionNotResumable,
     ExecutionNotRunning,
     SpecError,
+    StateFailure,
     StateSizeExceeded,
     error_of,
 )
-from ._history import ExecutionInfo, ExecutionStore, HistoryWriter
+from ._history import CLOUDFLOW_MAX_EVENTS, ExecutionInfo, ExecutionStore, HistoryWriter
 from ._interface import Execution, ExecutionStatus, HistoryEvent
 from ._machine import Machine, compile_machine
 from ._rules import NAME_RE
 from ._runner import Cancel, Cancelled, Run
+from ._states import DEFAULT_CONCURRENCY
 
 __all__ = ["MAX_STATE_BYTES", "Engine"]
 
 MAX_STATE_BYTES = 64 * 1024
 POLL_S = 0.2  # how often wait() re-reads an execution that another process runs
 log = structlog.get_logger(logger_name=__name__)
+
+
+def _cap_maps(machine: Machine, cap: int) -> None:
+    """Lower every Map's fixed ``MaxConcurrency`` (0 or none: the default) to at most ``cap``."""
+    for state in machine.states.values():
+        if state.type == "Map" and (state.concurrency is None or isinstance(state.concurrency, int)):
+            state.concurrency = min(cap, state.concurrency or DEFAULT_CONCURRENCY)
+        for branch in state.branches:
+            _cap_maps(branch, cap)
 
 
 class _Live:
@@ -59,7 +70,14 @@ class _Live:
 
 
 class Engine:
-    """Runs one flow definition; an unknown ``resourceArn`` or bad expression fails construction."""
+    """Runs one flow definition; an unknown ``resourceArn`` or bad expression fails construction.
+
+    ``max_events`` is CloudFlow's per-execution event limit (None: no limit): an execution whose
+    history would pass it fails with ``FnF.EventLimitExceeded``, so a flow that would break in the
+    cloud breaks in tests too. ``max_concurrency`` caps every Map's ``MaxConcurrency`` on this
+    machine (the flow's number is for the cloud, where each iteration gets its own function instances).
+    A Task ``FNF:StartExecution`` of this same flow runs a child execution here and waits for it.
+    """
 
     def __init__(
         self,
@@ -70,9 +88,15 @@ class Engine:
         services: Mapping[str, Any] | None = None,
         sleep: Callable[[float], None] = time.sleep,
         max_state_bytes: int = MAX_STATE_BYTES,
+        max_events: int | None = CLOUDFLOW_MAX_EVENTS,
+        max_concurrency: int | None = None,
     ) -> None:
         self._flow = str(spec.get("Name") or "flow")
+        registry = {**registry, f"acs:fnf:::flow/{self._flow}": self._run_child}
         self.machine: Machine = compile_machine(spec, registry)
+        if max_concurrency is not None:
+            _cap_maps(self.machine, max(1, max_concurrency))
+        self.max_events = max_events
         self._store = store
         self.services: Mapping[str, Any] = services or {}
         self.sleep = sleep
@@ -101,7 +125,7 @@ class Engine:
             if existing is not None:
                 return existing
             info = ExecutionInfo(name=name, flow=self._flow, input=payload)
-            writer = self._store.create(info)
+            writer = self._store.create(info, max_events=self.max_events)
             if writer is None:  # another process claimed the name just now
                 existing = self._existing(name)
                 assert existing is not None
@@ -182,12 +206,38 @@ class Engine:
             done = self._store.completed_tasks(name)
             info.pid, info.host = os.getpid(), socket.gethostname()
             self._store.save(info)
-            writer = self._store.reopen(name)
+            writer = self._store.reopen(name, max_events=self.max_events)
         writer.append("ExecutionResumed", reused_tasks=len(done), pid=info.pid, durable=True)
         log.info("execution.resumed", execution=name, reused_tasks=len(done))
         return self._launch(live, writer, done, wait)
 
     # -- internals ---------------------------------------------------------------------------------
+    def _run_child(self, event: Mapping[str, Any], ctx: Any) -> Any:
+        """A Task's ``FNF:StartExecution`` of this flow: start (or find) the child, wait, return its output.
+
+        The child's name comes from the parent (``executionName``), so a retried or resumed parent
+        finds the child it started before instead of starting a second one; a child whose process
+        died is resumed.
+        """
+        name = event.get("executionName")
+        if not isinstance(name, str):
+            raise SpecError("FNF:StartExecution: Parameters.executionName must name the child execution")
+        try:
+            self.start(name, event.get("input") or {})
+        except ExecutionAlreadyExists:
+            pass  # ended already: its outcome is below
+        child = self.wait(name)
+        while not child.done:  # left running by a process that died
+            try:
+                self.resume(name)
+            except ExecutionNotResumable:
+                pass  # another process took it over meanwhile
+            child = self.wait(name)
+        if child.status is not ExecutionStatus.SUCCEEDED:
+            error = dict(child.error or {"Code": "FnF.Error", "Detail": ""})
+            raise StateFailure(error["Code"], f"child execution {name!r} {child.status}: {error['Detail']}")
+        return child.output
+
     def _claim(self, info: ExecutionInfo) -> _Live | None:
         """Take ``info``'s run lock and register it as live here; None if another process holds it."""
         run_lock = self._store.lock(info.name)

@@ -129,7 +129,9 @@ def _task(state: State, raw: Mapping[str, Any], registry: Mapping[str, Handler])
     if arn not in registry:
         raise SpecError(f"state {state.name!r}: no function is registered for resourceArn {arn!r}")
     state.resource, state.handler = arn, registry[arn]
-    if "body.$" in params:
+    if raw.get("Action") == "FNF:StartExecution":  # the handler gets executionName and input
+        state.body = compile_template({k: v for k, v in params.items() if k != "resourceArn"})
+    elif "body.$" in params:
         state.body = parse_expression(params["body.$"])
     else:
         state.body = compile_template(params.get("body", {}))

@@ -22,7 +22,14 @@ from typing import Any
 
 import structlog
 
-from ._errors import ExpressionError, FlowError, StateFailure, StateSizeExceeded, error_of
+from ._errors import (
+    EventLimitExceeded,
+    ExpressionError,
+    FlowError,
+    StateFailure,
+    StateSizeExceeded,
+    error_of,
+)
 from ._expr import Scope
 from ._history import HistoryWriter
 from ._machine import Machine, State
@@ -145,7 +152,7 @@ class Run:
                 self.check_size(state, "input", inp)
                 out, nxt = self._attempt(state, inp, Attempt(at, retries, cancel))
                 self.check_size(state, "output", out)
-            except Cancelled:
+            except (Cancelled, EventLimitExceeded):  # the latter fails the execution, as in CloudFlow
                 raise
             except Exception as exc:
                 if isinstance(exc, ExpressionError) and not exc.state:

@@ -348,6 +348,16 @@ def test_map_runs_items_concurrently_up_to_max_concurrency(
     assert took < 0.15 * 4 / expected_peak + 0.3
 
 
+@pytest.mark.parametrize(("flow_limit", "cap", "expected_peak"), [(10, 2, 2), (None, 3, 3), (1, 3, 1)])
+def test_the_engine_caps_every_maps_concurrency_on_this_machine(
+    fx: Fixture, flow_limit: int | None, cap: int, expected_peak: int
+) -> None:
+    fn, stats = concurrency_probe(lambda item: 0.05)
+    fields = {} if flow_limit is None else {"MaxConcurrency": flow_limit}
+    ex = fx.run(map_flow(**fields), {"f": fn}, {"items": list(range(6))}, max_concurrency=cap)
+    assert ex.status == "Succeeded" and stats["peak"] == expected_peak
+
+
 def test_map_keeps_item_order_and_reads_concurrency_from_input(fx: Fixture) -> None:
     fn, stats = concurrency_probe(lambda item: 0.02 * (5 - item))  # later items finish first
     ex = fx.run(
@@ -453,7 +463,8 @@ def test_real_flow_routes_a_failing_video_and_still_publishes(fx: Fixture, summa
             if name == "summarize" and summary_breaks:  # a failing summary costs only its prose
                 raise Coded("InvalidStepInput", "summary.json cannot be written")
             if name == "prepare":
-                return {"task_id": event["task_id"], "video_ids": ["v1", "v2", "v3"], "max_concurrency": 2}
+                ids = ["v1", "v2", "v3"]
+                return {"task_id": event["task_id"], "mode": "batch", "video_ids": ids, "slices": []}
             if name == "fetch" and event["video_id"] == "v2":
                 raise Coded("SourceNotFound", "404 for v2")
             if name in ("analyze", "record-failure"):

@@ -1,0 +1,138 @@
+"""A 1,000-video batch runs in the shipped flow as child executions, none past CloudFlow's 5,000 events.
+
+The real Prepare step splits the batch; every other step is a fast fake, so the test is about the
+flow and the engine: one task, one summary, one publish, each video processed exactly once.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from flows import CLOUDFLOW_MAX_EVENTS, Engine, ExecutionAlreadyExists, ExecutionStore, cloudflow_events
+from flows import TaskContext
+from steps import Settings, TaskWorkspace, registry, step_services
+from steps.prepare import SLICE_SIZE
+
+ROOT = Path(__file__).resolve().parents[2]
+FLOW = yaml.safe_load((ROOT / "flows" / "video_insight.yaml").read_text(encoding="utf-8"))
+VIDEOS = 1000
+STEPS = (
+    "fetch",
+    "media",
+    "transcribe",
+    "shots",
+    "analyze",
+    "record-failure",
+    "summarize",
+    "publish",
+    "finish",
+)
+
+
+class FakeSteps:
+    """Instant stand-ins for every step but Prepare; records what each was called with."""
+
+    def __init__(self) -> None:
+        self.calls: dict[str, list[Any]] = {name: [] for name in STEPS}
+        self.lock = threading.Lock()
+
+    def handler(self, name: str) -> Any:
+        def fn(event: Any, ctx: TaskContext) -> Any:
+            with self.lock:
+                self.calls[name].append(event)
+            if name == "fetch" and event["video_id"].endswith("7"):  # a few bad links on the way
+                raise _Coded("SourceNotFound", f"404 for {event['video_id']}")
+            if name in ("analyze", "record-failure"):
+                return {"video_id": event["video_id"], "status": "failed" if "error" in event else "ok"}
+            if name == "finish":
+                return {"task_id": event["task_id"], "status": "finished", "counts": {}}
+            return {k: event[k] for k in ("task_id", "video_id") if k in event}
+
+        return fn
+
+    def registry(self) -> dict[str, Any]:
+        real = registry()
+        out = {f"acs:fc:::functions/video-insight-{n}": self.handler(n) for n in STEPS}
+        out["acs:fc:::functions/video-insight-prepare"] = real["acs:fc:::functions/video-insight-prepare"]
+        return out
+
+
+class _Coded(Exception):
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+def store_request(settings: Settings, task_id: str, count: int) -> None:
+    ws = TaskWorkspace(settings.workspace, task_id)
+    ws.dir.mkdir(parents=True)
+    videos = [{"name": f"clip {i}", "url": f"https://cdn.example.com/{i}.mp4"} for i in range(count)]
+    ws.request.write_text(json.dumps({"videos": videos}), encoding="utf-8")
+
+
+@pytest.fixture
+def run(settings: Settings, tmp_path: Path) -> Any:
+    def go(count: int, **engine_kw: Any) -> tuple[Engine, FakeSteps, Any]:
+        fakes = FakeSteps()
+        store_request(settings, "t1", count)
+        engine = Engine(
+            FLOW,
+            fakes.registry(),
+            store=ExecutionStore(tmp_path / "executions"),
+            services=step_services(settings),
+            sleep=lambda s: None,
+            **engine_kw,
+        )
+        return engine, fakes, engine.start("t1", {"task_id": "t1"}, wait=True)
+
+    return go
+
+
+def test_a_thousand_videos_run_as_child_executions_under_the_event_limit(run: Any) -> None:
+    engine, fakes, parent = run(VIDEOS)
+    assert parent.status == "Succeeded", parent.error
+    children = [f"t1-part-{n}" for n in range(VIDEOS // SLICE_SIZE)]
+    executions = {info.name: info for info in engine.list()}
+    assert sorted(executions) == sorted(["t1", *children])
+    assert all(info.status == "Succeeded" for info in executions.values())
+    counts = {name: cloudflow_events(engine.history(name)) for name in executions}
+    assert max(counts.values()) <= CLOUDFLOW_MAX_EVENTS, counts
+    assert counts["t1"] < 200  # the parent only starts and waits for its children
+
+    fetched = [e["video_id"] for e in fakes.calls["fetch"]]
+    assert len(fetched) == len(set(fetched)) == VIDEOS  # each video exactly once
+    failed = {e["video_id"] for e in fakes.calls["record-failure"]}
+    assert failed == {v for v in fetched if v.endswith("7")} and failed
+    assert len(fakes.calls["analyze"]) == VIDEOS - len(failed)
+    # one task: the batch steps run once, in the parent, on the whole task
+    assert fakes.calls["summarize"] == fakes.calls["publish"] == [{"task_id": "t1"}]
+    assert len(fakes.calls["finish"]) == 1
+
+    # a retried or resumed Slice finds the child it started: nothing runs twice
+    again = engine._run_child({"executionName": "t1-part-3", "input": {"task_id": "t1", "slice": 3}}, None)
+    assert again == engine.describe("t1-part-3").output
+    assert len(fakes.calls["fetch"]) == VIDEOS
+    with pytest.raises(ExecutionAlreadyExists):
+        engine.start("t1", {"task_id": "t1"})
+
+
+def test_the_same_batch_in_one_execution_would_break_in_the_cloud(run: Any, monkeypatch: Any) -> None:
+    """Without the split the engine fails the execution where CloudFlow would."""
+    monkeypatch.setattr("steps.prepare.SLICE_SIZE", 10_000)
+    _, fakes, execution = run(VIDEOS)
+    assert execution.status == "Failed"
+    assert execution.error["Code"] == "FnF.EventLimitExceeded"
+    assert fakes.calls["publish"] == []
+
+
+def test_a_batch_that_fits_runs_in_one_execution(run: Any) -> None:
+    engine, fakes, execution = run(SLICE_SIZE)
+    assert execution.status == "Succeeded", execution.error
+    assert [info.name for info in engine.list()] == ["t1"]
+    assert len(fakes.calls["fetch"]) == SLICE_SIZE
