@@ -7,6 +7,8 @@ flow and the engine: one task, one summary, one publish, each video processed ex
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import threading
 from pathlib import Path
 from typing import Any
@@ -16,6 +18,7 @@ import yaml
 
 from flows import CLOUDFLOW_MAX_EVENTS, Engine, ExecutionAlreadyExists, ExecutionStore, cloudflow_events
 from flows import TaskContext
+from flows._history import ExecutionInfo
 from steps import Settings, TaskWorkspace, registry, step_services
 from steps.prepare import SLICE_SIZE
 
@@ -136,3 +139,32 @@ def test_a_batch_that_fits_runs_in_one_execution(run: Any) -> None:
     assert execution.status == "Succeeded", execution.error
     assert [info.name for info in engine.list()] == ["t1"]
     assert len(fakes.calls["fetch"]) == SLICE_SIZE
+
+
+def test_a_child_left_running_by_a_dead_process_is_resumed_not_started_again(tmp_path: Path) -> None:
+    """The parent resumed after a crash: its Slice finds the child by name and resumes it."""
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    store = ExecutionStore(tmp_path)
+    spec = {
+        "Type": "StateMachine",
+        "Name": "h",
+        "SpecVersion": "v1",
+        "StartAt": "Echo",
+        "States": [{"Type": "Pass", "Name": "Echo", "End": True}],
+    }
+    engine = Engine(spec, {}, store=store)
+    writer = store.create(ExecutionInfo(name="t1-part-0", flow="h", input={"n": 1}, pid=dead.pid))
+    assert writer is not None
+    writer.close()
+    box: dict[str, Any] = {}
+    slice_task = threading.Thread(
+        target=lambda: box.update(out=engine._run_child({"executionName": "t1-part-0"}, None)), daemon=True
+    )
+    slice_task.start()
+    slice_task.join(timeout=30)  # a child nobody resumes would be waited for forever
+    assert not slice_task.is_alive(), "the Slice is still waiting for a child whose process died"
+    assert box["out"] == {"n": 1}
+    types = [e["type"] for e in store.events("t1-part-0")]
+    assert "ExecutionResumed" in types and "ExecutionStarted" not in types
+    assert [info.name for info in store.list()] == ["t1-part-0"]
