@@ -50,8 +50,39 @@ STOP = "stop.json"  # a stop request, read by the process that runs the executio
 CLOUDFLOW_MAX_EVENTS = 5000
 # How many CloudFlow history events one recorded event stands for. CloudFlow records a Task's start
 # between its scheduling and its end, which this history leaves out, so TaskScheduled counts twice;
-# ExecutionResumed is this engine's own bookkeeping. Every other event is one of CloudFlow's.
+# ExecutionResumed is this engine's own bookkeeping. Every other event is one of CloudFlow's. Each
+# Map iteration and Parallel branch is a scope of its own there (its start and its end: 2 more),
+# seen here as the first state entered under a new path prefix. The exact event list CloudFlow
+# writes is not published (?); this errs on the high side, so a flow that passes here fits there.
 _WEIGHTS = {"TaskScheduled": 2, "ExecutionResumed": 0}
+_SCOPE_EVENTS = 2
+
+
+class _Counter:
+    """Counts events the CloudFlow way as they come (remembers the scopes it has seen)."""
+
+    def __init__(self) -> None:
+        self.total = 0
+        self.scopes: set[str] = set()
+
+    def weigh(self, type: str, path: str) -> tuple[int, str | None]:
+        """The weight of an event, and the new scope it opens (None if none)."""
+        weight = _WEIGHTS.get(type, 1)
+        if type == "StateEntered" and "/" in path:
+            scope = path.rsplit("/", 1)[0]
+            if scope not in self.scopes:
+                return weight + _SCOPE_EVENTS, scope
+        return weight, None
+
+    def add(self, weight: int, scope: str | None) -> None:
+        self.total += weight
+        if scope is not None:
+            self.scopes.add(scope)
+
+    def feed(self, event: dict[str, Any]) -> None:
+        self.add(*self.weigh(str(event.get("type")), str(event.get("path") or "")))
+
+
 log = structlog.get_logger(logger_name=__name__)
 
 
@@ -127,7 +158,10 @@ def _fsync_dir(path: Path) -> None:
 
 def cloudflow_events(events: Iterator[dict[str, Any]] | builtins.list[dict[str, Any]]) -> int:
     """How many events CloudFlow would have recorded for these (see ``_WEIGHTS``)."""
-    return sum(_WEIGHTS.get(str(e.get("type")), 1) for e in events)
+    counter = _Counter()
+    for event in events:
+        counter.feed(event)
+    return counter.total
 
 
 class HistoryWriter:
@@ -145,11 +179,11 @@ class HistoryWriter:
         next_id: int = 1,
         sync_interval: float = 0.05,
         max_events: int | None = None,
-        counted: int = 0,
+        counter: _Counter | None = None,
     ) -> None:
         self.path = path
         self.max_events = max_events
-        self.counted = counted
+        self.counter = counter or _Counter()
         self._file: IO[str] = path.open("a", encoding="utf-8")
         self._lock = threading.Lock()
         self._next_id = next_id
@@ -166,17 +200,17 @@ class HistoryWriter:
     ) -> None:
         """Write one event; ``durable`` fsyncs before returning."""
         with self._lock:
-            weight = _WEIGHTS.get(type, 1)
+            weight, scope = self.counter.weigh(type, path)
             if (
                 self.max_events is not None
-                and self.counted + weight > self.max_events
+                and self.counter.total + weight > self.max_events
                 and not type.startswith("Execution")
             ):
                 raise EventLimitExceeded(
                     f"the execution passed {self.max_events} history events, CloudFlow's limit for one "
                     "execution; split the batch into child executions or raise the limit"
                 )
-            self.counted += weight
+            self.counter.add(weight, scope)
             event = {
                 "id": self._next_id,
                 "ts": round(time.time(), 6),
@@ -247,7 +281,7 @@ class ExecutionStore:
     def reopen(self, name: str, *, max_events: int | None = None) -> HistoryWriter:
         """A writer that continues ``name``'s history after its last event (for resume)."""
         path = self._dir(name) / HISTORY
-        last = counted = 0
+        last, counter = 0, _Counter()
         if path.exists():
             with path.open("rb+") as f:
                 data = f.read()
@@ -255,9 +289,9 @@ class ExecutionStore:
                     f.write(b"\n")
             for event in self._read(path):
                 last = max(last, int(event.get("id", 0)))
-                counted += _WEIGHTS.get(str(event.get("type")), 1)
+                counter.feed(event)
         return HistoryWriter(
-            path, next_id=last + 1, sync_interval=self.sync_interval, max_events=max_events, counted=counted
+            path, next_id=last + 1, sync_interval=self.sync_interval, max_events=max_events, counter=counter
         )
 
     def save(self, info: ExecutionInfo) -> None:

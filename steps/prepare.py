@@ -6,7 +6,7 @@ door, or — a cloud submit from a machine without the workspace — rides in th
 the same execution finds it). Output ``{task_id, mode, video_ids, slices, max_concurrency}``.
 Duplicate links stay in the manifest (``duplicate_of``) but are not in ``video_ids``.
 
-CloudFlow fails an execution past 5,000 history events, and one video costs about 30 of them, so a
+CloudFlow fails an execution past 5,000 history events, and one video costs about 35 of them, so a
 batch of more than :data:`SLICE_SIZE` videos is split: ``mode: split`` with ``slices`` ``[0, 1, …]``,
 each run as a child execution of the same flow named ``<task_id>-part-<n>``. A child starts with
 ``{task_id, slice}``; Prepare then only reads the manifest the parent wrote and answers
@@ -34,7 +34,7 @@ __all__ = ["PrepareInput", "PrepareOutput", "handler", "run"]
 log = get_logger(__name__)
 
 
-SLICE_SIZE = 100  # videos per execution: ~30 events each, well under CloudFlow's 5,000 with retries
+SLICE_SIZE = 100  # videos per execution: ~35 events each, well under CloudFlow's 5,000 with retries
 _CHILD = "{task_id}-part-{slice}"  # the flow names child executions so (format() in the flow YAML)
 
 

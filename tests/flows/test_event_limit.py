@@ -80,6 +80,12 @@ def test_counting_follows_cloudflow() -> None:
     events = [{"type": t} for t in ("ExecutionStarted", "StateEntered", "TaskScheduled", "TaskSucceeded")]
     assert cloudflow_events(events) == 5
     assert cloudflow_events([{"type": "ExecutionResumed"}]) == 0
+    # each Map iteration and Parallel branch is a scope with a start and an end of its own
+    entered = [
+        {"type": "StateEntered", "path": p}
+        for p in ("Videos", "Videos/0/Item", "Videos/0/Fetch", "Videos/1/Item", "Videos/0/U/Branch1/Shots")
+    ]
+    assert cloudflow_events(entered) == 5 + 3 * 2
 
 
 def test_a_resumed_execution_keeps_counting_from_its_history(tmp_path: Path) -> None:
