@@ -328,7 +328,7 @@ class _Checks:
             self.expression(path, field, ref, output=False)
 
 
-_QUOTED = re.compile(r""""(?:[^"\\]|\\.)*"|'[^']*'""")
+_QUOTED = re.compile(r""""(?:[^"\\]|\\.)*"|'[^']*'|`[^`]*`""")
 _JSONPATH = re.compile(r"\$\.")
 _COND_PATH = re.compile(
     r"""\$[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_-]*|\[-?\d+\]|\["[^"]*"\]|\['[^']*'\])*"""

@@ -116,6 +116,16 @@ def test_constructor_rejects_bad_expression_and_duplicate_key() -> None:
         ("$Input.empty", False),
         ("$Input.name < 'b'", True),
         ("$Context.Execution.Input.task_id == 't9'", True),
+        # the operators of the vendor's Choice page: backtick strings, prefix -, in
+        ("$Input.kind == `video`", True),
+        ("-$Input.n < -3", True),
+        ("'a' in $Input.items", True),
+        ("'z' in $Input.items", False),
+        ("'kind' in $Input", True),
+        ("!('none' in $Input) || $Input.n > 3", True),
+        # built-in functions as operands
+        ("length($Input.items) == 2 && length(split('x,)', ',')) == 2", True),
+        ("arrayContains($Input.items, 'b')", True),
     ],
 )
 def test_conditions(condition: str, expected: bool) -> None:
@@ -124,10 +134,30 @@ def test_conditions(condition: str, expected: bool) -> None:
     assert bool(parse_condition(condition)(scope(data))) is expected
 
 
-@pytest.mark.parametrize("text", ["", "$Input.n >", "$Input.n > > 3", "($Input.n", "$Input.n = 3", "3 3"])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "",
+        "$Input.n >",
+        "$Input.n > > 3",
+        "($Input.n",
+        "$Input.n = 3",
+        "3 3",
+        "length($Input",
+        "nope(1) == 1",
+        "in",
+    ],
+)
 def test_malformed_conditions(text: str) -> None:
     with pytest.raises(ExpressionError):
         parse_condition(text)
+
+
+def test_in_needs_a_container_and_minus_a_number() -> None:
+    with pytest.raises(ExpressionError, match="'in' needs an array or an object"):
+        parse_condition("'a' in $Input.n")(scope({"n": 1}))
+    with pytest.raises(ExpressionError, match="'-' needs a number"):
+        parse_condition("-$Input.s < 0")(scope({"s": "x"}))
 
 
 def test_ordering_mixed_types_is_an_error() -> None:

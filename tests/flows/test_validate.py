@@ -505,6 +505,8 @@ def test_check_flow_raises_with_every_problem() -> None:
         ("$.status == 'ready'", "JSONPath"),
         ("($Input.n > 2", "invalid condition"),
         ("len($Input.items) > 2", "invalid condition"),
+        ("lenght($Input.items) > 2", 'unknown built-in function lenght(); did you mean "length"?'),
+        ("length($Output.Body) > 2", "$Output is only available inside an OutputConstructor"),
     ],
 )
 def test_bad_conditions(condition: str, message: str) -> None:
@@ -516,11 +518,11 @@ def test_bad_conditions(condition: str, message: str) -> None:
 
 
 def test_paths_inside_condition_strings_are_not_checked() -> None:
-    cond = '$Input.label == "$Output.x" || !$Input.skip'
-    assert (
-        problems_after(lambda f: state(f, "Videos/Processor/Route")["Branches"][0].update(Condition=cond))
-        == []
-    )
+    for cond in ('$Input.label == "$Output.x" || !$Input.skip', "$Input.label == `$Output.x`"):
+        found = problems_after(
+            lambda f, c=cond: state(f, "Videos/Processor/Route")["Branches"][0].update(Condition=c)
+        )
+        assert found == [], cond
 
 
 def test_other_integrations_are_valid_cloudflow_but_gaps_for_the_embedded_engine() -> None:

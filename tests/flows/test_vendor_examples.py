@@ -19,7 +19,7 @@ EXAMPLES = sorted(VENDOR.glob("*.yaml"))
 
 
 def test_every_example_cites_its_source() -> None:
-    assert len(EXAMPLES) >= 6
+    assert len(EXAMPLES) >= 7
     for path in EXAMPLES:
         assert "https://" in path.read_text(encoding="utf-8").split("\nType:")[0], path.name
 
@@ -33,6 +33,7 @@ def test_the_vendors_examples_are_valid(path: Path) -> None:
     ("name", "gaps"),
     [
         ("built_in_function", []),
+        ("choice", []),
         ("succeed_ends_a_scope", []),
         ("distributed_map", []),
         (
@@ -72,6 +73,14 @@ def test_the_embedded_engine_runs_them(tmp_path: Path) -> None:
         "Branch0": {"FieldA": 123},
         "Branch1": {"FieldA": 321},
     }
+    for n, (inp, went) in enumerate(
+        [
+            ({"status": "ready"}, "Pass2"),
+            ({"status": "held", "tags": ["urgent"], "priority": 2}, "Pass2"),
+            ({"status": "held", "tags": [], "priority": 2}, "Pass1"),
+        ]
+    ):
+        assert run(tmp_path / f"c{n}", "choice", inp).output == {"went": went}
     hello = run(tmp_path / "2", "built_in_function", {"username": "Tom"})
     assert hello.output == {"greeting": "Hello, Tom", "letters": 3, "tags": ["a", "b"]}
 
