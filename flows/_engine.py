@@ -16,6 +16,7 @@ checks for a stop request before every state (a Task already running is let fini
 from __future__ import annotations
 
 import builtins
+import contextlib
 import functools
 import json
 import os
@@ -29,6 +30,7 @@ import structlog
 
 from ._errors import (
     ExecutionAlreadyExists,
+    ExecutionNotFound,
     ExecutionNotResumable,
     ExecutionNotRunning,
     SpecError,
@@ -97,6 +99,7 @@ class Engine:
         if max_concurrency is not None:
             _cap_maps(self.machine, max(1, max_concurrency))
         self.max_events = max_events
+        self._children: dict[str, set[str]] = {}  # parent execution → the children it started here
         self._store = store
         self.services: Mapping[str, Any] = services or {}
         self.sleep = sleep
@@ -183,7 +186,11 @@ class Engine:
                 live.stop.flag.set()
             info.status, info.error, info.stopped = ExecutionStatus.STOPPED, reason, time.time()
             self._store.save(info)
+            children = self._children.pop(name, set())
         log.info("execution.stopped", execution=name, code=error)
+        for child in sorted(children):  # its child executions go with it
+            with contextlib.suppress(ExecutionNotRunning, ExecutionNotFound):  # ended, or not started
+                self.stop(child, error=error, cause=f"its parent execution {name!r} was stopped")
         return info.snapshot()
 
     def resume(self, name: str, *, wait: bool = False) -> Execution:
@@ -217,26 +224,37 @@ class Engine:
 
         The child's name comes from the parent (``executionName``), so a retried or resumed parent
         finds the child it started before instead of starting a second one; a child whose process
-        died is resumed.
+        died is resumed, and stopping the parent stops the child.
         """
         name = event.get("executionName")
         if not isinstance(name, str):
             raise SpecError("FNF:StartExecution: Parameters.executionName must name the child execution")
-        try:
+        parent = str(getattr(ctx, "execution", "") or "")
+        with self._lock:
+            self._children.setdefault(parent, set()).add(name)
+        with contextlib.suppress(ExecutionAlreadyExists):  # ended already: its outcome is below
             self.start(name, event.get("input") or {})
-        except ExecutionAlreadyExists:
-            pass  # ended already: its outcome is below
-        child = self.wait(name)
-        while not child.done:  # left running by a process that died
-            try:
-                self.resume(name)
-            except ExecutionNotResumable:
-                pass  # another process took it over meanwhile
-            child = self.wait(name)
+        child = self._follow(name, parent)
+        with self._lock:
+            self._children.get(parent, set()).discard(name)
         if child.status is not ExecutionStatus.SUCCEEDED:
             error = dict(child.error or {"Code": "FnF.Error", "Detail": ""})
             raise StateFailure(error["Code"], f"child execution {name!r} {child.status}: {error['Detail']}")
         return child.output
+
+    def _follow(self, name: str, parent: str) -> Execution:
+        """Wait for child ``name`` to end: resume it if its process died, stop it if ``parent`` stops."""
+        while True:
+            if parent and self._store.stop_requested(parent):  # asked here or by another process
+                with contextlib.suppress(ExecutionNotRunning):
+                    self.stop(name, error="Stopped", cause=f"its parent execution {parent!r} was stopped")
+                return self.describe(name)
+            child = self.wait(name, timeout=5 * POLL_S)
+            if child.done:
+                return child
+            if child.resumable:
+                with contextlib.suppress(ExecutionNotResumable):  # another process took it over
+                    self.resume(name)
 
     def _claim(self, info: ExecutionInfo) -> _Live | None:
         """Take ``info``'s run lock and register it as live here; None if another process holds it."""

@@ -7,10 +7,9 @@ from typing import Any
 
 import pytest
 
-from flows import CLOUDFLOW_MAX_EVENTS, Engine, ExecutionStore, cloudflow_events
+from flows import CLOUDFLOW_MAX_EVENTS, Engine, ExecutionStore, TaskContext, cloudflow_events
 from flows._errors import EventLimitExceeded
 from flows._history import ExecutionInfo
-from flows import TaskContext
 
 ARN = "acs:fc:::functions/work"
 

@@ -16,8 +16,14 @@ from typing import Any
 import pytest
 import yaml
 
-from flows import CLOUDFLOW_MAX_EVENTS, Engine, ExecutionAlreadyExists, ExecutionStore, cloudflow_events
-from flows import TaskContext
+from flows import (
+    CLOUDFLOW_MAX_EVENTS,
+    Engine,
+    ExecutionAlreadyExists,
+    ExecutionStore,
+    TaskContext,
+    cloudflow_events,
+)
 from flows._history import ExecutionInfo
 from steps import Settings, TaskWorkspace, registry, step_services
 from steps.prepare import SLICE_SIZE
@@ -168,3 +174,28 @@ def test_a_child_left_running_by_a_dead_process_is_resumed_not_started_again(tmp
     types = [e["type"] for e in store.events("t1-part-0")]
     assert "ExecutionResumed" in types and "ExecutionStarted" not in types
     assert [info.name for info in store.list()] == ["t1-part-0"]
+
+
+def test_stopping_the_parent_stops_its_children(settings: Settings, tmp_path: Path) -> None:
+    fakes = FakeSteps()
+    first, gate = threading.Event(), threading.Event()
+    fetch = fakes.handler("fetch")
+
+    def slow_fetch(event: Any, ctx: TaskContext) -> Any:
+        first.set()
+        gate.wait(30)  # held until the parent is stopped
+        return fetch(event, ctx)
+
+    registry = fakes.registry() | {"acs:fc:::functions/video-insight-fetch": slow_fetch}
+    store_request(settings, "t1", 2 * SLICE_SIZE + 1)
+    engine = Engine(
+        FLOW, registry, store=ExecutionStore(tmp_path / "ex"), services=step_services(settings), sleep=print
+    )
+    engine.start("t1", {"task_id": "t1"})
+    assert first.wait(30)
+    assert engine.stop("t1").status == "Stopped"
+    gate.set()
+    children = [engine.wait(f"t1-part-{n}", timeout=30) for n in range(3)]
+    assert [c.status for c in children] == ["Stopped"] * 3
+    assert all("its parent execution 't1' was stopped" in c.error["Detail"] for c in children)
+    assert len(fakes.calls["fetch"]) < 2 * SLICE_SIZE + 1 and fakes.calls["publish"] == []
