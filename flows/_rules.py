@@ -15,7 +15,15 @@ from ._condition import parse_condition
 from ._errors import ExpressionError
 from ._expr import parse_expression
 
-__all__ = ["LOCAL_ACTIONS", "MAX_CONCURRENCY", "NAME_RE", "STATE_NAME_RE", "TERMINAL", "Problem"]
+__all__ = [
+    "LOCAL_ACTIONS",
+    "MAX_CONCURRENCY",
+    "NAME_RE",
+    "STATE_NAME_RE",
+    "TASK_MODES",
+    "TERMINAL",
+    "Problem",
+]
 
 
 NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_-]{0,127}")  # flows and executions
@@ -25,6 +33,7 @@ NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_-]{0,127}")  # flows and executions
 STATE_NAME_RE = re.compile(r"[^\W\d][\w-]{0,127}")
 # Actions the embedded engine runs; any other ``Service:Operation`` is valid CloudFlow it cannot run.
 LOCAL_ACTIONS = ("FC:InvokeFunction", "FNF:StartExecution")
+TASK_MODES = ("RequestComplete", "WaitForSystemCallback", "WaitForCustomCallback")  # the Task page's three
 ACTION_RE = re.compile(r"[A-Za-z][A-Za-z0-9]*:[A-Za-z][A-Za-z0-9]*")
 MAX_CONCURRENCY = 40  # an inline Map's ceiling
 

@@ -27,6 +27,7 @@ from ._rules import (
     MAX_CONCURRENCY,
     NAME_RE,
     STATE_NAME_RE,
+    TASK_MODES,
     TERMINAL,
     Problem,
     _Checks,
@@ -317,6 +318,13 @@ class _Validator(_Checks):
             self.add(path, "Parameters", f"must be a mapping, got {type(params).__name__}")
             params = None
         params = params or {}
+        mode = state.get("TaskMode")
+        if mode is not None and mode not in TASK_MODES:
+            self.add(
+                path,
+                "TaskMode",
+                f"must be one of {', '.join(TASK_MODES)}, got {mode!r}{_suggest(str(mode), TASK_MODES)}",
+            )
         if not isinstance(action, str) or not action:
             self.add(path, "Action", "a Task needs an Action (FC:InvokeFunction to call a function)")
         elif not ACTION_RE.fullmatch(action):
@@ -361,6 +369,12 @@ class _Validator(_Checks):
                     "the embedded engine waits for child executions "
                     f"(TaskMode: WaitForSystemCallback), not {mode}",
                 )
+        elif mode == "WaitForCustomCallback":
+            self.gap(
+                path,
+                "TaskMode",
+                "the embedded engine has no task-callback API: a function's answer ends its Task",
+            )
         elif self.known_arns is not None and isinstance(arn, str) and arn not in self.known_arns:
             self.gap(
                 path,

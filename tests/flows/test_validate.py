@@ -552,7 +552,7 @@ def test_a_child_flow_other_than_this_one_is_a_gap() -> None:
     for change in (
         child("acs:fnf:::flow/demo"),
         child("acs:fnf:::flow/other"),
-        child("acs:fnf:::flow/demo", "x"),
+        child("acs:fnf:::flow/demo", "RequestComplete"),
     ):
         assert problems_after(change) == []
     assert problems_after(child("acs:fnf:::flow/demo"), known_arns=registry()) == []
@@ -611,3 +611,17 @@ def test_ten_nested_calls_are_allowed() -> None:
     assert (
         problems_after(lambda f: state(f, "Videos/Processor/Fetch")["Parameters"].update({"x.$": expr})) == []
     )
+
+
+def test_task_modes_are_the_three_documented() -> None:
+    found = problems_after(lambda f: state(f, "Prepare").__setitem__("TaskMode", "Requestcomplete"))
+    assert_problem(
+        found, "Prepare", "TaskMode", "must be one of RequestComplete", 'did you mean "RequestComplete"?'
+    )
+
+    def callback(f: dict[str, Any]) -> None:
+        state(f, "Prepare")["TaskMode"] = "WaitForCustomCallback"
+
+    assert problems_after(callback) == []
+    gaps = problems_after(callback, known_arns=registry())
+    assert_problem(gaps, "Prepare", "TaskMode", "no task-callback API")
