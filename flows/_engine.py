@@ -23,7 +23,7 @@ import os
 import socket
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 import structlog
@@ -50,6 +50,26 @@ __all__ = ["MAX_STATE_BYTES", "Engine"]
 MAX_STATE_BYTES = 64 * 1024
 POLL_S = 0.2  # how often wait() re-reads an execution that another process runs
 log = structlog.get_logger(logger_name=__name__)
+
+
+class _WithChild(Mapping[str, Callable[..., Any]]):
+    """``registry`` plus one more entry, looked up lazily (a registry may load handlers on lookup)."""
+
+    def __init__(self, registry: Mapping[str, Callable[..., Any]], arn: str, handler: Callable[..., Any]):
+        self.registry, self.arn, self.handler = registry, arn, handler
+
+    def __getitem__(self, arn: str) -> Callable[..., Any]:
+        return self.handler if arn == self.arn else self.registry[arn]
+
+    def __contains__(self, arn: object) -> bool:
+        return arn == self.arn or arn in self.registry
+
+    def __iter__(self) -> Iterator[str]:
+        yield self.arn
+        yield from self.registry
+
+    def __len__(self) -> int:
+        return len(self.registry) + 1
 
 
 def _cap_maps(machine: Machine, cap: int) -> None:
@@ -94,7 +114,7 @@ class Engine:
         max_concurrency: int | None = None,
     ) -> None:
         self._flow = str(spec.get("Name") or "flow")
-        registry = {**registry, f"acs:fnf:::flow/{self._flow}": self._run_child}
+        registry = _WithChild(registry, f"acs:fnf:::flow/{self._flow}", self._run_child)
         self.machine: Machine = compile_machine(spec, registry)
         if max_concurrency is not None:
             _cap_maps(self.machine, max(1, max_concurrency))

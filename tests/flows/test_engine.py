@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -538,3 +538,33 @@ def test_missing_key_at_runtime_fails_the_state_with_a_clear_error(fx: Fixture) 
     assert ex.status == "Failed" and ex.error["Code"] == "FnF.ExpressionError"
     assert "state 'T'" in ex.error["Detail"] and "$Output.Body.video_id" in ex.error["Detail"]
     assert "key 'video_id' not found" in ex.error["Detail"] and "[videoId]" in ex.error["Detail"]
+
+
+def test_the_registry_is_looked_up_not_copied(tmp_path: Path) -> None:
+    """A registry may resolve ARNs it does not list (a region and account in the ARN) or load on lookup."""
+
+    class Resolving(Mapping[str, Handler]):
+        def __init__(self) -> None:
+            self.looked_up: list[str] = []
+
+        def __getitem__(self, arn: str) -> Handler:
+            self.looked_up.append(arn)
+            if not arn.endswith(":functions/f"):
+                raise KeyError(arn)
+            return lambda event, ctx: {"echo": event}
+
+        def __contains__(self, arn: object) -> bool:
+            return isinstance(arn, str) and arn.endswith(":functions/f")
+
+        def __iter__(self) -> Iterator[str]:
+            return iter(["acs:fc:::functions/f", "acs:fc:::functions/never-used"])
+
+        def __len__(self) -> int:
+            return 2
+
+    spec = flow(task("T", "f"))
+    spec["States"][0]["Parameters"]["resourceArn"] = "acs:fc:cn-hangzhou:123:functions/f"
+    registry = Resolving()
+    engine = Engine(spec, registry, store=ExecutionStore(tmp_path))
+    assert engine.start("e", {"n": 1}, wait=True).output == {"Body": {"echo": {"n": 1}}}
+    assert "acs:fc:::functions/never-used" not in registry.looked_up
