@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from ._cloudflow import CLOUDFLOW_REGIONS, CloudFlowConfig, CloudFlowEngine, CloudFlowError
 from ._engine import MAX_STATE_BYTES, Engine
 from ._errors import (
+    EventLimitExceeded,
     ExecutionAlreadyExists,
     ExecutionNotFound,
     ExecutionNotResumable,
@@ -27,16 +28,24 @@ from ._errors import (
 )
 from ._fc_http import FunctionError, HttpFunctions, function_of_arn
 from ._graph import render_graph
-from ._history import ExecutionInfo, ExecutionStore, state_stats, state_timings
+from ._history import (
+    CLOUDFLOW_MAX_EVENTS,
+    ExecutionInfo,
+    ExecutionStore,
+    cloudflow_events,
+    state_stats,
+    state_timings,
+)
 from ._interface import Execution, ExecutionEngine, ExecutionStatus, HistoryEvent
 from ._states import TaskContext
-from ._validate import FlowValidationError, Problem, check_flow, load_flow, validate_flow
+from ._validate import FlowValidationError, Problem, check_flow, embedded_gaps, load_flow, validate_flow
 
 if TYPE_CHECKING:
     from ._local_api import cloudflow_app
     from ._local_service import ApiError, LocalCloudFlow
 
 __all__ = [
+    "CLOUDFLOW_MAX_EVENTS",
     "CLOUDFLOW_REGIONS",
     "MAX_STATE_BYTES",
     "ApiError",
@@ -44,6 +53,7 @@ __all__ = [
     "CloudFlowEngine",
     "CloudFlowError",
     "Engine",
+    "EventLimitExceeded",
     "Execution",
     "ExecutionAlreadyExists",
     "ExecutionEngine",
@@ -67,7 +77,9 @@ __all__ = [
     "TaskContext",
     "check_flow",
     "cloudflow_app",
+    "cloudflow_events",
     "default_flow_path",
+    "embedded_gaps",
     "function_of_arn",
     "load_flow",
     "render_graph",

@@ -5,8 +5,14 @@ Grammar (highest precedence last)::
     expr    := and ('||' and)*
     and     := unary ('&&' unary)*
     unary   := '!' unary | compare
-    compare := operand (('==' | '!=' | '<' | '<=' | '>' | '>=') operand)?
-    operand := path | number | string | true | false | null | '(' expr ')'
+    compare := operand (('==' | '!=' | '<' | '<=' | '>' | '>=' | 'in') operand)?
+    operand := '-' operand | path | call | number | string | true | false | null | '(' expr ')'
+
+As the vendor's Choice page lists them (https://www.alibabacloud.com/help/en/serverless-workflow/latest/select-choice):
+comparisons for strings and numbers, ``||`` ``&&``, strings in double quotes or backticks (single
+quotes too), numbers, ``true``/``false``, the prefixes ``!`` and ``-``, and ``in`` (an array holds a
+value, or an object has a key). A ``call`` is a built-in function (:mod:`flows._builtins`), e.g.
+``length($Input.items) > 100``.
 
 Paths are the same as in constructors (:func:`~flows._expr.parse_expression`); a missing key is an
 ExpressionError, as in constructors. ``==``/``!=`` compare any JSON values (``true`` never equals
@@ -32,10 +38,11 @@ Condition = Callable[[Scope], Any]
 _TOKEN = re.compile(
     r"""\s*(?:
     (?P<path>\$[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_-]*|\[-?\d+\]|\["[^"]*"\]|\['[^']*'\])*)
-  | (?P<num>-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?)
-  | (?P<str>"(?:[^"\\]|\\.)*"|'[^']*')
-  | (?P<word>true|false|null)\b
-  | (?P<op>==|!=|<=|>=|&&|\|\||<|>|!|\(|\))
+  | (?P<call>[A-Za-z_][A-Za-z0-9_]*\s*\()
+  | (?P<num>\d+(?:\.\d+)?(?:[eE][+-]?\d+)?)
+  | (?P<str>"(?:[^"\\]|\\.)*"|'[^']*'|`[^`]*`)
+  | (?P<word>true|false|null|in)\b
+  | (?P<op>==|!=|<=|>=|&&|\|\||<|>|!|-|\(|\))
     )""",
     re.VERBOSE,
 )
@@ -54,9 +61,36 @@ def _tokenize(text: str) -> list[tuple[str, str]]:
                 f"unexpected text {text[pos:].strip()!r:.40} at offset {pos}", expression=text
             )
         kind = m.lastgroup or ""
+        if kind == "call":  # the whole call, to its closing parenthesis, is one operand
+            end = _call_end(text, m.end(), m.start(kind))
+            tokens.append((kind, text[m.start(kind) : end]))
+            pos = end
+            continue
         tokens.append((kind, m.group(kind)))
         pos = m.end()
     return tokens
+
+
+def _call_end(text: str, pos: int, start: int) -> int:
+    """The offset just after the ``)`` closing the call opened before ``pos`` (quotes skipped)."""
+    depth = 1
+    while pos < len(text):
+        char = text[pos]
+        if char in "\"'`":
+            close = text.find(char, pos + 1)
+            while char == '"' and close > 0 and text[close - 1] == "\\":
+                close = text.find(char, close + 1)
+            if close < 0:
+                break
+            pos = close
+        elif char == "(":
+            depth += 1
+        elif char == ")":
+            depth -= 1
+            if depth == 0:
+                return pos + 1
+        pos += 1
+    raise ExpressionError(f"the call at offset {start} has no closing ')'", expression=text)
 
 
 def _equal(a: Any, b: Any) -> bool:
@@ -118,10 +152,12 @@ class _Parser:
     def _compare(self) -> Condition:
         left = self._operand()
         op = self._peek()
-        if op not in ("==", "!=", "<", "<=", ">", ">="):
+        if op not in ("==", "!=", "<", "<=", ">", ">=", "in"):
             return left
         self._take()
         right = self._operand()
+        if op == "in":
+            return self._contains(left, right)
         if op == "==":
             return lambda s: _equal(left(s), right(s))
         if op == "!=":
@@ -140,11 +176,36 @@ class _Parser:
 
         return compare
 
+    def _contains(self, left: Condition, right: Condition) -> Condition:
+        text = self.text
+
+        def contains(s: Scope) -> bool:
+            item, container = left(s), right(s)
+            if isinstance(container, list):
+                return any(_equal(item, x) for x in container)
+            if isinstance(container, dict):
+                return isinstance(item, str) and item in container
+            raise ExpressionError(f"'in' needs an array or an object, got {container!r:.30}", expression=text)
+
+        return contains
+
+    def _negative(self) -> Condition:
+        inner, text = self._operand(), self.text
+
+        def negate(s: Scope) -> Any:
+            value = inner(s)
+            if not isinstance(value, (int, float)) or isinstance(value, bool):
+                raise ExpressionError(f"'-' needs a number, got {value!r:.30}", expression=text)
+            return -value
+
+        return negate
+
     def _operand(self) -> Condition:
         kind, value = self._take()
-        if kind == "path":
-            path = parse_expression(value)
-            return path.render
+        if kind in ("path", "call"):
+            return parse_expression(value).render
+        if value == "-":
+            return self._negative()
         if value == "(":
             inner = self._or()
             if self._take()[1] != ")":
@@ -154,7 +215,7 @@ class _Parser:
             const: Any = json.loads(value)
         elif kind == "str":
             const = json.loads(value) if value.startswith('"') else value[1:-1]
-        elif kind == "word":
+        elif kind == "word" and value in _WORDS:
             const = _WORDS[value]
         else:
             raise ExpressionError(f"expected a value, found {value!r}", expression=self.text)

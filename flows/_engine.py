@@ -16,37 +16,70 @@ checks for a stop request before every state (a Task already running is let fini
 from __future__ import annotations
 
 import builtins
+import contextlib
 import functools
 import json
 import os
 import socket
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 import structlog
 
 from ._errors import (
     ExecutionAlreadyExists,
+    ExecutionNotFound,
     ExecutionNotResumable,
     ExecutionNotRunning,
     SpecError,
+    StateFailure,
     StateSizeExceeded,
     error_of,
     storage_full,
 )
-from ._history import ExecutionInfo, ExecutionStore, HistoryWriter
+from ._history import CLOUDFLOW_MAX_EVENTS, ExecutionInfo, ExecutionStore, HistoryWriter
 from ._interface import Execution, ExecutionStatus, HistoryEvent
 from ._machine import Machine, compile_machine
 from ._rules import NAME_RE
 from ._runner import Cancel, Cancelled, Run
+from ._states import DEFAULT_CONCURRENCY
 
 __all__ = ["MAX_STATE_BYTES", "Engine"]
 
 MAX_STATE_BYTES = 64 * 1024
 POLL_S = 0.2  # how often wait() re-reads an execution that another process runs
 log = structlog.get_logger(logger_name=__name__)
+
+
+class _WithChild(Mapping[str, Callable[..., Any]]):
+    """``registry`` plus one more entry, looked up lazily (a registry may load handlers on lookup)."""
+
+    def __init__(self, registry: Mapping[str, Callable[..., Any]], arn: str, handler: Callable[..., Any]):
+        self.registry, self.arn, self.handler = registry, arn, handler
+
+    def __getitem__(self, arn: str) -> Callable[..., Any]:
+        return self.handler if arn == self.arn else self.registry[arn]
+
+    def __contains__(self, arn: object) -> bool:
+        return arn == self.arn or arn in self.registry
+
+    def __iter__(self) -> Iterator[str]:
+        yield self.arn
+        yield from self.registry
+
+    def __len__(self) -> int:
+        return len(self.registry) + 1
+
+
+def _cap_maps(machine: Machine, cap: int) -> None:
+    """Lower every Map's fixed ``MaxConcurrency`` (0 or none: the default) to at most ``cap``."""
+    for state in machine.states.values():
+        if state.type == "Map" and (state.concurrency is None or isinstance(state.concurrency, int)):
+            state.concurrency = min(cap, state.concurrency or DEFAULT_CONCURRENCY)
+        for branch in state.branches:
+            _cap_maps(branch, cap)
 
 
 class _Live:
@@ -60,7 +93,14 @@ class _Live:
 
 
 class Engine:
-    """Runs one flow definition; an unknown ``resourceArn`` or bad expression fails construction."""
+    """Runs one flow definition; an unknown ``resourceArn`` or bad expression fails construction.
+
+    ``max_events`` is CloudFlow's per-execution event limit (None: no limit): an execution whose
+    history would pass it fails with ``FnF.EventLimitExceeded``, so a flow that would break in the
+    cloud breaks in tests too. ``max_concurrency`` caps every Map's ``MaxConcurrency`` on this
+    machine (the flow's number is for the cloud, where each iteration gets its own function instances).
+    A Task ``FNF:StartExecution`` of this same flow runs a child execution here and waits for it.
+    """
 
     def __init__(
         self,
@@ -71,9 +111,16 @@ class Engine:
         services: Mapping[str, Any] | None = None,
         sleep: Callable[[float], None] = time.sleep,
         max_state_bytes: int = MAX_STATE_BYTES,
+        max_events: int | None = CLOUDFLOW_MAX_EVENTS,
+        max_concurrency: int | None = None,
     ) -> None:
         self._flow = str(spec.get("Name") or "flow")
+        registry = _WithChild(registry, f"acs:fnf:::flow/{self._flow}", self._run_child)
         self.machine: Machine = compile_machine(spec, registry)
+        if max_concurrency is not None:
+            _cap_maps(self.machine, max(1, max_concurrency))
+        self.max_events = max_events
+        self._children: dict[str, set[str]] = {}  # parent execution → the children it started here
         self._store = store
         self.services: Mapping[str, Any] = services or {}
         self.sleep = sleep
@@ -102,7 +149,7 @@ class Engine:
             if existing is not None:
                 return existing
             info = ExecutionInfo(name=name, flow=self._flow, input=payload)
-            writer = self._store.create(info)
+            writer = self._store.create(info, max_events=self.max_events)
             if writer is None:  # another process claimed the name just now
                 existing = self._existing(name)
                 assert existing is not None
@@ -163,7 +210,11 @@ class Engine:
                 live.stop.flag.set()
             info.status, info.error, info.stopped = ExecutionStatus.STOPPED, reason, time.time()
             self._store.save(info)
+            children = self._children.pop(name, set())
         log.info("execution.stopped", execution=name, code=error)
+        for child in sorted(children):  # its child executions go with it
+            with contextlib.suppress(ExecutionNotRunning, ExecutionNotFound):  # ended, or not started
+                self.stop(child, error=error, cause=f"its parent execution {name!r} was stopped")
         return info.snapshot()
 
     def resume(self, name: str, *, wait: bool = False) -> Execution:
@@ -188,7 +239,7 @@ class Engine:
             info.pid, info.host = os.getpid(), socket.gethostname()
             info.status, info.error, info.stopped = ExecutionStatus.RUNNING, None, None
             self._store.save(info)
-            writer = self._store.reopen(name)
+            writer = self._store.reopen(name, max_events=self.max_events)
         try:
             writer.append("ExecutionResumed", reused_tasks=len(done), pid=info.pid, durable=True)
         except OSError as exc:
@@ -197,6 +248,43 @@ class Engine:
         return self._launch(live, writer, done, wait)
 
     # -- internals ---------------------------------------------------------------------------------
+    def _run_child(self, event: Mapping[str, Any], ctx: Any) -> Any:
+        """A Task's ``FNF:StartExecution`` of this flow: start (or find) the child, wait, return its output.
+
+        The child's name comes from the parent (``executionName``), so a retried or resumed parent
+        finds the child it started before instead of starting a second one; a child whose process
+        died is resumed, and stopping the parent stops the child.
+        """
+        name = event.get("executionName")
+        if not isinstance(name, str):
+            raise SpecError("FNF:StartExecution: Parameters.executionName must name the child execution")
+        parent = str(getattr(ctx, "execution", "") or "")
+        with self._lock:
+            self._children.setdefault(parent, set()).add(name)
+        with contextlib.suppress(ExecutionAlreadyExists):  # ended already: its outcome is below
+            self.start(name, event.get("input") or {})
+        child = self._follow(name, parent)
+        with self._lock:
+            self._children.get(parent, set()).discard(name)
+        if child.status is not ExecutionStatus.SUCCEEDED:
+            error = dict(child.error or {"Code": "FnF.Error", "Detail": ""})
+            raise StateFailure(error["Code"], f"child execution {name!r} {child.status}: {error['Detail']}")
+        return child.output
+
+    def _follow(self, name: str, parent: str) -> Execution:
+        """Wait for child ``name`` to end: resume it if its process died, stop it if ``parent`` stops."""
+        while True:
+            if parent and self._store.stop_requested(parent):  # asked here or by another process
+                with contextlib.suppress(ExecutionNotRunning):
+                    self.stop(name, error="Stopped", cause=f"its parent execution {parent!r} was stopped")
+                return self.describe(name)
+            child = self.wait(name, timeout=5 * POLL_S)
+            if child.done:
+                return child
+            if child.resumable:
+                with contextlib.suppress(ExecutionNotResumable):  # another process took it over
+                    self.resume(name)
+
     def _claim(self, info: ExecutionInfo) -> _Live | None:
         """Take ``info``'s run lock and register it as live here; None if another process holds it."""
         run_lock = self._store.lock(info.name)

@@ -8,6 +8,7 @@ Every class carries a CloudFlow-style ``code``; a state that fails with one of t
     ├── ExpressionError             FnF.ExpressionError    an expression or condition failed to evaluate
     ├── StateSizeExceeded           FnF.StateSizeExceeded  a state's input/output is over 64 KiB
     ├── TaskTimeout                 FnF.TaskTimeout        a Task ran past its ``Timeout``
+    ├── EventLimitExceeded          FnF.EventLimitExceeded the execution recorded more events than allowed
     ├── StateFailure                (any code)             a failure travelling up: Fail state, Map/Parallel
     ├── ExecutionAlreadyExists      ExecutionAlreadyExists the name belongs to a finished execution
     ├── ExecutionNotFound           ExecutionNotFound      no execution has that name
@@ -24,6 +25,7 @@ from __future__ import annotations
 import errno
 
 __all__ = [
+    "EventLimitExceeded",
     "ExecutionAlreadyExists",
     "ExecutionNotFound",
     "ExecutionNotResumable",
@@ -79,6 +81,15 @@ class TaskTimeout(FlowError):
     """A Task's handler did not return before the state's ``Timeout``."""
 
     code = "FnF.TaskTimeout"
+
+
+class EventLimitExceeded(FlowError):
+    """The execution passed its event limit (CloudFlow: 5,000 by default); it fails as a whole.
+
+    No Retry or Catch handles it, as in CloudFlow. The code's spelling is this project's (?).
+    """
+
+    code = "FnF.EventLimitExceeded"
 
 
 class StateFailure(FlowError):

@@ -1,9 +1,13 @@
 """CloudFlow expressions (``$Input.a.b[0]``) and constructors (mappings with ``key.$`` entries).
 
-An expression is a root — ``$Input``, ``$Output``, ``$Context`` — followed by ``.key``, ``[index]``
-or ``["key"]`` steps. Expressions are parsed once (:func:`parse_expression` is cached) and
-constructors are compiled once per state (:func:`compile_template`), so evaluating a state's
-constructors costs a few dictionary lookups.
+An expression is a path — a root (``$Input``, ``$Output``, ``$Context``) followed by ``.key``,
+``[index]`` or ``["key"]`` steps — or a call of a built-in function (:mod:`flows._calls`) whose
+arguments are paths, calls, JSON literals, or arrays and objects of those:
+``format('{}-part-{}', $Context.Execution.Input.task_id, $Input)``.
+
+Expressions are parsed once (:func:`parse_expression` is cached) and constructors are compiled
+once per state (:func:`compile_template`), so evaluating a state's constructors costs a few
+dictionary lookups.
 
 A step that reads a missing key, an index out of range, or a field of a non-object raises
 :class:`~flows._errors.ExpressionError` naming the expression and what was there — CloudFlow fails
@@ -23,6 +27,7 @@ from ._errors import ExpressionError
 
 __all__ = [
     "MISSING",
+    "Expression",
     "Path",
     "Scope",
     "Template",
@@ -111,20 +116,45 @@ class Path:
         what = f"index {step}" if type(step) is int else f"key {step!r}"
         return f"{what} not found: {at} is {_describe(cur)}"
 
+    def paths(self) -> tuple[Path, ...]:
+        """The paths this expression reads (itself)."""
+        return (self,)
 
-def parse_expression(text: str) -> Path:
-    """Parse ``$Root.path[0]`` into a :class:`Path` (cached); raises ExpressionError if malformed."""
+
+class Expression(Protocol):
+    """A parsed ``.$`` value: a :class:`Path`, a built-in function :class:`Call`, or a literal."""
+
+    def render(self, scope: Scope) -> Any: ...
+
+    def paths(self) -> tuple[Path, ...]: ...
+
+
+def parse_expression(text: str) -> Expression:
+    """Parse ``$Root.path[0]`` or ``fn(args…)`` (cached); raises ExpressionError if malformed."""
     if not isinstance(text, str):
         raise ExpressionError(f"an expression must be a string, got {type(text).__name__}: {text!r:.60}")
     return _parse(text)
 
 
 @functools.lru_cache(maxsize=4096)
-def _parse(text: str) -> Path:
+def _parse(text: str) -> Expression:
+    if _CALL_START.match(text.strip()):
+        from ._calls import parse_call  # a late import: calls are built of this module's paths
+
+        return parse_call(text)
+    return _parse_path(text)
+
+
+_CALL_START = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\s*\(")
+
+
+def _parse_path(text: str) -> Path:
     src = text.strip()
     m = _ROOT_RE.match(src)
     if m is None:
-        raise ExpressionError("must start with $Input, $Output or $Context", expression=text)
+        raise ExpressionError(
+            "must start with $Input, $Output or $Context, or call a built-in function", expression=text
+        )
     root = m.group(1)
     if root not in _ROOTS:
         raise ExpressionError(f"unknown root ${root} (use $Input, $Output or $Context)", expression=text)

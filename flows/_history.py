@@ -31,16 +31,59 @@ from typing import IO, Any
 
 import structlog
 
-from ._errors import ExecutionNotFound, StorageFull
+from ._errors import EventLimitExceeded, ExecutionNotFound, StorageFull
 from ._interface import Execution, ExecutionStatus
 
-__all__ = ["ExecutionInfo", "ExecutionStore", "HistoryWriter", "state_stats", "state_timings"]
+__all__ = [
+    "CLOUDFLOW_MAX_EVENTS",
+    "ExecutionInfo",
+    "ExecutionStore",
+    "HistoryWriter",
+    "cloudflow_events",
+    "state_stats",
+    "state_timings",
+]
 
 META = "meta.json"
 HISTORY = "history.jsonl"
 STOP = "stop.json"  # a stop request, read by the process that runs the execution
-# CloudFlow fails an execution past this many history events; the embedded engine only warns.
+# CloudFlow fails an execution past this many history events (a quota that can be raised).
 CLOUDFLOW_MAX_EVENTS = 5000
+# How many CloudFlow history events one recorded event stands for. CloudFlow records a Task's start
+# between its scheduling and its end, which this history leaves out, so TaskScheduled counts twice;
+# ExecutionResumed is this engine's own bookkeeping. Every other event is one of CloudFlow's. Each
+# Map iteration and Parallel branch is a scope of its own there (its start and its end: 2 more),
+# seen here as the first state entered under a new path prefix. The exact event list CloudFlow
+# writes is not published (?); this errs on the high side, so a flow that passes here fits there.
+_WEIGHTS = {"TaskScheduled": 2, "ExecutionResumed": 0}
+_SCOPE_EVENTS = 2
+
+
+class _Counter:
+    """Counts events the CloudFlow way as they come (remembers the scopes it has seen)."""
+
+    def __init__(self) -> None:
+        self.total = 0
+        self.scopes: set[str] = set()
+
+    def weigh(self, type: str, path: str) -> tuple[int, str | None]:
+        """The weight of an event, and the new scope it opens (None if none)."""
+        weight = _WEIGHTS.get(type, 1)
+        if type == "StateEntered" and "/" in path:
+            scope = path.rsplit("/", 1)[0]
+            if scope not in self.scopes:
+                return weight + _SCOPE_EVENTS, scope
+        return weight, None
+
+    def add(self, weight: int, scope: str | None) -> None:
+        self.total += weight
+        if scope is not None:
+            self.scopes.add(scope)
+
+    def feed(self, event: dict[str, Any]) -> None:
+        self.add(*self.weigh(str(event.get("type")), str(event.get("path") or "")))
+
+
 log = structlog.get_logger(logger_name=__name__)
 # CloudFlow's rule for execution names, which also keeps a name a plain folder name.
 EXECUTION_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_-]{0,127}")
@@ -122,11 +165,34 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-class HistoryWriter:
-    """Appends events to one execution's ``history.jsonl`` (thread-safe)."""
+def cloudflow_events(events: Iterator[dict[str, Any]] | builtins.list[dict[str, Any]]) -> int:
+    """How many events CloudFlow would have recorded for these (see ``_WEIGHTS``)."""
+    counter = _Counter()
+    for event in events:
+        counter.feed(event)
+    return counter.total
 
-    def __init__(self, path: Path, *, next_id: int = 1, sync_interval: float = 0.05) -> None:
+
+class HistoryWriter:
+    """Appends events to one execution's ``history.jsonl`` (thread-safe).
+
+    With ``max_events``, an event that would take the CloudFlow count (:func:`cloudflow_events`)
+    past it raises :class:`EventLimitExceeded` instead of being written; the ``Execution*`` events
+    that end an execution are always written.
+    """
+
+    def __init__(
+        self,
+        path: Path,
+        *,
+        next_id: int = 1,
+        sync_interval: float = 0.05,
+        max_events: int | None = None,
+        counter: _Counter | None = None,
+    ) -> None:
         self.path = path
+        self.max_events = max_events
+        self.counter = counter or _Counter()
         self._file: IO[str] = path.open("a", encoding="utf-8")
         self._lock = threading.Lock()
         self._next_id = next_id
@@ -143,6 +209,17 @@ class HistoryWriter:
     ) -> None:
         """Write one event; ``durable`` fsyncs before returning."""
         with self._lock:
+            weight, scope = self.counter.weigh(type, path)
+            if (
+                self.max_events is not None
+                and self.counter.total + weight > self.max_events
+                and not type.startswith("Execution")
+            ):
+                raise EventLimitExceeded(
+                    f"the execution passed {self.max_events} history events, CloudFlow's limit for one "
+                    "execution; split the batch into child executions or raise the limit"
+                )
+            self.counter.add(weight, scope)
             event = {
                 "id": self._next_id,
                 "ts": round(time.time(), 6),
@@ -155,13 +232,6 @@ class HistoryWriter:
             self._file.flush()
             self._next_id += 1
             self._dirty = True
-            if self._next_id == CLOUDFLOW_MAX_EVENTS + 2:
-                log.warning(
-                    "execution.event_limit_exceeded",
-                    execution=self.path.parent.name,
-                    limit=CLOUDFLOW_MAX_EVENTS,
-                    hint="CloudFlow would fail this execution; split the batch or use a distributed Map",
-                )
             if durable:
                 self._sync()
 
@@ -208,7 +278,7 @@ class ExecutionStore:
         return self.root / name
 
     # -- writing -----------------------------------------------------------------------------------
-    def create(self, info: ExecutionInfo) -> HistoryWriter | None:
+    def create(self, info: ExecutionInfo, *, max_events: int | None = None) -> HistoryWriter | None:
         """Claim ``info.name`` and write its meta; None when the name already exists.
 
         The folder appears complete (meta included) or not at all: it is built under a temp name and
@@ -225,12 +295,14 @@ class ExecutionStore:
             shutil.rmtree(staging, ignore_errors=True)
             return None
         _fsync_dir(self.root)
-        return HistoryWriter(self._dir(info.name) / HISTORY, sync_interval=self.sync_interval)
+        return HistoryWriter(
+            self._dir(info.name) / HISTORY, sync_interval=self.sync_interval, max_events=max_events
+        )
 
-    def reopen(self, name: str) -> HistoryWriter:
+    def reopen(self, name: str, *, max_events: int | None = None) -> HistoryWriter:
         """A writer that continues ``name``'s history after its last event (for resume)."""
         path = self._dir(name) / HISTORY
-        last = 0
+        last, counter = 0, _Counter()
         if path.exists():
             with path.open("rb+") as f:
                 data = f.read()
@@ -238,7 +310,10 @@ class ExecutionStore:
                     f.write(b"\n")
             for event in self._read(path):
                 last = max(last, int(event.get("id", 0)))
-        return HistoryWriter(path, next_id=last + 1, sync_interval=self.sync_interval)
+                counter.feed(event)
+        return HistoryWriter(
+            path, next_id=last + 1, sync_interval=self.sync_interval, max_events=max_events, counter=counter
+        )
 
     def save(self, info: ExecutionInfo) -> None:
         """Replace ``meta.json`` atomically (temp file, fsync, rename)."""

@@ -13,7 +13,7 @@ from typing import Any
 
 from ._condition import Condition, parse_condition
 from ._errors import ExpressionError, SpecError
-from ._expr import Path, Template, compile_template, parse_expression
+from ._expr import Expression, Template, compile_template, parse_expression
 from ._rules import TERMINAL
 from ._transitions import transitions
 
@@ -76,8 +76,8 @@ class State:
     default: str | None = None
     # Parallel / Map
     branches: tuple[Machine, ...] = ()
-    items: Path | None = None
-    concurrency: int | Path | None = None
+    items: Expression | None = None
+    concurrency: int | Expression | None = None
     # Wait / Fail
     seconds: float = 0.0
     wait_until: Any = None  # Seconds.$ / Timestamp / Timestamp.$: resolved when the state runs
@@ -129,7 +129,9 @@ def _task(state: State, raw: Mapping[str, Any], registry: Mapping[str, Handler])
     if arn not in registry:
         raise SpecError(f"state {state.name!r}: no function is registered for resourceArn {arn!r}")
     state.resource, state.handler = arn, registry[arn]
-    if "body.$" in params:
+    if raw.get("Action") == "FNF:StartExecution":  # the handler gets executionName and input
+        state.body = compile_template({k: v for k, v in params.items() if k != "resourceArn"})
+    elif "body.$" in params:
         state.body = parse_expression(params["body.$"])
     else:
         state.body = compile_template(params.get("body", {}))

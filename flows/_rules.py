@@ -15,10 +15,26 @@ from ._condition import parse_condition
 from ._errors import ExpressionError
 from ._expr import parse_expression
 
-__all__ = ["MAX_CONCURRENCY", "NAME_RE", "TERMINAL", "Problem"]
+__all__ = [
+    "LOCAL_ACTIONS",
+    "MAX_CONCURRENCY",
+    "NAME_RE",
+    "STATE_NAME_RE",
+    "TASK_MODES",
+    "TERMINAL",
+    "Problem",
+]
 
 
-NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_-]{0,127}")  # states, flows and executions
+NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_-]{0,127}")  # flows and executions
+# State names: the vendor publishes no rule, and its own examples name states 视频理解, 一键成片 and
+# Prompt拼接. Letters of any script, digits, "_" and "-", not starting with a digit, up to 128 — which
+# also keeps "/" and "#" (the engine's state-path separators) out.
+STATE_NAME_RE = re.compile(r"[^\W\d][\w-]{0,127}")
+# Actions the embedded engine runs; any other ``Service:Operation`` is valid CloudFlow it cannot run.
+LOCAL_ACTIONS = ("FC:InvokeFunction", "FNF:StartExecution")
+TASK_MODES = ("RequestComplete", "WaitForSystemCallback", "WaitForCustomCallback")  # the Task page's three
+ACTION_RE = re.compile(r"[A-Za-z][A-Za-z0-9]*:[A-Za-z][A-Za-z0-9]*")
 MAX_CONCURRENCY = 40  # an inline Map's ceiling
 
 _TOP_FIELDS = ("Type", "Name", "SpecVersion", "Description", "StartAt", "States")
@@ -46,8 +62,8 @@ _STATE_FIELDS: dict[str, tuple[str, ...]] = {
     "Succeed": (),
     "Fail": ("Code", "Detail"),
 }
-_DYNAMIC = {"Map": ("MaxConcurrency",), "Wait": ("Seconds", "Timestamp")}  # fields that take ``X.$``
-TERMINAL = ("Choice", "Succeed", "Fail")  # no Next/End
+_DYNAMIC = {"Wait": ("Seconds", "Timestamp")}  # fields documented to take ``X.$``
+TERMINAL = ("Choice", "Succeed", "Fail")  # no Next (a Succeed may say End: true, as the docs do)
 _RETRY_FIELDS = (
     "Errors",
     "Description",
@@ -81,7 +97,7 @@ _ASL_HINTS = {
     "Iterator": 'AWS States Language; use "Processor" with StartAt and States',
     "ItemProcessor": 'AWS States Language; use "Processor" with StartAt and States',
     "ItemSelector": "AWS States Language; use InputConstructor",
-    "MaxConcurrencyPath": 'AWS States Language; use "MaxConcurrency.$" with an expression',
+    "MaxConcurrencyPath": "AWS States Language; CloudFlow documents MaxConcurrency as an integer only",
     "SecondsPath": 'AWS States Language; use "Seconds.$" with an expression',
     "TimestampPath": 'AWS States Language; use "Timestamp.$" with an expression',
     "TimeoutSeconds": 'AWS States Language; use "Timeout" (seconds, as in Timeout: "900")',
@@ -150,7 +166,14 @@ class _Checks:
             base = key_s[:-2] if key_s.endswith(".$") else key_s
             if key_s in allowed or (key_s.endswith(".$") and base in dynamic):
                 continue
-            if key_s.endswith(".$") and base in allowed:
+            if key_s == "MaxConcurrency.$" and base in allowed:
+                self.add(
+                    path,
+                    key_s,
+                    "CloudFlow documents MaxConcurrency as an integer only; an expression may be "
+                    "refused at deploy time, so write a whole number (e.g. MaxConcurrency: 10)",
+                )
+            elif key_s.endswith(".$") and base in allowed:
                 self.add(path, key_s, f"{base} does not take an expression in {what}")
             elif key_s == "Parameters":
                 self.add(path, key_s, _NOT_TASK_PARAMETERS)
@@ -284,7 +307,8 @@ class _Checks:
         except ExpressionError as exc:
             self.add(path, field, f"invalid {exc.message}")
             return
-        self.references(path, field, parsed.root, [s for s in parsed.steps if isinstance(s, str)], output)
+        for ref in parsed.paths():
+            self.references(path, field, ref.root, [s for s in ref.steps if isinstance(s, str)], output)
 
     def references(self, path: str, field: str, root: str, steps: list[str], output: bool) -> None:
         if root == "Output" and not output:
@@ -313,7 +337,7 @@ class _Checks:
             self.expression(path, field, ref, output=False)
 
 
-_QUOTED = re.compile(r""""(?:[^"\\]|\\.)*"|'[^']*'""")
+_QUOTED = re.compile(r""""(?:[^"\\]|\\.)*"|'[^']*'|`[^`]*`""")
 _JSONPATH = re.compile(r"\$\.")
 _COND_PATH = re.compile(
     r"""\$[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_-]*|\[-?\d+\]|\["[^"]*"\]|\['[^']*'\])*"""

@@ -23,7 +23,15 @@ from typing import Any
 
 import structlog
 
-from ._errors import ExpressionError, FlowError, StateFailure, StateSizeExceeded, error_of, storage_full
+from ._errors import (
+    EventLimitExceeded,
+    ExpressionError,
+    FlowError,
+    StateFailure,
+    StateSizeExceeded,
+    error_of,
+    storage_full,
+)
 from ._expr import Scope
 from ._history import HistoryWriter
 from ._machine import Machine, State
@@ -146,7 +154,7 @@ class Run:
                 self.check_size(state, "input", inp)
                 out, nxt = self._attempt(state, inp, Attempt(at, retries, cancel))
                 self.check_size(state, "output", out)
-            except Cancelled:
+            except (Cancelled, EventLimitExceeded):  # the latter fails the execution, as in CloudFlow
                 raise
             except Exception as exc:
                 full = storage_full(exc)

@@ -22,8 +22,12 @@ from ._rules import (
     _SCOPE_FIELDS,
     _STATE_FIELDS,
     _TOP_FIELDS,
+    ACTION_RE,
+    LOCAL_ACTIONS,
     MAX_CONCURRENCY,
     NAME_RE,
+    STATE_NAME_RE,
+    TASK_MODES,
     TERMINAL,
     Problem,
     _Checks,
@@ -36,6 +40,7 @@ __all__ = [
     "FlowValidationError",
     "Problem",
     "check_flow",
+    "embedded_gaps",
     "load_flow",
     "transitions_of",
     "validate_flow",
@@ -108,18 +113,37 @@ def validate_flow(
 ) -> list[Problem]:
     """Every problem in ``spec`` (a dict, YAML text, or a file path); an empty list means valid.
 
-    With ``known_arns``, a Task whose ``Parameters.resourceArn`` is not among them is a problem.
+    Without ``known_arns`` this judges the CloudFlow spec alone. With them it also lists what the
+    embedded engine cannot run (:func:`embedded_gaps`): a Task whose function is not among
+    ``known_arns``, an integration other than Function Compute and child flows.
     """
     try:
-        if isinstance(spec, Path):
-            spec = load_flow(spec)
-        elif isinstance(spec, str):
-            spec = _parse_yaml(spec, "")
+        v = _validated(spec, known_arns)
     except FlowValidationError as exc:
         return exc.problems
+    return v.problems + (v.gaps if known_arns is not None else [])
+
+
+def embedded_gaps(spec: Mapping[str, Any] | str | Path, *, known_arns: Collection[str]) -> list[Problem]:
+    """What in a valid CloudFlow ``spec`` the embedded engine cannot run (it may still run in the cloud).
+
+    A function no step serves (``known_arns``), an integration other than ``FC:InvokeFunction`` and
+    ``FNF:StartExecution``, a child flow other than the flow itself, a callback task mode.
+    """
+    try:
+        return _validated(spec, known_arns).gaps
+    except FlowValidationError:
+        return []
+
+
+def _validated(spec: Mapping[str, Any] | str | Path, known_arns: Collection[str] | None) -> _Validator:
+    if isinstance(spec, Path):
+        spec = load_flow(spec)
+    elif isinstance(spec, str):
+        spec = _parse_yaml(spec, "")
     v = _Validator(known_arns)
     v.flow(spec)
-    return v.problems
+    return v
 
 
 def check_flow(
@@ -146,6 +170,12 @@ class _Validator(_Checks):
     def __init__(self, known_arns: Collection[str] | None) -> None:
         self.known_arns = known_arns
         self.problems: list[Problem] = []
+        self.gaps: list[Problem] = []
+        self.flow_name = ""
+
+    def gap(self, path: str, field: str, message: str) -> None:
+        """Valid CloudFlow that the embedded engine cannot run."""
+        self.gaps.append(Problem(path, field, message))
 
     def flow(self, spec: Any) -> None:
         if not isinstance(spec, Mapping):
@@ -169,6 +199,8 @@ class _Validator(_Checks):
             self.add("", "Name", "the flow needs a Name")
         elif not isinstance(name, str) or not NAME_RE.fullmatch(name):
             self.add("", "Name", f"{name!r} is not a valid name ({NAME_RE.pattern})")
+        else:
+            self.flow_name = name
         self.scope("", spec, "the flow")
 
     def scope(self, prefix: str, scope: Mapping[str, Any], what: str) -> None:
@@ -193,9 +225,12 @@ class _Validator(_Checks):
             name = state.get("Name")
             if not isinstance(name, str) or not name:
                 self.add(_join(prefix, f"States[{i}]"), "Name", "every state needs a Name")
-            elif not NAME_RE.fullmatch(name):
+            elif not STATE_NAME_RE.fullmatch(name):
                 self.add(
-                    _join(prefix, name), "Name", f"{name!r} is not a valid state name ({NAME_RE.pattern})"
+                    _join(prefix, name),
+                    "Name",
+                    f"{name!r} is not a valid state name (1-128 letters of any script, digits, _ or -, "
+                    "not starting with a digit)",
                 )
             elif name in by_name:
                 self.add(_join(prefix, name), "Name", f"duplicate state name {name!r} in {what}")
@@ -262,6 +297,8 @@ class _Validator(_Checks):
                 "use Default and the branches' Next" if kind == "Choice" else f"a {kind} state ends its scope"
             )
             for field in ("Next", "End"):
+                if field == "End" and kind == "Succeed" and end is True:
+                    continue  # the vendor's examples write it; it changes nothing
                 if field in state:
                     self.add(path, field, f"a {kind} state takes no {field}; {fix}")
             return
@@ -276,34 +313,74 @@ class _Validator(_Checks):
 
     def check_task(self, path: str, state: Mapping[str, Any], names: Mapping[str, Any], scope: str) -> None:
         action = state.get("Action")
-        if not isinstance(action, str) or not action:
-            self.add(path, "Action", "a Task needs an Action (FC:InvokeFunction to call a function)")
         params = state.get("Parameters")
         if params is not None and not isinstance(params, Mapping):
             self.add(path, "Parameters", f"must be a mapping, got {type(params).__name__}")
             params = None
         params = params or {}
-        if isinstance(action, str) and action.startswith("FC:"):
-            arn = params.get("resourceArn")
-            if "resourceArn" not in params and "resourceArn.$" not in params:
-                self.add(
-                    path,
-                    "Parameters.resourceArn",
-                    f"an {action} Task needs Parameters.resourceArn (acs:fc:::functions/<name>)",
-                )
-            elif self.known_arns is not None and isinstance(arn, str) and arn not in self.known_arns:
-                self.add(
-                    path,
-                    "Parameters.resourceArn",
-                    f"unknown function {arn!r}; no step is registered for it{_suggest(arn, self.known_arns)}",
-                )
-        if self.known_arns is not None and isinstance(action, str) and action != "FC:InvokeFunction":
-            self.add(path, "Action", f"the embedded engine runs only FC:InvokeFunction Tasks, not {action!r}")
+        mode = state.get("TaskMode")
+        if mode is not None and mode not in TASK_MODES:
+            self.add(
+                path,
+                "TaskMode",
+                f"must be one of {', '.join(TASK_MODES)}, got {mode!r}{_suggest(str(mode), TASK_MODES)}",
+            )
+        if not isinstance(action, str) or not action:
+            self.add(path, "Action", "a Task needs an Action (FC:InvokeFunction to call a function)")
+        elif not ACTION_RE.fullmatch(action):
+            self.add(path, "Action", f"must be Service:Operation (e.g. FC:InvokeFunction), got {action!r}")
+        elif action in LOCAL_ACTIONS:
+            self.local_task(path, state, action, params)
+        else:
+            self.gap(
+                path, "Action", f"the embedded engine runs {' and '.join(LOCAL_ACTIONS)} Tasks, not {action}"
+            )
         if params:
             self.constructor(path, "Parameters", params, output=False)
         timeout = state.get("Timeout")
         if timeout is not None and not _positive_seconds(timeout):
             self.add(path, "Timeout", f'must be a whole number of seconds > 0 (e.g. "900"), got {timeout!r}')
+
+    def local_task(self, path: str, state: Mapping[str, Any], action: str, params: Mapping[str, Any]) -> None:
+        """The parameters of a Task the embedded engine runs, and whether it can run this one."""
+        arn = params.get("resourceArn")
+        example = "acs:fc:::functions/<name>" if action.startswith("FC:") else "acs:fnf:::flow/<name>"
+        if "resourceArn" not in params and "resourceArn.$" not in params:
+            self.add(
+                path, "Parameters.resourceArn", f"an {action} Task needs Parameters.resourceArn ({example})"
+            )
+            return
+        mode = state.get("TaskMode", "RequestComplete")
+        if action == "FNF:StartExecution":
+            flow = arn.rsplit("/", 1)[-1] if isinstance(arn, str) else None
+            if isinstance(arn, str) and not arn.startswith("acs:fnf:"):
+                self.add(path, "Parameters.resourceArn", f"must be a flow ARN ({example}), got {arn!r}")
+            elif flow != self.flow_name:
+                self.gap(
+                    path,
+                    "Parameters.resourceArn",
+                    f"the embedded engine starts only its own flow "
+                    f"({self.flow_name!r}) as a child, not {arn!r}",
+                )
+            if mode != "WaitForSystemCallback":
+                self.gap(
+                    path,
+                    "TaskMode",
+                    "the embedded engine waits for child executions "
+                    f"(TaskMode: WaitForSystemCallback), not {mode}",
+                )
+        elif mode == "WaitForCustomCallback":
+            self.gap(
+                path,
+                "TaskMode",
+                "the embedded engine has no task-callback API: a function's answer ends its Task",
+            )
+        elif self.known_arns is not None and isinstance(arn, str) and arn not in self.known_arns:
+            self.gap(
+                path,
+                "Parameters.resourceArn",
+                f"unknown function {arn!r}; no step is registered for it{_suggest(arn, self.known_arns)}",
+            )
 
     def check_pass(self, path: str, state: Mapping[str, Any], names: Mapping[str, Any], scope: str) -> None:
         """Pass states have only the common fields."""
@@ -386,8 +463,6 @@ class _Validator(_Checks):
             if not _is_int(mc) or mc < 0 or (limit is not None and mc > limit):
                 rng = f"0..{limit} for an inline Map" if limit else ">= 0"
                 self.add(path, "MaxConcurrency", f"must be a whole number in {rng}, got {mc!r}")
-        if "MaxConcurrency.$" in state:
-            self.expression(path, "MaxConcurrency.$", state["MaxConcurrency.$"], output=False)
 
     def check_wait(self, path: str, state: Mapping[str, Any], names: Mapping[str, Any], scope: str) -> None:
         given = [f for f in ("Seconds", "Seconds.$", "Timestamp", "Timestamp.$") if f in state]

@@ -103,6 +103,8 @@ _NUMBER_VARS: tuple[tuple[str, str, type[int] | type[float]], ...] = (
     ("llm_backoff_s", "VI_LLM_BACKOFF_S", float),
     ("llm_budget_s", "VI_LLM_BUDGET_S", float),
     ("llm_concurrency", "VI_LLM_CONCURRENCY", int),
+    ("local_concurrency", "VI_LOCAL_CONCURRENCY", int),
+    ("max_execution_events", "VI_MAX_EXECUTION_EVENTS", int),
     ("llm_price_input", "VI_LLM_PRICE_INPUT", float),
     ("llm_price_output", "VI_LLM_PRICE_OUTPUT", float),
 )
@@ -157,6 +159,8 @@ class Settings:
     alibaba_access_key_id: str = ""  # empty: the rest of Alibaba Cloud's credential chain
     alibaba_access_key_secret: Secret = field(default_factory=Secret)
     alibaba_security_token: Secret = field(default_factory=Secret)  # an STS key pair's token (FC's role)
+    local_concurrency: int = 4  # the embedded engine: videos of one Map at once on this machine
+    max_execution_events: int = 5000  # CloudFlow's per-execution event limit (0: none), as the cloud has it
 
     @property
     def feishu_configured(self) -> bool:

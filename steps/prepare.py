@@ -3,14 +3,21 @@
 Input ``{task_id}``; the request itself was stored as ``tasks/<task_id>/request.json`` by the front
 door, or — a cloud submit from a machine without the workspace — rides in the input as ``request``
 (``{task_id, request}``) and Prepare stores it there first (a stored request is kept: a retry of
-the same execution finds it). Output ``{task_id, video_ids, max_concurrency}``: the Map's items and
-concurrency. Duplicate links stay in the manifest (``duplicate_of``) but are not in ``video_ids``.
+the same execution finds it). Output ``{task_id, mode, video_ids, slices, max_concurrency}``.
+Duplicate links stay in the manifest (``duplicate_of``) but are not in ``video_ids``.
+
+CloudFlow fails an execution past 5,000 history events, and one video costs about 35 of them, so a
+batch of more than :data:`SLICE_SIZE` videos is split: ``mode: split`` with ``slices`` ``[0, 1, …]``,
+each run as a child execution of the same flow named ``<task_id>-part-<n>``. A child starts with
+``{task_id, slice}``; Prepare then only reads the manifest the parent wrote and answers
+``mode: slice`` with that slice's ``video_ids``. A batch that fits is ``mode: batch``. Every
+execution works on the same task workspace: one progress card, one set of results.
 """
 
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field
 
@@ -28,14 +35,21 @@ __all__ = ["PrepareInput", "PrepareOutput", "handler", "run"]
 log = get_logger(__name__)
 
 
+SLICE_SIZE = 100  # videos per execution: ~35 events each, well under CloudFlow's 5,000 with retries
+_CHILD = "{task_id}-part-{slice}"  # the flow names child executions so (format() in the flow YAML)
+
+
 class PrepareInput(StepModel):
     task_id: str = Field(pattern=f"^{ID_PATTERN}$")
     request: dict[str, Any] | None = None  # the request itself, when the submitter had no workspace
+    slice: int | None = Field(default=None, ge=0)  # set in a child execution of a split batch
 
 
 class PrepareOutput(StepModel):
     task_id: str
-    video_ids: list[str]
+    mode: Literal["batch", "split", "slice"]
+    video_ids: list[str]  # the videos this execution's Map runs (none when split)
+    slices: list[int]  # the child executions of a split batch
     max_concurrency: int
 
 
@@ -73,9 +87,30 @@ def build_manifest(ws: TaskWorkspace, request: dict[str, Any], *, allow_paths: b
     )
 
 
+def _slice(ws: TaskWorkspace, index: int) -> PrepareOutput:
+    """A child execution's share of the batch, from the manifest its parent wrote."""
+    if not ws.manifest.is_file():
+        raise InvalidRequest(f"task {ws.task_id} has no manifest: slice {index} was started before Prepare")
+    manifest = load_manifest(ws)
+    video_ids = [v.video_id for v in manifest.videos if v.duplicate_of is None]
+    share = video_ids[index * SLICE_SIZE : (index + 1) * SLICE_SIZE]
+    if not share:
+        raise InvalidRequest(f"task {ws.task_id} has {len(video_ids)} videos: there is no slice {index}")
+    log.info("prepare.slice", slice=index, videos=len(share))
+    return PrepareOutput(
+        task_id=ws.task_id,
+        mode="slice",
+        video_ids=share,
+        slices=[],
+        max_concurrency=manifest.options.max_concurrency,
+    )
+
+
 def run(inp: PrepareInput, ctx: StepContext) -> PrepareOutput:
     """Validate the request, write ``manifest.json`` and the initial progress state."""
     ws = ctx.workspace(inp.task_id)
+    if inp.slice is not None:
+        return _slice(ws, inp.slice)
     if inp.request is not None and not ws.request.is_file():
         validate_request(inp.request)
         atomic_write_json(ws.request, inp.request)
@@ -94,8 +129,26 @@ def run(inp: PrepareInput, ctx: StepContext) -> PrepareOutput:
         sink=ctx.progress,
     )
     log.info("prepare.manifest_written", videos=len(video_ids), duplicates=duplicates)
+    slices = list(range(-(-len(video_ids) // SLICE_SIZE)))
+    if len(slices) > 1:
+        longest = _CHILD.format(task_id=inp.task_id, slice=slices[-1])
+        if len(longest) > 128:
+            raise InvalidRequest(
+                f"task id {inp.task_id!r} is too long to name child executions ({longest!r} is over 128)"
+            )
+        return PrepareOutput(
+            task_id=inp.task_id,
+            mode="split",
+            video_ids=[],
+            slices=slices,
+            max_concurrency=manifest.options.max_concurrency,
+        )
     return PrepareOutput(
-        task_id=inp.task_id, video_ids=video_ids, max_concurrency=manifest.options.max_concurrency
+        task_id=inp.task_id,
+        mode="batch",
+        video_ids=video_ids,
+        slices=[],
+        max_concurrency=manifest.options.max_concurrency,
     )
 
 

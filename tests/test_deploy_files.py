@@ -25,16 +25,17 @@ NOT_SECRETS = {"VI_KMS_SECRET_NAME"}  # the name of the KMS secret, not its valu
 ENV_REF = re.compile(r"^\$\{env\('?[A-Z][A-Z0-9_]*'?\)\}$")
 
 
-def _tasks(states: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Every Task state, however deeply nested in Map processors and Parallel branches."""
+def _tasks(states: list[dict[str, Any]], action: str = "FC:InvokeFunction") -> list[dict[str, Any]]:
+    """Every Task of ``action`` (default: the function calls), however deeply nested."""
     found: list[dict[str, Any]] = []
     for state in states:
-        if state.get("Type") == "Task":
+        if state.get("Type") == "Task" and state.get("Action") == action:
             found.append(state)
         if "Processor" in state:
-            found.extend(_tasks(state["Processor"]["States"]))
-        for branch in state.get("Branches", []):
-            found.extend(_tasks(branch["States"]))
+            found.extend(_tasks(state["Processor"]["States"], action))
+        if state.get("Type") == "Parallel":  # a Choice's Branches are conditions, not scopes
+            for branch in state["Branches"]:
+                found.extend(_tasks(branch["States"], action))
     return found
 
 
@@ -154,6 +155,16 @@ def test_every_flow_function_is_deployed_and_every_step_function_is_used(
     for name in set(step_functions) - flow_steps:  # served, but no flow calls it: something else must
         triggers = step_functions[name].get("triggers") or []
         assert triggers and triggers[0]["triggerType"] == "timer", f"{name} is never invoked"
+
+
+def test_child_executions_start_the_flow_s_yaml_deploys(
+    flow: dict[str, Any], project: dict[str, Any]
+) -> None:
+    """A batch over 100 videos runs as child executions of the same flow, started by its ARN."""
+    (deployed,) = [r["props"]["name"] for r in project["resources"].values() if r["component"] == "flow"]
+    children = _tasks(flow["States"], "FNF:StartExecution")
+    assert [t["Parameters"]["resourceArn"] for t in children] == [f"acs:fnf:::flow/{deployed}"]
+    assert flow["Name"] == deployed
 
 
 def test_each_function_serves_its_own_step_from_one_image(functions: dict[str, dict[str, Any]]) -> None:

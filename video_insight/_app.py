@@ -90,6 +90,8 @@ def build_engine(
         store=_store_for(settings, str(spec.get("Name", "flow"))),
         services=steps.step_services(settings, progress),
         max_state_bytes=steps.MAX_STATE_BYTES,
+        max_events=settings.max_execution_events or None,
+        max_concurrency=settings.local_concurrency,
     )
 
 

@@ -59,7 +59,8 @@ def flow_functions_check(spec: dict[str, Any], s_yaml: Path) -> list[str]:
         for state in states:
             arn = ((state.get("Parameters") or {}).get("resourceArn")) or ""
             name = flows.function_of_arn(str(arn)) if arn else None
-            if arn and name not in deployed:
+            calls_function = state.get("Action") == "FC:InvokeFunction"  # not a child flow's ARN
+            if arn and calls_function and name not in deployed:
                 wanted.append(str(arn))
             for scope in [state.get("Processor"), *(state.get("Branches") or [])]:
                 if isinstance(scope, dict):

@@ -237,7 +237,10 @@ def cmd_executions(args: argparse.Namespace) -> int:
     settings = _settings(args)
     if args.action == "resume":
         if args.engine == "cloudflow":
-            return _fail("CloudFlow 自己运行执行，无需 resume（CloudFlow runs its executions itself: there is nothing to resume）", 1)
+            return _fail(
+                "CloudFlow 自己运行执行，无需 resume（CloudFlow runs its executions itself: there is nothing to resume）",
+                1,
+            )
         return cmd_resume(args)
     if args.action == "graph":
         args.file, args.execution = args.flow_file, args.name
@@ -262,13 +265,18 @@ def cmd_flow(args: argparse.Namespace) -> int:
     settings = _settings(args)
     path = Path(args.file) if getattr(args, "file", None) else flows.default_flow_path()
     if args.action == "validate":
-        problems = flows.validate_flow(path, known_arns=steps.registry())
+        problems = flows.validate_flow(path)
         if problems:
             print(f"{path}: invalid ({len(problems)} problem(s))", file=sys.stderr)
             for problem in problems:
                 print(f"  - {steps.printable(str(problem))}", file=sys.stderr)
             return 1
         print(f"{path}: valid")
+        gaps = flows.embedded_gaps(path, known_arns=steps.registry())
+        if gaps:  # valid CloudFlow: it can run in the cloud, just not on this machine
+            print(f"the embedded engine cannot run ({len(gaps)}); CloudFlow can:", file=sys.stderr)
+            for gap in gaps:
+                print(f"  - {gap}", file=sys.stderr)
         return 0
     return _graph(args, settings)
 

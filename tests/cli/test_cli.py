@@ -158,6 +158,17 @@ def test_flow_validate(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> No
     assert "Fetch" in err and "Medai" in err
 
 
+def test_flow_validate_accepts_other_integrations_and_says_what_runs_only_in_the_cloud(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    vendor = ROOT / "tests" / "flows" / "vendor" / "dashscope.yaml"
+    code, out, err = _run(capsys, tmp_path / "ws", "flow", "validate", str(vendor))
+    assert code == 0 and out.strip().endswith(": valid")
+    assert (
+        "the embedded engine cannot run (1); CloudFlow can:" in err and "DashScope:QwenTextGeneration" in err
+    )
+
+
 def test_flow_graph_coloured_by_execution(
     capsys: pytest.CaptureFixture[str], tmp_path: Path, silent_video
 ) -> None:

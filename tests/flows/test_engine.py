@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -348,6 +348,16 @@ def test_map_runs_items_concurrently_up_to_max_concurrency(
     assert took < 0.15 * 4 / expected_peak + 0.3
 
 
+@pytest.mark.parametrize(("flow_limit", "cap", "expected_peak"), [(10, 2, 2), (None, 3, 3), (1, 3, 1)])
+def test_the_engine_caps_every_maps_concurrency_on_this_machine(
+    fx: Fixture, flow_limit: int | None, cap: int, expected_peak: int
+) -> None:
+    fn, stats = concurrency_probe(lambda item: 0.05)
+    fields = {} if flow_limit is None else {"MaxConcurrency": flow_limit}
+    ex = fx.run(map_flow(**fields), {"f": fn}, {"items": list(range(6))}, max_concurrency=cap)
+    assert ex.status == "Succeeded" and stats["peak"] == expected_peak
+
+
 def test_map_keeps_item_order_and_reads_concurrency_from_input(fx: Fixture) -> None:
     fn, stats = concurrency_probe(lambda item: 0.02 * (5 - item))  # later items finish first
     ex = fx.run(
@@ -453,7 +463,8 @@ def test_real_flow_routes_a_failing_video_and_still_publishes(fx: Fixture, summa
             if name == "summarize" and summary_breaks:  # a failing summary costs only its prose
                 raise Coded("InvalidStepInput", "summary.json cannot be written")
             if name == "prepare":
-                return {"task_id": event["task_id"], "video_ids": ["v1", "v2", "v3"], "max_concurrency": 2}
+                ids = ["v1", "v2", "v3"]
+                return {"task_id": event["task_id"], "mode": "batch", "video_ids": ids, "slices": []}
             if name == "fetch" and event["video_id"] == "v2":
                 raise Coded("SourceNotFound", "404 for v2")
             if name in ("analyze", "record-failure"):
@@ -527,3 +538,33 @@ def test_missing_key_at_runtime_fails_the_state_with_a_clear_error(fx: Fixture) 
     assert ex.status == "Failed" and ex.error["Code"] == "FnF.ExpressionError"
     assert "state 'T'" in ex.error["Detail"] and "$Output.Body.video_id" in ex.error["Detail"]
     assert "key 'video_id' not found" in ex.error["Detail"] and "[videoId]" in ex.error["Detail"]
+
+
+def test_the_registry_is_looked_up_not_copied(tmp_path: Path) -> None:
+    """A registry may resolve ARNs it does not list (a region and account in the ARN) or load on lookup."""
+
+    class Resolving(Mapping[str, Handler]):
+        def __init__(self) -> None:
+            self.looked_up: list[str] = []
+
+        def __getitem__(self, arn: str) -> Handler:
+            self.looked_up.append(arn)
+            if not arn.endswith(":functions/f"):
+                raise KeyError(arn)
+            return lambda event, ctx: {"echo": event}
+
+        def __contains__(self, arn: object) -> bool:
+            return isinstance(arn, str) and arn.endswith(":functions/f")
+
+        def __iter__(self) -> Iterator[str]:
+            return iter(["acs:fc:::functions/f", "acs:fc:::functions/never-used"])
+
+        def __len__(self) -> int:
+            return 2
+
+    spec = flow(task("T", "f"))
+    spec["States"][0]["Parameters"]["resourceArn"] = "acs:fc:cn-hangzhou:123:functions/f"
+    registry = Resolving()
+    engine = Engine(spec, registry, store=ExecutionStore(tmp_path))
+    assert engine.start("e", {"n": 1}, wait=True).output == {"Body": {"echo": {"n": 1}}}
+    assert "acs:fc:::functions/never-used" not in registry.looked_up

@@ -116,6 +116,16 @@ def test_constructor_rejects_bad_expression_and_duplicate_key() -> None:
         ("$Input.empty", False),
         ("$Input.name < 'b'", True),
         ("$Context.Execution.Input.task_id == 't9'", True),
+        # the operators of the vendor's Choice page: backtick strings, prefix -, in
+        ("$Input.kind == `video`", True),
+        ("-$Input.n < -3", True),
+        ("'a' in $Input.items", True),
+        ("'z' in $Input.items", False),
+        ("'kind' in $Input", True),
+        ("!('none' in $Input) || $Input.n > 3", True),
+        # built-in functions as operands
+        ("length($Input.items) == 2 && length(split('x,)', ',')) == 2", True),
+        ("arrayContains($Input.items, 'b')", True),
     ],
 )
 def test_conditions(condition: str, expected: bool) -> None:
@@ -124,12 +134,106 @@ def test_conditions(condition: str, expected: bool) -> None:
     assert bool(parse_condition(condition)(scope(data))) is expected
 
 
-@pytest.mark.parametrize("text", ["", "$Input.n >", "$Input.n > > 3", "($Input.n", "$Input.n = 3", "3 3"])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "",
+        "$Input.n >",
+        "$Input.n > > 3",
+        "($Input.n",
+        "$Input.n = 3",
+        "3 3",
+        "length($Input",
+        "nope(1) == 1",
+        "in",
+    ],
+)
 def test_malformed_conditions(text: str) -> None:
     with pytest.raises(ExpressionError):
         parse_condition(text)
 
 
+def test_in_needs_a_container_and_minus_a_number() -> None:
+    with pytest.raises(ExpressionError, match="'in' needs an array or an object"):
+        parse_condition("'a' in $Input.n")(scope({"n": 1}))
+    with pytest.raises(ExpressionError, match="'-' needs a number"):
+        parse_condition("-$Input.s < 0")(scope({"s": "x"}))
+
+
 def test_ordering_mixed_types_is_an_error() -> None:
     with pytest.raises(ExpressionError, match="cannot order"):
         parse_condition("$Input.n > 'x'")(scope({"n": 1}))
+
+
+# The usage and output examples of the vendor's "Built-in functions" page
+# (https://help.aliyun.com/document_detail/2579872.html), plus the project's own.
+@pytest.mark.parametrize(
+    ("expr", "expected"),
+    [
+        ('arrayContains(["Tom",10],10)', True),
+        ('arrayContains(["Tom",10],"Jack")', False),
+        ("arrayContains([1], true)", False),  # true is not 1
+        ("arrayUnique([1, 2, 3, 1])", [1, 2, 3]),
+        ('format("hello {}","world")', "hello world"),
+        ('fromBase64("Rm5G")', "FnF"),
+        ('toBase64("FnF")', "Rm5G"),
+        ("""stringToJson('{"name": "Tom", "age": 10}')""", {"name": "Tom", "age": 10}),
+        ("""fromJSON('{"name": "Tom", "age": 10}')""", {"name": "Tom", "age": 10}),
+        ('hash("abc","MD5")', "900150983cd24fb0d6963f7d28e17f72"),
+        (
+            'jsonMerge({"name": "Tom", "age": 10},{"name": "Tom", "address": "beijing"})',
+            {"name": "Tom", "age": 10, "address": "beijing"},
+        ),
+        ("length([1, 2, 3])", 3),
+        ('length({"name": "Tom", "age": 10})', 2),
+        ('length("name")', 4),
+        ('mapKeys({"b": 1, "a": 2})', ["a", "b"]),
+        ('mapValues({"b": 1, "a": 2})', [2, 1]),
+        ("split('a,b,,c', ',')", ["a", "b", "", "c"]),
+        ("regexMatchString('^v[0-9]+$', 'v12')", True),
+        ("regexMatchString('^v[0-9]+$', 'x12')", False),
+        ("toArray(1, 'a', null, true)", [1, "a", None, True]),
+        ("get(toArray('x', 'y'), -1)", "y"),
+        ("get({'k': 'v'}, 'k')".replace("'k': 'v'", '"k": "v"'), "v"),
+        ("intAdd(40, 2)", 42),
+        ('jsonToString({"a": [1, "中"]})', '{"a":[1,"中"]}'),
+        ("format('{}/{}/{}', 1.0, true, toArray(1))", "1/true/[1]"),
+        ("format('{}-part-{}', $Context.Execution.Input.task_id, $Input.n)", "t9-part-3"),
+        ("length(" + "toArray(" * 9 + "1" + ")" * 10, 1),
+    ],
+)
+def test_built_in_functions(expr: str, expected: Any) -> None:
+    assert parse_expression(expr).render(scope({"n": 3})) == expected
+
+
+def test_uuid_and_random_int() -> None:
+    assert len({parse_expression("uuid()").render(scope()) for _ in range(3)}) == 3
+    values = {parse_expression("randomInt(1, 3)").render(scope()) for _ in range(60)}
+    assert values == {1, 2}
+
+
+@pytest.mark.parametrize(
+    ("expr", "message"),
+    [
+        ("format('{} {}', 1)", "the template has 2 placeholder(s) {} but 1 value(s) follow"),
+        ("get(toArray(1), 3)", "index 3 is out of range for an array of length 1"),
+        ("get($Input, 'zz')", "key 'zz' not found; the map has [n]"),
+        ("length(3)", "length(): argument 1 must be array or map or string, got number"),
+        ("intAdd('1', 2)", "intAdd(): argument 1 must be an integer"),
+        ("stringToJson('{')", "stringToJson(): not valid JSON"),
+        ("hash('a', 'CRC32')", "hash(): algorithm must be one of MD5, SHA-1, SHA-256, SHA-512"),
+        ("fromBase64('***')", "is not Base64"),
+        ("randomInt(3, 3)", "must be greater than the lower bound"),
+        ("regexMatchString('(', 'x')", "invalid pattern"),
+        ("length($Input.missing)", "key 'missing' not found"),
+    ],
+)
+def test_built_in_errors_name_the_function_and_the_expression(expr: str, message: str) -> None:
+    with pytest.raises(ExpressionError) as err:
+        parse_expression(expr).render(scope({"n": 3}))
+    assert message in str(err.value) and f"expression {expr!r}" in str(err.value)
+
+
+def test_a_constructor_evaluates_calls() -> None:
+    template = compile_template({"name.$": "format('{}-part-{}', $Input.task, $Input.n)", "n.$": "$Input.n"})
+    assert template.render(scope({"task": "t1", "n": 0})) == {"name": "t1-part-0", "n": 0}

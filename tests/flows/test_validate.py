@@ -14,6 +14,7 @@ from flows._validate import (
     FlowValidationError,
     Problem,
     check_flow,
+    embedded_gaps,
     load_flow,
     validate_flow,
 )
@@ -259,10 +260,33 @@ def test_same_name_in_different_scopes_is_allowed() -> None:
     assert [p for p in renamed if p.field == "Name"] == []
 
 
-@pytest.mark.parametrize("name", ["9lives", "has space", "x" * 129, "dot.name"])
+@pytest.mark.parametrize("name", ["9lives", "has space", "x" * 129, "dot.name", "a/b", "a#2", "视频 理解"])
 def test_invalid_state_names(name: str) -> None:
     found = problems_after(lambda f: state(f, "Failed").__setitem__("Name", name))
-    assert_problem(found, name, "Name", "is not a valid state name", "[A-Za-z_]")
+    assert_problem(found, name, "Name", "is not a valid state name", "letters of any script")
+
+
+@pytest.mark.parametrize("name", ["视频理解", "一键成片", "Prompt拼接", "_x", "a-b_9", "x" * 128])
+def test_state_names_as_the_vendor_docs_write_them(name: str) -> None:
+    def rename(f: dict[str, Any]) -> None:
+        state(f, "Failed")["Name"] = name
+        state(f, "Prepare")["Catch"][0]["Next"] = name
+
+    assert problems_after(rename) == []
+
+
+def test_flow_names_keep_the_strict_rule() -> None:
+    assert_problem(problems_after(lambda f: f.update(Name="视频理解")), "", "Name", "is not a valid name")
+
+
+def test_succeed_may_say_end_true_but_nothing_else() -> None:
+    assert problems_after(lambda f: state(f, "Videos/Processor/Done").update(End=True)) == []
+    found = problems_after(lambda f: state(f, "Videos/Processor/Done").update(End=False))
+    assert_problem(found, "Videos/Processor/Done", "End", "a Succeed state takes no End")
+    found = problems_after(lambda f: state(f, "Videos/Processor/Done").update(Next="VideoFailed"))
+    assert_problem(found, "Videos/Processor/Done", "Next", "a Succeed state takes no Next")
+    found = problems_after(lambda f: state(f, "Failed").update(End=True))
+    assert_problem(found, "Failed", "End", "a Fail state takes no End")
 
 
 def test_map_without_items_path_or_processor() -> None:
@@ -289,8 +313,9 @@ def test_max_concurrency_expression() -> None:
 
         return change
 
-    assert problems_after(use("$Input.max_concurrency")) == []
-    assert_problem(problems_after(use("$Input..x")), "Videos", "MaxConcurrency.$", "invalid expression")
+    found = problems_after(use("$Input.max_concurrency"))
+    assert_problem(found, "Videos", "MaxConcurrency.$", "documents MaxConcurrency as an integer only")
+    assert_problem(found, "Videos", "MaxConcurrency.$", "refused at deploy time")
 
 
 def test_distributed_map_allows_more_concurrency_and_tolerance_inline_does_not() -> None:
@@ -480,6 +505,8 @@ def test_check_flow_raises_with_every_problem() -> None:
         ("$.status == 'ready'", "JSONPath"),
         ("($Input.n > 2", "invalid condition"),
         ("len($Input.items) > 2", "invalid condition"),
+        ("lenght($Input.items) > 2", 'unknown built-in function lenght(); did you mean "length"?'),
+        ("length($Output.Body) > 2", "$Output is only available inside an OutputConstructor"),
     ],
 )
 def test_bad_conditions(condition: str, message: str) -> None:
@@ -491,8 +518,110 @@ def test_bad_conditions(condition: str, message: str) -> None:
 
 
 def test_paths_inside_condition_strings_are_not_checked() -> None:
-    cond = '$Input.label == "$Output.x" || !$Input.skip'
+    for cond in ('$Input.label == "$Output.x" || !$Input.skip', "$Input.label == `$Output.x`"):
+        found = problems_after(
+            lambda f, c=cond: state(f, "Videos/Processor/Route")["Branches"][0].update(Condition=c)
+        )
+        assert found == [], cond
+
+
+def test_other_integrations_are_valid_cloudflow_but_gaps_for_the_embedded_engine() -> None:
+    def dashscope(f: dict[str, Any]) -> None:
+        state(f, "Videos/Processor/Fetch").update(
+            Action="DashScope:QwenTextGeneration",
+            Parameters={"model": "qwen-plus", "prompt.$": "format('总结: {}', $Input)"},
+        )
+
+    assert problems_after(dashscope) == []
+    flow = copy.deepcopy(BASE)
+    dashscope(flow)
+    gaps = embedded_gaps(flow, known_arns=registry())
+    assert_problem(gaps, "Videos/Processor/Fetch", "Action", "not DashScope:QwenTextGeneration")
+    assert [str(p) for p in validate_flow(flow, known_arns=registry())] == [str(p) for p in gaps]
+
+
+def test_a_child_flow_other_than_this_one_is_a_gap() -> None:
+    def child(arn: str, mode: str = "WaitForSystemCallback") -> Callable[[dict[str, Any]], None]:
+        def change(f: dict[str, Any]) -> None:
+            state(f, "Videos/Processor/Fetch").update(
+                Action="FNF:StartExecution", TaskMode=mode, Parameters={"resourceArn": arn, "input": {}}
+            )
+
+        return change
+
+    for change in (
+        child("acs:fnf:::flow/demo"),
+        child("acs:fnf:::flow/other"),
+        child("acs:fnf:::flow/demo", "RequestComplete"),
+    ):
+        assert problems_after(change) == []
+    assert problems_after(child("acs:fnf:::flow/demo"), known_arns=registry()) == []
+    other = problems_after(child("acs:fnf:::flow/other"), known_arns=registry())
+    assert_problem(other, "Videos/Processor/Fetch", "Parameters.resourceArn", "only its own flow ('demo')")
+    callback = problems_after(child("acs:fnf:::flow/demo", "WaitForCustomCallback"), known_arns=registry())
+    assert_problem(callback, "Videos/Processor/Fetch", "TaskMode", "not WaitForCustomCallback")
+    bad = problems_after(child("acs:fc:::functions/x"))
+    assert_problem(bad, "Videos/Processor/Fetch", "Parameters.resourceArn", "must be a flow ARN")
+
+
+@pytest.mark.parametrize("action", ["InvokeFunction", "FC:", "fc invoke", "FC:Invoke:Function"])
+def test_action_must_be_service_colon_operation(action: str) -> None:
+    found = problems_after(lambda f: state(f, "Prepare").__setitem__("Action", action))
+    assert_problem(found, "Prepare", "Action", "must be Service:Operation")
+
+
+@pytest.mark.parametrize(
+    "expr",
+    [
+        "format('{}-part-{}', $Context.Execution.Input.task_id, $Input.n)",
+        "length($Input.video_ids)",
+        "jsonMerge($Input, {\"k\": toArray(1, 'a', null)})",
+        "intAdd(get($Input.items, 0), randomInt(1, 10))",
+        'hash(jsonToString(mapValues($Input)), "SHA-256")',
+        "regexMatchString('^v[0-9]+$', split(uuid(), '-')[0])".replace("[0]", ""),
+    ],
+)
+def test_built_in_functions_in_expressions(expr: str) -> None:
     assert (
-        problems_after(lambda f: state(f, "Videos/Processor/Route")["Branches"][0].update(Condition=cond))
-        == []
+        problems_after(lambda f: state(f, "Videos/Processor/Fetch")["Parameters"].update({"x.$": expr})) == []
     )
+
+
+@pytest.mark.parametrize(
+    ("expr", "message"),
+    [
+        ("fromat('{}', $Input)", 'unknown built-in function fromat(); did you mean "format"?'),
+        ("length($Input, 2)", "length() takes 1 argument(s), got 2"),
+        ("format()", "format() takes at least 1 argument(s), got 0"),
+        ("length($Output.Body)", "$Output is only available inside an OutputConstructor"),
+        ("length($Context.Current.Nope)", "$Context.Current has fields"),
+        ("length($Input", "expected ',' or ')' but the expression ended"),
+        ("length($Input) x", "unexpected 'x' after the end"),
+        ("jsonMerge({a: 1}, {})", "an object key must be a quoted string"),
+        ("length(" * 11 + "'x'" + ")" * 11, "more than 10 nested function calls"),
+    ],
+)
+def test_bad_built_in_calls(expr: str, message: str) -> None:
+    found = problems_after(lambda f: state(f, "Videos/Processor/Fetch")["Parameters"].update({"x.$": expr}))
+    assert_problem(found, "Videos/Processor/Fetch", "Parameters.x.$", message)
+
+
+def test_ten_nested_calls_are_allowed() -> None:
+    expr = "length(" + "toArray(" * 9 + "1" + ")" * 10
+    assert (
+        problems_after(lambda f: state(f, "Videos/Processor/Fetch")["Parameters"].update({"x.$": expr})) == []
+    )
+
+
+def test_task_modes_are_the_three_documented() -> None:
+    found = problems_after(lambda f: state(f, "Prepare").__setitem__("TaskMode", "Requestcomplete"))
+    assert_problem(
+        found, "Prepare", "TaskMode", "must be one of RequestComplete", 'did you mean "RequestComplete"?'
+    )
+
+    def callback(f: dict[str, Any]) -> None:
+        state(f, "Prepare")["TaskMode"] = "WaitForCustomCallback"
+
+    assert problems_after(callback) == []
+    gaps = problems_after(callback, known_arns=registry())
+    assert_problem(gaps, "Prepare", "TaskMode", "no task-callback API")

@@ -267,3 +267,36 @@ def test_request_in_the_input_is_stored_once_then_kept(settings: Settings) -> No
     with pytest.raises(InvalidRequest):  # an invalid inline request is refused before anything is written
         handler({"task_id": "t10", "request": {"videos": []}}, ctx)
     assert not TaskWorkspace(settings.workspace, "t10").request.exists()
+
+
+def test_a_batch_over_the_slice_size_is_split_and_each_child_gets_its_share(settings: Settings) -> None:
+    from steps.prepare import SLICE_SIZE
+
+    urls = [f"https://cdn.example.com/{i}.mp4" for i in range(2 * SLICE_SIZE + 50)]
+    out = prepare(settings, {"videos": videos(*urls)})
+    assert out["mode"] == "split" and out["slices"] == [0, 1, 2] and out["video_ids"] == []
+    ctx = StepContext(settings=settings)
+    ids = [v.video_id for v in load_manifest(TaskWorkspace(settings.workspace, "t1")).videos]
+    shares = [handler({"task_id": "t1", "slice": n}, ctx) for n in range(3)]
+    assert [s["mode"] for s in shares] == ["slice"] * 3 and all(s["slices"] == [] for s in shares)
+    assert [v for s in shares for v in s["video_ids"]] == ids
+    assert [len(s["video_ids"]) for s in shares] == [SLICE_SIZE, SLICE_SIZE, 50]
+    task, _ = load_progress(TaskWorkspace(settings.workspace, "t1"))
+    assert task["total"] == len(urls)  # a child never resets the task's progress
+    with pytest.raises(InvalidRequest, match="has 250 videos: there is no slice 3"):
+        handler({"task_id": "t1", "slice": 3}, ctx)
+    with pytest.raises(InvalidRequest, match="slice 0 was started before Prepare"):
+        handler({"task_id": "t2", "slice": 0}, ctx)
+
+
+def test_a_batch_that_fits_is_one_execution(settings: Settings) -> None:
+    out = prepare(settings, {"videos": videos("https://cdn.example.com/a.mp4")})
+    assert out["mode"] == "batch" and out["slices"] == [] and len(out["video_ids"]) == 1
+
+
+def test_a_task_id_too_long_to_name_its_children(settings: Settings) -> None:
+    from steps.prepare import SLICE_SIZE
+
+    urls = [f"https://cdn.example.com/{i}.mp4" for i in range(SLICE_SIZE + 1)]
+    with pytest.raises(InvalidRequest, match="too long to name child executions"):
+        prepare(settings, {"videos": videos(*urls)}, task_id="t" * 125)
