@@ -238,7 +238,8 @@ def cmd_executions(args: argparse.Namespace) -> int:
     if args.action == "resume":
         if args.engine == "cloudflow":
             return _fail(
-                "CloudFlow 自己运行执行，无需 resume（CloudFlow runs its executions itself: there is nothing to resume）",
+                "CloudFlow 自己运行执行，无需 resume"
+                "（CloudFlow runs its executions itself: there is nothing to resume）",
                 1,
             )
         return cmd_resume(args)
