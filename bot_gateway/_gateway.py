@@ -289,15 +289,16 @@ class Gateway:
         ws = steps.TaskWorkspace(self.settings.workspace, task_id)
         snap = steps.snapshot(ws)
         failed = {v.video_id for v in snap.failed}
-        entries = [v for v in steps.load_manifest(ws).videos if v.video_id in failed]
-        if not entries:
-            return
         request = dict(steps.read_json(ws.request))
+        entries = steps.load_manifest(ws).videos  # one entry per requested video, in request order
+        request["videos"] = [
+            v for v, e in zip(request["videos"], entries, strict=False) if e.video_id in failed
+        ]
+        if not request["videos"]:
+            return
         n = 1
         while steps.TaskWorkspace(self.settings.workspace, f"{task_id}-r{n}").request.is_file():
             n += 1
-        by_source = {str(v.get("url") or v.get("path")): v for v in request["videos"]}
-        request["videos"] = [by_source[e.source] for e in entries if e.source in by_source]
         request["task_id"] = f"{task_id}-r{n}"
         request["title"] = f"{snap.title or task_id}（重试 {n}）"
         msg = Incoming(

@@ -53,7 +53,7 @@ class Bot:
 
     def settle(self) -> None:
         """Wait for the gateway's workers, then for every execution they started."""
-        self.gateway.close()
+        self.gateway.drain()
         for execution in self.engine.list():
             self.engine.wait(execution.name, timeout=120)
 
@@ -95,3 +95,4 @@ def bot(fake: FakeFeishu, settings: Settings) -> Iterator[Bot]:
     made = make_bot(fake, settings)
     yield made
     made.settle()
+    made.gateway.close()

@@ -45,6 +45,15 @@ def site(speech_video: MadeVideo, web: LocalHTTPServer) -> LocalHTTPServer:
     return web
 
 
+def _title(message: Message) -> str:
+    return str(message.card["header"]["title"]["content"])
+
+
+def _is_progress(message: Message) -> bool:
+    """A progress card (it names its task in the subtitle), not a reply or a final message."""
+    return "subtitle" in message.card["header"]
+
+
 def _buttons(card: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return {
         e["text"]["content"]: e["behaviors"][0].get("value", {})
@@ -55,9 +64,8 @@ def _buttons(card: dict[str, Any]) -> dict[str, dict[str, Any]]:
 
 @pytest.mark.slow
 def test_links_in_a_message_become_one_execution_and_one_live_card(bot: Bot, site: LocalHTTPServer) -> None:
-    bot.fake.inject(
-        "PATCH", "/open-apis/im/v1/messages/:message_id", Fault(429, 99991400), Fault(502, raw=b"<html/>")
-    )
+    patches = "/open-apis/im/v1/messages/:message_id"  # the first PATCHes meet a rate limit, a 502, 230020
+    bot.fake.inject("PATCH", patches, Fault(429, 99991400), Fault(502, raw=b"<html/>"), Fault(400, 230020))
     text = f"看看这两条：{site.url('/good.mp4')}，还有 {site.url('/gone.mp4')}。 asr=none title=双十二素材"
     message_id, event = bot.user_says(text)
     assert bot.post(event).status_code == 200
@@ -78,6 +86,15 @@ def test_links_in_a_message_become_one_execution_and_one_live_card(bot: Bot, sit
     [file_message] = [m for m in bot.fake.messages.values() if m.msg_type == "file"]
     file_type, name, data = bot.fake.files[file_message.card["file_key"]]
     assert (file_type, name) == ("xls", "双十二素材.xlsx") and data[:2] == b"PK"
+
+    # 重试失败的视频: a new execution for the broken link only, with its own card
+    task_id = execution.name
+    answer = bot.post(card_action(task_id, "retry_failed", token=TOKEN, open_id="ou_alice"))
+    assert answer.json()["toast"]["content"] == "正在重试失败的视频…"
+    bot.settle()
+    assert bot.engine.describe(f"{task_id}-r1").done
+    [retry_card] = [m for m in bot.fake.cards_in("oc_chat") if _is_progress(m) and "重试 1" in _title(m)]
+    assert "下载 0/1（失败 1）" in _texts(retry_card.card) and retry_card.reply_to == message_id
 
 
 @pytest.mark.slow
