@@ -134,7 +134,8 @@ def progress_card(snap: ProgressSnapshot, *, result_url: str | None = None) -> d
     title = snap.title or f"视频分析 {snap.task_id}"
     template = _TEMPLATES.get(snap.phase, "orange" if snap.failed else "blue")
     card: dict[str, Any] = {}
-    for shown, summary in ((SHOWN_FAILURES, snap.summary), (3, snap.summary[:3]), (1, ())):
+    lines = [line if len(line) <= 300 else line[:299] + "…" for line in snap.summary[:10]]
+    for shown, summary in ((SHOWN_FAILURES, lines), (3, lines[:3]), (1, [])):
         card = {
             "schema": "2.0",
             "config": {
