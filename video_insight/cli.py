@@ -341,7 +341,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     settings = _settings(args, local=False)
     if not settings.feishu_configured:
-        return _fail("the Feishu app is not configured: set FEISHU_APP_ID and FEISHU_APP_SECRET")
+        return _fail("没有配置飞书应用：请设置 FEISHU_APP_ID 和 FEISHU_APP_SECRET")
     limits = bot_gateway.Limits(settings.gateway_max_tasks_per_user, settings.gateway_max_tasks)
     try:
         serve_bot(settings, args.host, args.port, limits, args.engine)
@@ -357,7 +357,7 @@ def cmd_feishu(args: argparse.Namespace) -> int:
     try:
         status, text = send_event(settings, Path(args.file), args.to)
     except (OSError, ValueError) as exc:
-        return _fail(f"cannot send {args.file}: {exc}")
+        return _fail(f"无法发送 {args.file}：{exc}")
     print(f"HTTP {status} {text}")
     return 0 if 200 <= status < 300 else 1
 
