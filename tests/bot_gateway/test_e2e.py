@@ -87,6 +87,11 @@ def test_links_in_a_message_become_one_execution_and_one_live_card(bot: Bot, sit
     file_type, name, data = bot.fake.files[file_message.card["file_key"]]
     assert (file_type, name) == ("xls", "双十二素材.xlsx") and data[:2] == b"PK"
 
+    # 查看结果: the workbook again, as a new file message
+    assert bot.post(card_action(execution.name, "results", token=TOKEN, open_id="ou_bob")).status_code == 200
+    bot.gateway.drain()
+    assert len([m for m in bot.fake.messages.values() if m.msg_type == "file"]) == 2
+
     # 重试失败的视频: a new execution for the broken link only, with its own card
     task_id = execution.name
     answer = bot.post(card_action(task_id, "retry_failed", token=TOKEN, open_id="ou_alice"))
