@@ -289,16 +289,15 @@ class Gateway:
         ws = steps.TaskWorkspace(self.settings.workspace, task_id)
         snap = steps.snapshot(ws)
         failed = {v.video_id for v in snap.failed}
-        request = dict(steps.read_json(ws.request))
-        entries = steps.load_manifest(ws).videos  # one entry per requested video, in request order
-        request["videos"] = [
-            v for v, e in zip(request["videos"], entries, strict=False) if e.video_id in failed
-        ]
-        if not request["videos"]:
+        entries = [v for v in steps.load_manifest(ws).videos if v.video_id in failed]
+        if not entries:
             return
+        request = dict(steps.read_json(ws.request))
         n = 1
         while steps.TaskWorkspace(self.settings.workspace, f"{task_id}-r{n}").request.is_file():
             n += 1
+        by_source = {_source_of(v): v for v in request["videos"]}
+        request["videos"] = [by_source[e.source] for e in entries if e.source in by_source]
         request["task_id"] = f"{task_id}-r{n}"
         request["title"] = f"{snap.title or task_id}（重试 {n}）"
         msg = Incoming(
@@ -314,6 +313,14 @@ class Gateway:
             return
         key = feishu.upload_file(self.client, report, file_type="xls")
         feishu.send_message(self.client, binding.chat_id, {"file_key": key}, msg_type="file")
+
+
+def _source_of(video: Mapping[str, Any]) -> str:
+    """What the manifest calls a requested video's source (``VideoEntry.source``)."""
+    upload = video.get("feishu_file")
+    if isinstance(upload, Mapping):
+        return f"feishu-file:{upload.get('message_id')}/{upload.get('file_key')}"
+    return str(video.get("url") or video.get("path"))
 
 
 def _incoming(data: Any) -> Incoming:
