@@ -8,6 +8,7 @@ message id. No global lock: per-user and total limits on running tasks answer "æ
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 import threading
@@ -23,6 +24,7 @@ from steps import feishu
 from steps.errors import InvalidRequest, VideoInsightError
 
 from ._dedupe import DedupeStore
+from ._inbox import Inbox
 from ._parse import BadOptions, is_help, message_text, parse_text
 
 __all__ = ["Gateway", "Incoming", "Limits", "Submit", "task_id_for"]
@@ -87,6 +89,7 @@ class Gateway:
         self.progress = progress
         self.limits = limits or Limits()
         self.dedupe = DedupeStore(settings.workspace / "gateway" / "dedupe")
+        self.inbox = Inbox(settings.workspace / "gateway" / "inbox")
         self._client = client
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="gateway")
         self._running: dict[str, str] = {}  # task id â†’ requester, for the limits
@@ -131,9 +134,33 @@ class Gateway:
         if not self.dedupe.claim(f"message:{incoming.message_id}"):
             log.info("gateway.duplicate_message", message_id=incoming.message_id, event_id=incoming.event_id)
             return
+        self.inbox.put(incoming.message_id, dataclasses.asdict(incoming))  # kept until handled
         with self._lock:
             self.accepted += 1
-        self._queue(self.handle_message, incoming)
+        self._queue(self._handle_accepted, incoming)
+
+    def _handle_accepted(self, msg: Incoming) -> None:
+        self.handle_message(msg)
+        self.inbox.done(msg.message_id)  # not reached if it failed: the next start tries once more
+
+    def recover(self, older_than_s: float = 120.0) -> int:
+        """Handle the messages a gateway accepted but did not live to handle; returns how many.
+
+        Each is taken over by one instance only (a claim in the dedupe store); handling is
+        idempotent (the card's uuid, the execution named by the message), so a slow instance that
+        was still on it does no harm.
+        """
+        count = 0
+        for record in self.inbox.left_behind(older_than_s):
+            try:
+                msg = Incoming(**record)
+            except TypeError:
+                continue
+            if self.dedupe.claim(f"recover:{msg.message_id}"):
+                log.info("gateway.recovering", message_id=msg.message_id)
+                self._queue(self._handle_accepted, msg)
+                count += 1
+        return count
 
     def on_card_action(self, data: Any) -> Any:
         """``card.action.trigger``: answer with a toast at once; the work goes to the workers."""

@@ -38,6 +38,7 @@ def serve_bot(
         limits=limits,
     )
     server = HttpServer(bot_gateway.gateway_app(gateway), host, port, HttpLimits(max_connections=256))
+    gateway.recover()  # messages a gateway that died accepted but never handled
     log.info("gateway.listening", host=host, port=server.port, workspace=str(settings.workspace))
     try:
         server.run()

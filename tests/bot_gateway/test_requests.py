@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import copy
+import os
+import time
 
 import steps
 from steps import Settings
@@ -86,3 +88,26 @@ def test_over_the_limit_a_user_is_told_to_wait(fake: FakeFeishu, settings: Setti
     bot.settle()
     assert _replies(bot, message_id) == ["排队中 / busy"]
     assert bot.engine.list() == []
+
+
+def test_a_message_accepted_by_a_gateway_that_died_is_handled_at_the_next_start(
+    fake: FakeFeishu, settings: Settings, web: LocalHTTPServer
+) -> None:
+    first = make_bot(fake, settings)
+    first.gateway._queue = lambda *args: None  # type: ignore[method-assign]  # it dies right after the ack
+    message_id, event = first.user_says(f"{web.url('/gone.mp4')} asr=none")
+    assert first.post(event).status_code == 200
+    assert first.engine.list() == [] and _replies(first, message_id) == []
+    [left] = (first.settings.workspace / "gateway" / "inbox").iterdir()
+    os.utime(left, (time.time() - 600, time.time() - 600))  # ten minutes later, a gateway starts
+
+    second = make_bot(fake, settings)
+    assert second.gateway.recover() == 1 and second.gateway.recover() == 0
+    second.settle()
+    assert [e.name for e in second.engine.list()] == [f"fs_{message_id}"]
+    assert _replies(second, message_id)[0] == "视频分析（1 条）"
+    assert list((first.settings.workspace / "gateway" / "inbox").iterdir()) == []
+    assert first.post(event).status_code == 200 and second.post(event).status_code == 200  # still one
+    second.settle()
+    assert len(second.engine.list()) == 1
+    second.gateway.close()
