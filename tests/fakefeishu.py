@@ -201,6 +201,7 @@ class FakeFeishu:
         app_secret: the secret the token route accepts.
         token_ttl_s: the ``expire`` of issued tokens (the SDK renews 10 minutes before it).
         patch_qps: PATCHes allowed per message per second before code 230020.
+        clock: the clock of that one-second window.
     """
 
     def __init__(
@@ -210,11 +211,13 @@ class FakeFeishu:
         *,
         token_ttl_s: int = 7200,
         patch_qps: int = 5,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.app_id = app_id or f"cli_fake{secrets.token_hex(6)}"
         self.app_secret = app_secret
         self.token_ttl_s = token_ttl_s
         self.patch_qps = patch_qps
+        self.clock = clock  # the per-message PATCH window's clock (a test may hold it still)
         self.lock = threading.RLock()
         self.calls: list[Call] = []
         self.messages: dict[str, Message] = {}
@@ -361,7 +364,7 @@ class FakeFeishu:
 
     def allow_patch(self, message_id: str) -> bool:
         """Count one PATCH of ``message_id``; False when it exceeds ``patch_qps`` in the last second."""
-        now = time.monotonic()
+        now = self.clock()
         with self.lock:
             window = self._patches[message_id]
             while window and window[0] <= now - 1.0:

@@ -138,3 +138,19 @@ def test_a_resource_is_streamed_to_disk_with_the_size_cap(fake: FakeFeishu, tmp_
             _client(fake), "om_1", "file_v3_gone", tmp_path, max_bytes=1 << 20, inspect=_inspect
         )
     assert [p.name for p in tmp_path.iterdir()] == [got.temp_path.name]  # failed attempts leave nothing
+
+
+def test_the_fake_limits_patches_per_message_like_feishu() -> None:
+    now = [100.0]
+    with FakeFeishu(patch_qps=5, clock=lambda: now[0]) as fake:
+        feishu = _client(fake, retries=0)
+        card_id = send_message(feishu, "oc_chat1", CARD)
+        for _ in range(5):
+            patch_card(feishu, card_id, CARD)
+        with pytest.raises(RateLimited, match="230020"):
+            patch_card(feishu, card_id, CARD)  # the sixth within one second
+        other = send_message(feishu, "oc_chat1", CARD)
+        patch_card(feishu, other, CARD)  # the limit is per message
+        now[0] += 1.0
+        patch_card(feishu, card_id, CARD)  # a second later the window has moved on
+        assert len(fake.messages[card_id].versions) == 7
