@@ -114,11 +114,12 @@ class Gateway:
             pending = set(self._pending)
         wait(pending, timeout=timeout)
 
-    def _queue(self, fn: Callable[..., None], *args: Any) -> None:
+    def _queue(self, fn: Callable[..., None], *args: Any) -> Future[None]:
         future = self._pool.submit(self._guarded, fn, *args)
         with self._lock:
             self._pending.add(future)
         future.add_done_callback(self._done)
+        return future
 
     def _done(self, future: Future[None]) -> None:
         with self._lock:
@@ -137,7 +138,9 @@ class Gateway:
         self.inbox.put(incoming.message_id, dataclasses.asdict(incoming))  # kept until handled
         with self._lock:
             self.accepted += 1
-        self._queue(self._handle_accepted, incoming)
+        handled = self._queue(self._handle_accepted, incoming)
+        if self.settings.gateway_answer_after_s > 0:  # answering may freeze this instance (FC): work first
+            wait([handled], timeout=self.settings.gateway_answer_after_s)  # late: the inbox keeps it
 
     def _handle_accepted(self, msg: Incoming) -> None:
         self.handle_message(msg)

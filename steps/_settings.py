@@ -98,6 +98,7 @@ _NUMBER_VARS: tuple[tuple[str, str, type[int] | type[float]], ...] = (
     ("fetch_rate_window_s", "VI_FETCH_RATE_WINDOW_S", float),
     ("gateway_max_tasks_per_user", "VI_GATEWAY_MAX_TASKS_PER_USER", int),
     ("gateway_max_tasks", "VI_GATEWAY_MAX_TASKS", int),
+    ("gateway_answer_after_s", "VI_GATEWAY_ANSWER_AFTER_S", float),
     ("llm_timeout_s", "VI_LLM_TIMEOUT_S", float),
     ("llm_retries", "VI_LLM_RETRIES", int),
     ("llm_backoff_s", "VI_LLM_BACKOFF_S", float),
@@ -140,6 +141,10 @@ class Settings:
     feishu_domain: str = DEFAULT_FEISHU_DOMAIN  # the open-platform origin (a loopback URL in tests)
     gateway_max_tasks_per_user: int = 3  # running tasks of one requester on a gateway
     gateway_max_tasks: int = 20  # running tasks on a gateway in total
+    # Wait up to this long for a message to be handled (card sent, execution started) before answering
+    # Feishu: where an instance may be frozen once it has answered (Function Compute), 2.5 s of Feishu's
+    # 3 s. 0: answer at once and handle it after (a long-running server).
+    gateway_answer_after_s: float = 0.0
     llm_base_url: str = ""  # empty: DEFAULT_LLM_BASE_URL
     llm_api_key: Secret = field(default_factory=Secret)  # VI_LLM_API_KEY, else DASHSCOPE_API_KEY
     llm_model: str = DEFAULT_LLM_MODEL

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 import os
 import time
 
@@ -34,6 +35,24 @@ def test_redeliveries_start_one_execution_and_send_one_card(bot: Bot, web: Local
         and len(bot.fake.calls_to("POST", "/open-apis/im/v1/messages/:message_id/reply")) == 2
     )  # card + final
     assert bot.gateway.accepted == 1
+
+
+def test_where_answering_may_freeze_the_instance_the_message_is_handled_before_the_answer(
+    fake: FakeFeishu, settings: Settings, web: LocalHTTPServer
+) -> None:
+    """In Function Compute an instance may be frozen once it has answered: the card is sent and the
+    execution started before Feishu gets its 200 (within a budget under Feishu's 3 s)."""
+    bot = make_bot(fake, dataclasses.replace(settings, gateway_answer_after_s=60.0))
+    try:
+        message_id, event = bot.user_says(f"{web.url('/missing.mp4')} asr=none")
+        assert bot.post(event).status_code == 200
+        # no drain: by the time the answer left, the work was done
+        assert [i.name for i in bot.engine.list()] == [f"fs_{message_id}"]
+        assert _replies(bot, message_id)[0] == "视频分析（1 条）"
+        assert bot.gateway.inbox.left_behind(older_than_s=-1) == []
+    finally:
+        bot.settle()
+        bot.gateway.close()
 
 
 def test_two_gateways_sharing_a_workspace_start_one_execution(
