@@ -116,6 +116,7 @@ class VideoEntry(_Model):
 class Manifest(_Model):
     task_id: str
     title: str | None = None
+    requester: str | None = None  # the Feishu open_id of who asked: the Bitable output is theirs
     created_at: float
     options: Options
     videos: list[VideoEntry]

@@ -1,4 +1,4 @@
-"""The output seam: one publisher per value of the request's ``outputs`` (json, xlsx, html; bitable next).
+"""The output seam: one publisher per value of the request's ``outputs`` (json, xlsx, html, bitable).
 
 A publisher gets the task's :class:`~steps._outputs.Results` and a :class:`Destination` (the
 output folder, the settings, who asked) and returns what it made: a file name inside the output
@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
+from ._bitable._publish import BitablePublisher
 from ._plugins import Registry
 from ._settings import Settings
 from ._workspace import atomic_write_bytes
@@ -112,6 +113,7 @@ PUBLISHERS: Registry[Publisher] = Registry(
         FilePublisher("json", "results.json", "results.json with every result, always written", _write_json),
         FilePublisher("xlsx", "report.xlsx", "report.xlsx, a workbook with the images", _write_xlsx),
         FilePublisher("html", "report.html", "report.html, a page to open in a browser", _write_html),
+        BitablePublisher(),
     ],
 )
 

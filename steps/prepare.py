@@ -81,6 +81,7 @@ def build_manifest(ws: TaskWorkspace, request: dict[str, Any], *, allow_paths: b
     return Manifest(
         task_id=ws.task_id,
         title=request.get("title"),
+        requester=(request.get("requester") or {}).get("open_id"),
         created_at=_created_at(ws),
         options=options_from_request(request),
         videos=assign_ids(sources_from_request(request, allow_paths=allow_paths)),

@@ -27,7 +27,7 @@ class PublishInput(StepModel):
 
 class PublishOutput(StepModel):
     task_id: str
-    outputs: dict[str, str]  # output → file name inside the task's out/ folder, or a link
+    outputs: dict[str, str]  # output → file name inside the task's out/ folder, or a link (bitable: the Base)
 
 
 def run(inp: PublishInput, ctx: StepContext) -> PublishOutput:
@@ -39,7 +39,7 @@ def run(inp: PublishInput, ctx: StepContext) -> PublishOutput:
     record_task(ws, phase="publishing", sink=ctx.progress)
     results = collect_results(ws, manifest)
     ws.out.mkdir(parents=True, exist_ok=True)
-    to = Destination(out_dir=ws.out, settings=ctx.settings)
+    to = Destination(out_dir=ws.out, settings=ctx.settings, requester=manifest.requester)
     outputs = publish_results(results, manifest.options.outputs, to)
     record_task(
         ws,

@@ -113,7 +113,7 @@ def test_options_are_kept(settings: Settings) -> None:
         ),
         (
             {"videos": videos("https://x.test/a.mp4"), "options": {"outputs": ["pdf"]}},
-            "options.outputs[0]: 'pdf' is not one of ['json', 'xlsx', 'html']",
+            "options.outputs[0]: 'pdf' is not one of ['json', 'xlsx', 'html', 'bitable']",
         ),
         (
             {"videos": videos("https://x.test/a.mp4"), "options": {"asr": {"engine": "google"}}},

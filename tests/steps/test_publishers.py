@@ -36,7 +36,7 @@ def test_the_committed_schema_is_the_generated_one() -> None:
 
 def test_the_schema_and_the_options_offer_exactly_the_registered_outputs() -> None:
     outputs = batch_schema()["$defs"]["options"]["properties"]["outputs"]
-    assert outputs["items"]["enum"] == list(PUBLISHERS) == ["json", "xlsx", "html"]
+    assert outputs["items"]["enum"] == list(PUBLISHERS) == ["json", "xlsx", "html", "bitable"]
     assert outputs["default"] == default_outputs() == Options().outputs
     for name, publisher in PUBLISHERS.items():
         assert f"{name}: {publisher.description}" in outputs["description"]
