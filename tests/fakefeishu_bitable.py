@@ -194,6 +194,7 @@ def install_bitable(fake: FakeFeishu) -> FakeBitable:
     routes: list[tuple[str, str, Any]] = [
         ("POST", base, _create_app),
         ("POST", f"{base}/:app_token/tables", _create_table),
+        ("GET", f"{base}/:app_token/tables", _list_tables),
         ("DELETE", table, _delete_table),
         ("GET", f"{table}/fields", _list_fields),
         ("POST", f"{table}/records/search", _search_records),
@@ -316,6 +317,16 @@ def _page(req: FakeRequest, items: list[Any]) -> dict[str, Any] | Response:
         "page_token": str(start + size) if more else "",
         "total": len(items),
     }
+
+
+def _list_tables(state: FakeBitable, req: FakeRequest) -> Response:
+    token = req.params["app_token"]
+    app = state.app(token)
+    if app is None:
+        return _denied(1254302, "Base") if state.exists(token) else fail(1254040, "AppNotFound", 404)
+    items = [{"table_id": t.table_id, "name": t.name, "revision": 1} for t in app.tables.values()]
+    page = _page(req, items)
+    return page if isinstance(page, Response) else ok(page)
 
 
 def _list_fields(state: FakeBitable, req: FakeRequest) -> Response:

@@ -8,22 +8,45 @@ Out: :class:`BitablePublisher` (the ``bitable`` output of the publisher registry
 
 from __future__ import annotations
 
-from ._api import MAX_BATCH, MAX_SINGLE_UPLOAD, RETRY_CODES, BitableApi, NotShared, client_token
+from ._api import (
+    MAX_BATCH,
+    MAX_SINGLE_UPLOAD,
+    RETRY_CODES,
+    SHARE_HINT,
+    BitableApi,
+    NotShared,
+    client_token,
+)
 from ._link import BitableLink, is_bitable_link, parse_bitable_link
 from ._publish import STATE_FILE, BitablePublisher, field_spec, publish_bitable
+from ._source import (
+    BitableSource,
+    ColumnMap,
+    SourceRow,
+    detect_columns,
+    read_bitable_source,
+    rows_from_records,
+)
 
 __all__ = [
     "MAX_BATCH",
     "MAX_SINGLE_UPLOAD",
     "RETRY_CODES",
+    "SHARE_HINT",
     "STATE_FILE",
     "BitableApi",
     "BitableLink",
     "BitablePublisher",
+    "BitableSource",
+    "ColumnMap",
     "NotShared",
+    "SourceRow",
     "client_token",
+    "detect_columns",
     "field_spec",
     "is_bitable_link",
     "parse_bitable_link",
     "publish_bitable",
+    "read_bitable_source",
+    "rows_from_records",
 ]

@@ -27,6 +27,7 @@ __all__ = [
     "MAX_SINGLE_UPLOAD",
     "PERMISSION_CODES",
     "RETRY_CODES",
+    "SHARE_HINT",
     "BitableApi",
     "NotShared",
     "client_token",
@@ -118,6 +119,24 @@ class BitableApi:
         resp = self.call("读取知识库节点", lambda lark: lark.wiki.v2.space.get_node(request))
         node = resp.data.node
         return {"obj_type": node.obj_type, "obj_token": node.obj_token, "title": node.title or ""}
+
+    def table_name(self, app_token: str, table_id: str) -> str:
+        """The name of table ``table_id`` in the Base (empty when it is not listed)."""
+        from lark_oapi.api.bitable.v1 import ListAppTableRequest
+
+        token: str | None = None
+        while True:
+            builder = ListAppTableRequest.builder().app_token(app_token).page_size(100)
+            request = (builder.page_token(token) if token else builder).build()
+            resp = self.call(
+                "读取数据表列表", _sender(lambda lark, r: lark.bitable.v1.app_table.list(r), request)
+            )
+            for item in resp.data.items or []:
+                if item.table_id == table_id:
+                    return str(item.name or "")
+            if not resp.data.has_more:
+                return ""
+            token = resp.data.page_token
 
     def fields(self, app_token: str, table_id: str) -> list[dict[str, Any]]:
         """Every field of the table: ``field_name``, ``type``, ``property`` (as plain dicts)."""
