@@ -27,6 +27,7 @@ import json
 import secrets
 import threading
 import uuid
+import weakref
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -186,9 +187,17 @@ class FakeBitable:
             return token in self.apps
 
 
+_installed: weakref.WeakKeyDictionary[FakeFeishu, FakeBitable] = weakref.WeakKeyDictionary()
+
+
 def install_bitable(fake: FakeFeishu) -> FakeBitable:
-    """Register the Bitable, drive media, wiki and permission routes on ``fake``; returns their state."""
-    state = FakeBitable(fake)
+    """Register the Bitable, drive media, wiki and permission routes on ``fake``; returns their state.
+
+    Installing twice returns the state of the first installation.
+    """
+    if fake in _installed:
+        return _installed[fake]
+    state = _installed[fake] = FakeBitable(fake)
     base = "/open-apis/bitable/v1/apps"
     table = f"{base}/:app_token/tables/:table_id"
     routes: list[tuple[str, str, Any]] = [
