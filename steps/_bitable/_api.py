@@ -28,12 +28,14 @@ __all__ = [
     "PERMISSION_CODES",
     "RETRY_CODES",
     "SHARE_HINT",
+    "TIME_ZONE",
     "BitableApi",
     "NotShared",
     "client_token",
 ]
 
 MAX_BATCH = 500  # records per batch_create
+TIME_ZONE = "Asia/Shanghai"  # of the Bases we create (dates display in it)
 MAX_PAGE = 500  # records or fields per page
 MAX_SINGLE_UPLOAD = 20 * 1024 * 1024  # upload_all's limit; larger files go in parts
 RETRY_CODES = frozenset({99991400, 1254290, 1254291, 1254607, 1255040})
@@ -195,7 +197,7 @@ class BitableApi:
 
         app = {
             "name": name[:100],
-            "time_zone": "Asia/Shanghai",
+            "time_zone": TIME_ZONE,
             **({"folder_token": folder_token} if folder_token else {}),
         }
         request = CreateAppRequest.builder().request_body(ReqApp(app)).build()

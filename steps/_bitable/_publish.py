@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -32,6 +32,7 @@ if TYPE_CHECKING:
 __all__ = ["STATE_FILE", "BitablePublisher", "field_spec", "publish_bitable"]
 
 STATE_FILE = "bitable.json"
+_BASE_TZ = timezone(timedelta(hours=8), "Asia/Shanghai")  # the Bases' time zone (no daylight saving)
 MAX_TEXT = 50_000
 log = get_logger(__name__)
 _NUMBER_FORMATS = {"time": "0.00", "percent": "0.00%", "rate": "0"}
@@ -117,7 +118,9 @@ def _tables(results: Results) -> list[_Table]:
 
 
 def _base_name(results: Results) -> str:
-    return f"{results.title} {results.created_at.astimezone().strftime('%Y-%m-%d')}"
+    """The task's title and the day it was accepted, in the Base's time zone."""
+    day = results.created_at.astimezone(_BASE_TZ).strftime("%Y-%m-%d")
+    return f"{results.title} {day}"
 
 
 def publish_bitable(

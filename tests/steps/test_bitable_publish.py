@@ -48,7 +48,9 @@ def _publish_task(settings: Settings, fake: FakeFeishu) -> tuple[Any, dict[str, 
     ws = build_task(settings, outputs=["xlsx", "bitable"])
     manifest = read_json(ws.manifest)
     atomic_write_json(ws.manifest, {**manifest, "requester": REQUESTER})
-    out = handler({"task_id": TASK}, StepContext(settings=fake.settings(settings)))
+    out = handler(
+        {"task_id": TASK}, StepContext(settings=fake.settings(settings, feishu_folder_token="fldcnTeam"))
+    )
     return ws, out
 
 
@@ -59,7 +61,8 @@ def test_publish_makes_a_base_owned_by_the_requester_with_the_workbook_columns(
 
     [app] = base.created()
     assert out["outputs"]["bitable"] == app.url
-    assert app.owner == ("openid", REQUESTER)
+    assert app.owner == ("openid", REQUESTER) and app.folder_token == "fldcnTeam"
+    assert app.name == "新品短视频 第 1 批 2024-06-01"  # the task's title and the date it was accepted
     assert app.members == {("app", ""): "full_access"}  # nobody else: the app keeps what Feishu leaves it
     assert sorted(t.name for t in app.tables.values()) == ["分镜", "视频分析"]  # the default table is gone
 
