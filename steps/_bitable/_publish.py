@@ -151,9 +151,14 @@ def publish_bitable(
         api.delete_table(app, str(data["default_table_id"]))
         data["default_table_id"] = ""
         state.save()
-    if requester and transfer_owner and not data.get("owner"):
-        api.transfer_owner(app, requester)
-        data["owner"] = requester
+    if requester and transfer_owner and "owner" not in data:
+        try:
+            api.transfer_owner(app, requester)
+            data["owner"] = requester
+        except FeishuError as exc:  # e.g. a user of another tenant: they keep full access, the app owns it
+            log.warning("bitable.transfer_refused", app_token=app, error=exc.message)
+            data["owner"] = ""
+            data["owner_error"] = exc.message
         state.save()
     elif not requester:
         log.warning("bitable.no_requester", app_token=app, hint="the Base stays in the app's space")

@@ -231,3 +231,19 @@ def test_without_feishu_credentials_the_bitable_output_is_a_clear_error(settings
     build_task(settings, outputs=["bitable"])
     with pytest.raises(FeishuError, match="FEISHU_APP_ID"):
         handler({"task_id": TASK}, StepContext(settings=dataclasses.replace(settings)))
+
+
+def test_a_refused_ownership_transfer_leaves_the_requester_with_full_access(
+    tmp_path: Path, fake: FakeFeishu, base: FakeBitable
+) -> None:
+    fake.inject(
+        "POST",
+        "/open-apis/drive/v1/permissions/:token/members/transfer_owner",
+        Fault(status=400, code=1063003, msg="the user cannot own documents of this tenant"),
+    )
+    url = publish_bitable(_results(2), tmp_path, _api(fake), requester=REQUESTER)
+
+    [app] = base.created()
+    assert url == app.url and app.owner == ("app", "")
+    assert app.members == {("openid", REQUESTER): "full_access"}
+    assert "1063003" in read_json(tmp_path / STATE_FILE)["owner_error"]
