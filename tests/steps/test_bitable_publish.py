@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import dataclasses
+import json
 import threading
 from collections.abc import Iterator
 from datetime import datetime, timezone
@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from openpyxl import load_workbook
 
-from steps import Settings, StepContext, VideoResult, atomic_write_json, read_json
+from steps import Settings, StepContext, VideoResult, atomic_write_json, feishu, read_json, snapshot
 from steps._bitable import STATE_FILE, BitableApi, publish_bitable
 from steps._bitable import _api as bitable_api
 from steps._feishu import FeishuClient
@@ -227,10 +227,19 @@ def test_the_fake_refuses_a_single_upload_over_20_mb(
         api.upload(app, big, "bitable_file")
 
 
-def test_without_feishu_credentials_the_bitable_output_is_a_clear_error(settings: Settings) -> None:
-    build_task(settings, outputs=["bitable"])
-    with pytest.raises(FeishuError, match="FEISHU_APP_ID"):
-        handler({"task_id": TASK}, StepContext(settings=dataclasses.replace(settings)))
+def test_a_base_that_cannot_be_written_is_reported_and_the_files_are_still_written(
+    settings: Settings,
+) -> None:
+    ws = build_task(settings, outputs=["xlsx", "bitable"])
+    out = handler({"task_id": TASK}, StepContext(settings=settings))  # no Feishu credentials
+
+    assert out["failed"]["bitable"]["code"] == "FeishuError"
+    assert "FEISHU_APP_ID" in out["failed"]["bitable"]["message"]
+    assert set(out["outputs"]) == {"json", "xlsx"} and (ws.out / "results.json").is_file()
+    snap = snapshot(ws)
+    assert snap.output_errors == out["failed"]
+    final = json.dumps(feishu.final_card(snap), ensure_ascii=False)
+    assert "多维表格没有生成：写入多维表格需要配置飞书应用凭证" in final  # the final message says why
 
 
 def test_a_refused_ownership_transfer_leaves_the_requester_with_full_access(
