@@ -254,6 +254,9 @@ def test_the_schema_takes_videos_or_a_source_not_both() -> None:
     from steps import validate_request
 
     validate_request({"source": {"bitable": "https://acme.feishu.cn/base/bascnAbCdEf12?table=tbl1"}})
+    example = Path(__file__).resolve().parents[2] / "examples" / "batch-bitable.json"
+    validate_request(json.loads(example.read_text(encoding="utf-8")))
+    assert is_bitable_link(json.loads(example.read_text(encoding="utf-8"))["source"]["bitable"])
     for bad in (
         {},
         {"videos": [{"name": "a", "url": "https://x.test/a.mp4"}], "source": {"bitable": "https://a"}},
