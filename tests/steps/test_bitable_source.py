@@ -263,3 +263,28 @@ def test_the_schema_takes_videos_or_a_source_not_both() -> None:
     ):
         with pytest.raises(InvalidRequest, match='names a "source"'):
             validate_request(bad)
+
+
+def test_a_big_table_is_split_and_rows_without_a_link_are_in_no_slice(
+    settings: Settings, fake: FakeFeishu, base: FakeBitable
+) -> None:
+    rows = [
+        {"素材名称": _text(f"素材 {i}"), "视频链接": _url(f"https://cdn.example.com/{i}.mp4")}
+        for i in range(150)
+    ]
+    rows[3] = {"素材名称": _text("没链接")}
+    rows[120] = {"素材名称": _text("也没链接")}
+    app, table, _ = base.add_table("大批量", FIELDS, rows)
+    parent = _prepare(
+        fake.settings(settings), {"source": {"bitable": f"https://acme.feishu.cn/base/{app}?table={table}"}}
+    )
+    assert parent["mode"] == "split" and parent["slices"] == [0, 1]
+
+    shares = [
+        prepare.handler({"task_id": "t_table", "slice": n}, StepContext(settings=settings))["video_ids"]
+        for n in (0, 1)
+    ]
+    manifest = load_manifest(TaskWorkspace(settings.workspace, "t_table"))
+    rejected = {v.video_id for v in manifest.videos if v.rejected}
+    assert len(rejected) == 2 and not rejected & {*shares[0], *shares[1]}
+    assert len(shares[0]) + len(shares[1]) == 148
