@@ -127,6 +127,21 @@ def _bitable_sources(request: dict[str, Any], settings: Settings) -> tuple[list[
     return sources, table.title, table.analysis_fields
 
 
+def _check_bitable_output(request: dict[str, Any], outputs: list[str], settings: Settings) -> None:
+    """Refuse now a ``bitable`` output that Publish could not make after all the work is done."""
+    if "bitable" not in outputs:
+        return
+    if not settings.feishu_configured:
+        raise InvalidRequest(
+            "输出 bitable（多维表格）需要配置飞书应用凭证（FEISHU_APP_ID / FEISHU_APP_SECRET）"
+        )
+    if not request.get("requester") and not settings.feishu_folder_token:
+        raise InvalidRequest(
+            "输出 bitable 需要 requester.open_id（飞书机器人会自动填写）或设置 FEISHU_FOLDER_TOKEN："
+            "否则新建的多维表格只有应用自己能看到"
+        )
+
+
 def build_manifest(
     ws: TaskWorkspace, request: dict[str, Any], *, allow_paths: bool, settings: Settings | None = None
 ) -> Manifest:
@@ -136,6 +151,8 @@ def build_manifest(
     manifest already written, so the task's videos never change under it.
     """
     options = options_from_request(request)
+    if settings is not None:
+        _check_bitable_output(request, options.outputs, settings)
     title = request.get("title")
     if "source" in request:
         if ws.manifest.is_file():

@@ -288,3 +288,16 @@ def test_a_big_table_is_split_and_rows_without_a_link_are_in_no_slice(
     rejected = {v.video_id for v in manifest.videos if v.rejected}
     assert len(rejected) == 2 and not rejected & {*shares[0], *shares[1]}
     assert len(shares[0]) + len(shares[1]) == 148
+
+
+def test_a_bitable_output_nobody_could_open_is_refused_before_any_work(
+    settings: Settings, fake: FakeFeishu
+) -> None:
+    videos = [{"name": "a", "url": "https://cdn.example.com/a.mp4"}]
+    request: dict[str, Any] = {"videos": videos, "options": {"outputs": ["json", "bitable"]}}
+    with pytest.raises(InvalidRequest, match="FEISHU_APP_ID"):
+        _prepare(settings, request)
+    with pytest.raises(InvalidRequest, match=r"requester\.open_id"):
+        _prepare(fake.settings(settings), request)
+    assert _prepare(fake.settings(settings, feishu_folder_token="fldcnTeam"), request)["video_ids"]
+    assert _prepare(fake.settings(settings), {**request, "requester": {"open_id": "ou_me"}})["video_ids"]
