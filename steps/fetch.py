@@ -215,7 +215,8 @@ def _fetch_attachment(entry: VideoEntry, vdir: Path, manifest: Manifest, ctx: St
             f"附件太大：{attachment.size / MiB:.1f} MB，超过 {max_bytes / MiB:g} MB 上限",
             bytes=attachment.size,
         )
-    url, headers = BitableApi(FeishuClient(settings)).media_download(attachment.file_token)
+    api = BitableApi(FeishuClient(settings))
+    url, _ = api.media_download(attachment.file_token)
     if attachment.table_id:  # the table whose permissions allow the download
         url += "?extra=" + quote(f'{{"bitablePerm":{{"tableId":"{attachment.table_id}"}}}}', safe="")
     host = urlsplit(url).hostname or ""
@@ -229,16 +230,22 @@ def _fetch_attachment(entry: VideoEntry, vdir: Path, manifest: Manifest, ctx: St
         deadline=_deadline(settings, ctx.deadline),
         min_bytes_per_s=settings.fetch_min_bytes_per_s,
         rate_window_s=settings.fetch_rate_window_s,
-        headers=headers,
     )
-    try:
-        got = download(url, vdir, opts, sniff)
-    except DownloadFailed as exc:
-        if exc.details.get("status") == 403:
-            raise DownloadFailed(
-                f"应用没有权限下载附件“{attachment.name}”：{SHARE_HINT}", status=403
-            ) from exc
-        raise
+    for fresh_token in (False, True):
+        headers = api.media_download(attachment.file_token)[1]
+        try:
+            got = download(url, vdir, dataclasses.replace(opts, headers=headers), sniff)
+            break
+        except DownloadFailed as exc:
+            status = exc.details.get("status")
+            if status in (400, 401) and not fresh_token:  # a token Feishu no longer accepts: ask once more
+                api.feishu.drop_token()
+                continue
+            if status == 403:
+                raise DownloadFailed(
+                    f"应用没有权限下载附件“{attachment.name}”：{SHARE_HINT}", status=403
+                ) from exc
+            raise
     path = _store(got.temp_path, vdir, got.kind)
     return FetchRecord(
         source=entry.source, path=path, sha256=got.sha256, bytes=got.bytes, content_type=got.content_type

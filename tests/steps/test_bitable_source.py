@@ -219,6 +219,7 @@ def test_an_attachment_video_is_streamed_from_drive(
     attached = next(v for v in manifest.videos if v.attachment is not None)
     assert attached.video_id in ids
 
+    fake.revoke_tokens()  # the token the SDK cached during Prepare is no longer accepted
     fetch_step.handler(
         {"task_id": "t_table", "video_id": attached.video_id}, StepContext(settings=fake.settings(settings))
     )
@@ -227,7 +228,8 @@ def test_an_attachment_video_is_streamed_from_drive(
         TaskWorkspace(settings.workspace, "t_table").video_dir(attached.video_id) / "fetch.json"
     )
     assert record["sha256"] == hashlib.sha256(clip).hexdigest() and record["source"] == "附件：bikes.mp4"
-    [download] = fake.calls_to("GET", "/open-apis/drive/v1/medias/:file_token/download")
+    refused, download = fake.calls_to("GET", "/open-apis/drive/v1/medias/:file_token/download")
+    assert refused.headers["authorization"] != download.headers["authorization"]  # asked for a new token
     assert (
         download.headers["authorization"].startswith("Bearer t-") and "bitablePerm" in download.query["extra"]
     )
