@@ -207,12 +207,16 @@ class Gateway:
             self._reply(msg, _reply_card("排队中 / busy", busy, "orange"))
             return
         task_id = task_id_for(msg.message_id)
-        videos = [{"name": f"视频 {i}", "url": link} for i, link in enumerate(ask.links, 1)]
-        request: dict[str, Any] = {
-            "task_id": task_id,
-            "title": ask.title or f"视频分析（{len(videos)} 条）",
-            "videos": videos,
-        }
+        table = next((link for link in ask.links if steps.bitable.is_bitable_link(link)), None)
+        request: dict[str, Any] = {"task_id": task_id}
+        if table is not None:  # a team's video table: one video per row, the title from the table
+            request["source"] = {"bitable": table}
+            if ask.title:
+                request["title"] = ask.title
+        else:
+            videos = [{"name": f"视频 {i}", "url": link} for i, link in enumerate(ask.links, 1)]
+            request["title"] = ask.title or f"视频分析（{len(videos)} 条）"
+            request["videos"] = videos
         if ask.options:
             request["options"] = ask.options
         self.submit(msg, request)
@@ -234,7 +238,11 @@ class Gateway:
         self.submit(msg, {"task_id": task_id_for(msg.message_id), "title": name, "videos": [video]})
 
     def submit(self, msg: Incoming, request: dict[str, Any], *, reply_to: str | None = None) -> None:
-        """Validate ``request``, store it, reply with its card, and start its execution."""
+        """Validate ``request``, store it, reply with its card, and start its execution.
+
+        Requests from Feishu are the requester's: they get the ``bitable`` output (a Base they own).
+        """
+        request = _for_requester(request, msg.open_id)
         try:
             steps.validate_request(request)
         except InvalidRequest as exc:
@@ -244,7 +252,8 @@ class Gateway:
         ws = steps.TaskWorkspace(self.settings.workspace, task_id)
         reply_to = reply_to or msg.message_id
         if feishu.load_binding(ws) is None:  # the card first: the execution's first step reports to it
-            steps.record_task(ws, phase="preparing", title=request.get("title"), total=len(request["videos"]))
+            total = len(request.get("videos") or [])  # a table's rows are counted by Prepare
+            steps.record_task(ws, phase="preparing", title=request.get("title"), total=total)
             card = feishu.progress_card(steps.snapshot(ws))
             card_id = feishu.reply_message(self.client, reply_to, card, uuid=f"card-{task_id}"[:50])
             feishu.save_binding(ws, feishu.CardBinding(msg.chat_id, reply_to, msg.open_id, card_id))
@@ -254,7 +263,9 @@ class Gateway:
             self._submit(request)
         except flows.ExecutionAlreadyExists:  # the name ran before: a redelivery long after the first
             log.info("gateway.already_started", task_id=task_id)
-        log.info("gateway.started", task_id=task_id, videos=len(request["videos"]), chat_id=msg.chat_id)
+        log.info(
+            "gateway.started", task_id=task_id, videos=len(request.get("videos") or []), chat_id=msg.chat_id
+        )
 
     def _reply(self, msg: Incoming, card: dict[str, Any]) -> None:
         try:
@@ -326,8 +337,18 @@ class Gateway:
         n = 1
         while steps.TaskWorkspace(self.settings.workspace, f"{task_id}-r{n}").request.is_file():
             n += 1
-        by_source = {_source_of(v): v for v in request["videos"]}
-        request["videos"] = [by_source[e.source] for e in entries if e.source in by_source]
+        if "source" in request:  # rows of a table: retry the failed rows that have a link
+            del request["source"]
+            request["videos"] = [
+                {"name": e.name, "url": e.url, **({"performance": e.performance} if e.performance else {})}
+                for e in entries
+                if e.url
+            ]
+        else:
+            by_source = {_source_of(v): v for v in request["videos"]}
+            request["videos"] = [by_source[e.source] for e in entries if e.source in by_source]
+        if not request["videos"]:
+            return
         request["task_id"] = f"{task_id}-r{n}"
         request["title"] = f"{snap.title or task_id}（重试 {n}）"
         msg = Incoming(
@@ -351,6 +372,18 @@ def _source_of(video: Mapping[str, Any]) -> str:
     if isinstance(upload, Mapping):
         return f"feishu-file:{upload.get('message_id')}/{upload.get('file_key')}"
     return str(video.get("url") or video.get("path"))
+
+
+def _for_requester(request: Mapping[str, Any], open_id: str) -> dict[str, Any]:
+    """``request`` with its requester (``open_id``) and the ``bitable`` output among the outputs."""
+    out = dict(request)
+    if re.fullmatch(r"ou_[A-Za-z0-9_-]{1,100}", open_id):
+        out.setdefault("requester", {"open_id": open_id})
+    options = dict(out.get("options") or {})
+    outputs = list(options.get("outputs") or steps.default_outputs())
+    options["outputs"] = outputs if "bitable" in outputs else [*outputs, "bitable"]
+    out["options"] = options
+    return out
 
 
 def _incoming(data: Any) -> Incoming:

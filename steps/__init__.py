@@ -5,6 +5,7 @@ The public surface is listed once here; other packages import only from ``steps`
 
 from __future__ import annotations
 
+from . import _bitable as bitable
 from . import _feishu as feishu
 from ._ai import DEFAULT_FIELDS, FieldSpec, fields_from_bitable
 from ._ai.summary import BatchSummary, brief_lines, usage_text
@@ -138,6 +139,7 @@ __all__ = [
     "atomic_write_bytes",
     "atomic_write_json",
     "batch_schema",
+    "bitable",
     "brief_lines",
     "clean_workspace",
     "configure_logging",

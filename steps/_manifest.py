@@ -14,6 +14,7 @@ from .errors import InvalidStepInput
 __all__ = [
     "AnalysisOptions",
     "AsrOptions",
+    "Attachment",
     "AudioOptions",
     "FeishuFile",
     "LimitOptions",
@@ -97,25 +98,39 @@ class FeishuFile(_Model):
     file_key: str
 
 
+class Attachment(_Model):
+    """A video file attached to a Bitable row, downloaded through the drive media API."""
+
+    file_token: str
+    name: str
+    size: int = 0
+    table_id: str = ""  # the source table (the download's permission context)
+
+
 class VideoEntry(_Model):
     video_id: str
     name: str
     url: str | None = None
     path: str | None = None  # absolute local path (CLI only)
     feishu_file: FeishuFile | None = None  # uploaded in a chat (the gateway)
+    attachment: Attachment | None = None  # a file in a Bitable row
     performance: dict[str, float] | None = None
     duplicate_of: str | None = None  # video_id of the first entry with the same link
+    rejected: str | None = None  # why the row cannot be analysed (a Bitable row without a usable link)
 
     @property
     def source(self) -> str:
         if self.feishu_file is not None:
             return f"feishu-file:{self.feishu_file.message_id}/{self.feishu_file.file_key}"
+        if self.attachment is not None and not (self.url or self.path):
+            return f"附件：{self.attachment.name}"
         return self.url or self.path or ""
 
 
 class Manifest(_Model):
     task_id: str
     title: str | None = None
+    requester: str | None = None  # the Feishu open_id of who asked: the Bitable output is theirs
     created_at: float
     options: Options
     videos: list[VideoEntry]

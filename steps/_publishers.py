@@ -1,4 +1,4 @@
-"""The output seam: one publisher per value of the request's ``outputs`` (json, xlsx, html; bitable next).
+"""The output seam: one publisher per value of the request's ``outputs`` (json, xlsx, html, bitable).
 
 A publisher gets the task's :class:`~steps._outputs.Results` and a :class:`Destination` (the
 output folder, the settings, who asked) and returns what it made: a file name inside the output
@@ -16,9 +16,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
+from ._bitable._publish import BitablePublisher
 from ._plugins import Registry
 from ._settings import Settings
 from ._workspace import atomic_write_bytes
+from .errors import PermanentError
 
 if TYPE_CHECKING:
     from ._outputs.collect import Results
@@ -112,6 +114,7 @@ PUBLISHERS: Registry[Publisher] = Registry(
         FilePublisher("json", "results.json", "results.json with every result, always written", _write_json),
         FilePublisher("xlsx", "report.xlsx", "report.xlsx, a workbook with the images", _write_xlsx),
         FilePublisher("html", "report.html", "report.html, a page to open in a browser", _write_html),
+        BitablePublisher(),
     ],
 )
 
@@ -126,13 +129,28 @@ def publish_results(
     outputs: Iterable[str],
     to: Destination,
     publishers: Registry[Publisher] = PUBLISHERS,
+    *,
+    failures: dict[str, dict[str, str]] | None = None,
 ) -> dict[str, str]:
     """Publish ``results`` in each of ``outputs`` (and always ``json``, last); ``{output: file or link}``.
+
+    With ``failures``, an output published elsewhere (not ``local``: a Bitable) that fails for good
+    is recorded there as ``{output: {code, message}}`` and the others are still published; without
+    it, the error propagates. Transient errors always propagate (the step is retried).
 
     Raises ``UnknownName`` (a ``KeyError``) for an output no publisher has, before publishing any.
     """
     chosen = {name: publishers[name] for name in {RESULTS_OUTPUT, *outputs}}  # unknown names raise here
-    made = {n: chosen[n].publish(results, to) for n in publishers if n in chosen and n != RESULTS_OUTPUT}
+    made: dict[str, str] = {}
+    for name in publishers:
+        if name not in chosen or name == RESULTS_OUTPUT:
+            continue
+        try:
+            made[name] = chosen[name].publish(results, to)
+        except PermanentError as exc:
+            if failures is None or chosen[name].local:
+                raise
+            failures[name] = exc.to_dict()
     made[RESULTS_OUTPUT] = chosen[RESULTS_OUTPUT].publish(results, to)
     return {name: made[name] for name in publishers if name in made}
 

@@ -24,7 +24,7 @@ from pydantic import ValidationError
 
 from ._ai.fields import DEFAULT_FIELDS
 from ._json import JsonInputError, check_strict, excerpt, json_path
-from ._manifest import FeishuFile, Options, VideoEntry
+from ._manifest import Attachment, FeishuFile, Options, VideoEntry
 from ._publishers import PUBLISHERS, default_outputs
 from ._text import printable
 from .errors import InvalidRequest
@@ -56,10 +56,17 @@ class VideoSource:
     path: str | None = None
     performance: Mapping[str, float] | None = None
     feishu_file: Mapping[str, str] | None = None
+    attachment: Mapping[str, Any] | None = None  # a file in a Bitable row: file_token, name, size, table_id
+    rejected: str | None = None  # why this row cannot be a video (it is listed as failed)
+    row: str = ""  # the source row's id (a Bitable record), for rows that have no link
 
     @property
     def key(self) -> str:
         """What identifies the video: equal keys are the same video (duplicates)."""
+        if self.rejected is not None:
+            return "row:" + self.row + ":" + self.name
+        if self.attachment is not None:
+            return "bitable:" + str(self.attachment["file_token"])
         if self.url is not None:
             return "url:" + normalize_source(self.url)
         if self.feishu_file is not None:
@@ -197,9 +204,12 @@ def normalize_source(url: str) -> str:
 
 
 def sources_from_request(request: Mapping[str, Any], *, allow_paths: bool) -> list[VideoSource]:
-    """The videos of a validated batch request; local paths must be absolute, and allowed."""
+    """The videos of a validated batch request; local paths must be absolute, and allowed.
+
+    A request with a ``source`` (a Bitable) lists no videos: Prepare reads them from the source.
+    """
     out: list[VideoSource] = []
-    for i, item in enumerate(request["videos"]):
+    for i, item in enumerate(request.get("videos") or []):
         path = item.get("path")
         if path is not None and not allow_paths:
             raise InvalidRequest(
@@ -264,8 +274,10 @@ def assign_ids(sources: Sequence[VideoSource]) -> list[VideoEntry]:
                 url=src.url,
                 path=src.path,
                 feishu_file=FeishuFile.model_validate(src.feishu_file) if src.feishu_file else None,
+                attachment=Attachment.model_validate(src.attachment) if src.attachment else None,
                 performance=dict(src.performance) if src.performance else None,
                 duplicate_of=first.get(src.key),
+                rejected=src.rejected,
             )
         )
         first.setdefault(src.key, video_id)

@@ -70,6 +70,7 @@ _PLAIN_VARS = {
     "log_format": "VI_LOG_FORMAT",
     "log_level": "VI_LOG_LEVEL",
     "feishu_app_id": "FEISHU_APP_ID",
+    "feishu_folder_token": "FEISHU_FOLDER_TOKEN",
     "feishu_domain": "FEISHU_DOMAIN",
     "llm_base_url": "VI_LLM_BASE_URL",
     "llm_model": "VI_LLM_MODEL",
@@ -135,6 +136,8 @@ class Settings:
     fetch_min_bytes_per_s: float = 16 * 1024  # slower than this over a whole window ends the download
     fetch_rate_window_s: float = 30.0  # the grace period, then each window the rate is measured over
     feishu_app_id: str = ""
+    feishu_folder_token: str = ""  # the drive folder new Bases go into (empty: the app's own space)
+    feishu_transfer_owner: bool = True  # hand each new Base to the person who asked
     feishu_app_secret: Secret = field(default_factory=Secret)
     feishu_verification_token: Secret = field(default_factory=Secret)
     feishu_encrypt_key: Secret = field(default_factory=Secret)
@@ -207,6 +210,7 @@ class Settings:
         kw["allow_loopback"] = _bool("VI_ALLOW_LOOPBACK", get("VI_ALLOW_LOOPBACK"), False)
         kw["allow_local_paths"] = _bool("VI_ALLOW_LOCAL_PATHS", get("VI_ALLOW_LOCAL_PATHS"), False)
         kw["llm_json_mode"] = _bool("VI_LLM_JSON_MODE", get("VI_LLM_JSON_MODE"), True)
+        kw["feishu_transfer_owner"] = _bool("FEISHU_TRANSFER_OWNER", get("FEISHU_TRANSFER_OWNER"), True)
         for attr, name in _PLAIN_VARS.items():
             if get(name):
                 kw[attr] = str(get(name))

@@ -22,6 +22,7 @@ Each leaf carries a stable string ``code``; codes are never renamed::
         ├── NoAudioTrack            NoAudioTrack
         ├── ModelUnavailable        ModelUnavailable
         ├── FeishuError             FeishuError      (a Feishu API refused the call: its code and msg)
+        ├── NoVideoLink             NoVideoLink      (a Bitable row without a usable link or attachment)
         ├── OutputTooLarge          OutputTooLarge
         ├── InvalidStepOutput       InvalidStepOutput
         ├── DuplicateVideo          DuplicateVideo   (recorded by Publish, not raised)
@@ -46,6 +47,7 @@ __all__ = [
     "ModelUnavailable",
     "NetworkError",
     "NoAudioTrack",
+    "NoVideoLink",
     "NoVideoStream",
     "NotAVideo",
     "OutputTooLarge",
@@ -192,6 +194,12 @@ class FeishuError(PermanentError):
     def __init__(self, message: str, feishu_code: int | None = None, **details: Any) -> None:
         super().__init__(message, **details)
         self.feishu_code = feishu_code
+
+
+class NoVideoLink(PermanentError):
+    """A row of a source table has no usable video link or attachment."""
+
+    code = "NoVideoLink"
 
 
 class OutputTooLarge(PermanentError):

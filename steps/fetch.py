@@ -1,11 +1,12 @@
 """Fetch: bring one video into its workspace folder as ``source.<ext>`` and write ``fetch.json``.
 
-Sources: a file uploaded in a Feishu chat (streamed through the message-resource API), a direct
-http(s) link (streamed to disk through :mod:`steps._net`: public addresses only,
-size cap, deadline, minimum rate, retries), a page of a video site (resolved to a media URL by
-yt-dlp, whose every request passes the same guard, then the same safe download), or an absolute
-local path (CLI). The first bytes are sniffed: an HTML page or an image served as ``.mp4`` is a
-``NotAVideo`` error that says what the content really is.
+Sources: a file uploaded in a Feishu chat (streamed through the message-resource API), a file
+attached to a Bitable row (streamed from the drive media API with the app's token, the same caps), a
+direct http(s) link (streamed to disk through :mod:`steps._net`: public addresses only, size cap,
+deadline, minimum rate, retries), a page of a video site (resolved to a media URL by yt-dlp, whose
+every request passes the same guard, then the same safe download), or an absolute local path (CLI).
+The first bytes are sniffed: an HTML page or an image served as ``.mp4`` is a ``NotAVideo`` error
+that says what the content really is.
 """
 
 from __future__ import annotations
@@ -196,6 +197,61 @@ def _fetch_feishu(entry: VideoEntry, vdir: Path, manifest: Manifest, ctx: StepCo
     return FetchRecord(source=entry.source, path=path, sha256=got.sha256, bytes=got.size)
 
 
+def _fetch_attachment(entry: VideoEntry, vdir: Path, manifest: Manifest, ctx: StepContext) -> FetchRecord:
+    """Stream a Bitable attachment through the drive media API (the SDK would buffer it whole)."""
+    from urllib.parse import quote, urlsplit
+
+    from ._bitable import SHARE_HINT, BitableApi
+    from ._feishu import FeishuClient
+
+    settings = ctx.settings
+    attachment = entry.attachment
+    assert attachment is not None
+    if not settings.feishu_configured:
+        raise DownloadFailed("下载多维表格附件需要配置飞书应用凭证（FEISHU_APP_ID / FEISHU_APP_SECRET）")
+    max_bytes = int(manifest.options.limits.max_video_mb * MiB)
+    if attachment.size > max_bytes:
+        raise TooLarge(
+            f"附件太大：{attachment.size / MiB:.1f} MB，超过 {max_bytes / MiB:g} MB 上限",
+            bytes=attachment.size,
+        )
+    api = BitableApi(FeishuClient(settings))
+    url, _ = api.media_download(attachment.file_token)
+    if attachment.table_id:  # the table whose permissions allow the download
+        url += "?extra=" + quote(f'{{"bitablePerm":{{"tableId":"{attachment.table_id}"}}}}', safe="")
+    host = urlsplit(url).hostname or ""
+    opts = DownloadOptions(
+        max_bytes=max_bytes,
+        allow_loopback=settings.allow_loopback or host in ("127.0.0.1", "localhost", "::1"),
+        connect_timeout_s=settings.fetch_connect_timeout_s,
+        read_timeout_s=settings.fetch_read_timeout_s,
+        retries=settings.fetch_retries,
+        backoff_s=settings.fetch_backoff_s,
+        deadline=_deadline(settings, ctx.deadline),
+        min_bytes_per_s=settings.fetch_min_bytes_per_s,
+        rate_window_s=settings.fetch_rate_window_s,
+    )
+    for fresh_token in (False, True):
+        headers = api.media_download(attachment.file_token)[1]
+        try:
+            got = download(url, vdir, dataclasses.replace(opts, headers=headers), sniff)
+            break
+        except DownloadFailed as exc:
+            status = exc.details.get("status")
+            if status in (400, 401) and not fresh_token:  # a token Feishu no longer accepts: ask once more
+                api.feishu.drop_token()
+                continue
+            if status == 403:
+                raise DownloadFailed(
+                    f"应用没有权限下载附件“{attachment.name}”：{SHARE_HINT}", status=403
+                ) from exc
+            raise
+    path = _store(got.temp_path, vdir, got.kind)
+    return FetchRecord(
+        source=entry.source, path=path, sha256=got.sha256, bytes=got.bytes, content_type=got.content_type
+    )
+
+
 def run(inp: VideoRef, ctx: StepContext) -> VideoRef:
     """Fetch the video ``inp.video_id`` of task ``inp.task_id`` into its folder (idempotent)."""
     ws = ctx.workspace(inp.task_id)
@@ -209,6 +265,8 @@ def run(inp: VideoRef, ctx: StepContext) -> VideoRef:
         record = _fetch_url(entry, vdir, manifest, ctx)
     elif entry.feishu_file is not None:
         record = _fetch_feishu(entry, vdir, manifest, ctx)
+    elif entry.attachment is not None:
+        record = _fetch_attachment(entry, vdir, manifest, ctx)
     elif ctx.settings.allow_local_paths:
         record = _fetch_local(entry, vdir, manifest)
     else:

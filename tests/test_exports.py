@@ -6,7 +6,15 @@ import importlib
 
 import pytest
 
-PACKAGES = ["flows", "steps", "steps.errors", "steps._feishu", "bot_gateway", "video_insight"]
+PACKAGES = [
+    "flows",
+    "steps",
+    "steps.errors",
+    "steps._feishu",
+    "steps._bitable",
+    "bot_gateway",
+    "video_insight",
+]
 
 
 @pytest.mark.parametrize("name", PACKAGES)

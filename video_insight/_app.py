@@ -60,7 +60,7 @@ def load_batch(path: Path) -> dict[str, Any]:
     except InvalidRequest as exc:
         raise BatchError(f"{shown}: 批次文件无效 ({exc.message})") from None
     base = path.resolve().parent
-    for i, video in enumerate(batch["videos"]):
+    for i, video in enumerate(batch.get("videos") or []):  # a Bitable source lists none
         if "path" in video and not os.path.isabs(video["path"]):
             try:
                 video["path"] = str((base / video["path"]).resolve())

@@ -197,7 +197,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     ws = steps.TaskWorkspace(settings.workspace, task_id)
     execution = submitted.execution
     if submitted.created:
-        print(f"task {task_id}: {len(batch['videos'])} videos, workspace {ws.dir}")
+        listed = f"{len(batch['videos'])} videos" if "videos" in batch else "videos from the Bitable"
+        print(f"task {task_id}: {listed}, workspace {ws.dir}")
         return _follow(sink, engine, task_id, ws, out)
     if not (execution.done or execution.resumable):
         print(

@@ -228,6 +228,12 @@ def final_card(snap: ProgressSnapshot, *, report: bool = False) -> dict[str, Any
         lines += ["", "**批次总结**", *snap.summary]
     if snap.ai_cost:
         lines += ["", snap.ai_cost]
+    url = _result_url(snap)
+    if url:
+        lines += ["", f"结果已写入多维表格：[打开多维表格]({url})"]
+    for name, error in snap.output_errors.items():
+        what = "多维表格" if name == "bitable" else name
+        lines += ["", f"{what}没有生成：{error.get('message') or error.get('code')}"]
     if report:
         lines += ["", "Excel 报告见下一条消息。"]
     return message_card(f"{title}：已完成", "\n".join(lines), "green" if not snap.failed else "orange")

@@ -7,14 +7,15 @@ joined with ``、``.
 
 Times are stored as numbers (fractions of a day, Excel's time unit) with the format ``[mm]:ss.00``,
 so they display as ``mm:ss.ss`` and still sort and sum as numbers. Images are embedded as small JPEG
-thumbnails so a workbook of a hundred videos stays a few MB.
+thumbnails so a workbook of a hundred videos stays a few MB. The columns are the shared list of
+:mod:`.columns` (the Bitable tables have the same ones).
 """
 
 from __future__ import annotations
 
 import io
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
+from datetime import timezone
 from pathlib import Path
 from typing import Any
 
@@ -27,47 +28,33 @@ from openpyxl.worksheet.datavalidation import DataValidation
 from openpyxl.worksheet.worksheet import Worksheet
 from PIL import Image, UnidentifiedImageError
 
-from .._ai.fields import FieldSpec
 from .._artifacts import VideoResult
 from .._logging import get_logger
 from .._workspace import atomic_write_bytes, inside
-from ._format import (
-    METRIC_LABELS,
-    PERCENT_METRICS,
-    TIME_METRICS,
-    analysis_keys,
-    error_text,
-    plain,
-    shot_speech,
-    speech_unit,
-    status_label,
-    transcript_text_or_reason,
-)
+from ._format import speech_unit
 from .collect import Results
+from .columns import (
+    CONTACT_PX,
+    KEYFRAME_PX,
+    SHOT_COLUMNS,
+    SHOTS_SHEET,
+    VIDEOS_SHEET,
+    Column,
+    shot_rows,
+    video_columns,
+)
 from .summary_sheet import SUMMARY_SHEET, fill_summary_sheet
 
 __all__ = ["SHOTS_SHEET", "SUMMARY_SHEET", "TIME_FORMAT", "VIDEOS_SHEET", "write_xlsx"]
 
-VIDEOS_SHEET = "视频分析"
-SHOTS_SHEET = "分镜"
 TIME_FORMAT = "[mm]:ss.00"
-KEYFRAME_PX = 160
-CONTACT_PX = 240
+DATETIME_FORMAT = "yyyy-mm-dd hh:mm"
 MAX_CELL_CHARS = 32000  # Excel's limit is 32,767
 _HEADER_FILL = PatternFill("solid", fgColor="1F3A5F")
 _HEADER_FONT = Font(bold=True, color="FFFFFF")
 _FAILED_FONT = Font(color="C0392B", bold=True)
 _WRAP = Alignment(wrap_text=True, vertical="top")
 log = get_logger(__name__)
-
-
-@dataclass(frozen=True)
-class Column:
-    header: str
-    width: float  # Excel character units
-    value: Callable[[Any], Any]
-    kind: str = "text"  # text | time | number | percent | rate | image | link
-    options: tuple[str, ...] = ()  # a single-select field's options: the column gets a drop-down list
 
 
 def write_xlsx(results: Results, out_dir: Path, name: str = "report.xlsx") -> Path:
@@ -81,139 +68,15 @@ def write_xlsx(results: Results, out_dir: Path, name: str = "report.xlsx") -> Pa
         videos_ws = wb.create_sheet(VIDEOS_SHEET)
     else:  # a results.json from before the summary existed
         first.title, videos_ws = VIDEOS_SHEET, first
-    _fill(videos_ws, _video_columns(results), results.videos, out_dir, CONTACT_PX)
+    _fill(videos_ws, video_columns(results), results.videos, out_dir, CONTACT_PX)
     shots_ws = wb.create_sheet(SHOTS_SHEET)
-    _fill(shots_ws, _SHOT_COLUMNS, _shot_rows(results), out_dir, KEYFRAME_PX)
+    _fill(shots_ws, SHOT_COLUMNS, shot_rows(results), out_dir, KEYFRAME_PX)
     buf = io.BytesIO()
     wb.save(buf)
     path = out_dir / name
     atomic_write_bytes(path, buf.getvalue())
     log.info("publish.xlsx_written", path=str(path), bytes=len(buf.getvalue()))
     return path
-
-
-def _video_columns(results: Results) -> list[Column]:
-    def metric(key: str) -> Callable[[VideoResult], Any]:
-        return lambda v: getattr(v.metrics, key) if v.metrics else None
-
-    def kind_of(key: str) -> str:
-        if key in TIME_METRICS:
-            return "time"
-        if key in PERCENT_METRICS:
-            return "percent"
-        return "rate" if key == "speech_rate" else "number"
-
-    cols = [
-        Column("名称", 28, lambda v: v.name),
-        Column("链接/路径", 36, lambda v: v.source, "link"),
-        Column("状态", 8, status_label),
-        Column("失败原因", 30, error_text),
-        Column("时长", 10, lambda v: v.duration_s, "time"),
-        Column("分辨率", 12, lambda v: f"{v.width}×{v.height}" if v.width and v.height else None),
-        Column("镜头数", 8, metric("shot_count"), "number"),
-        Column("平均镜头时长", 12, metric("avg_shot_s"), "time"),
-        Column("语速", 14, metric("speech_rate"), "rate"),
-        Column("开头 3 秒文案", 30, metric("hook_text")),
-        Column("文案（转写）", 60, lambda v: transcript_text_or_reason(v.transcript) or None),
-        Column("九宫格", CONTACT_PX / 7 + 2, lambda v: v.contact_sheet, "image"),
-    ]
-    shown = {"duration_s", "shot_count", "avg_shot_s", "speech_rate", "hook_text"}
-    for key, label in METRIC_LABELS.items():
-        present = any(v.metrics and getattr(v.metrics, key) is not None for v in results.videos)
-        if key not in shown and present:
-            cols.append(Column(label, 12, metric(key), kind_of(key)))
-    cols += [
-        Column("帧率", 8, lambda v: round(v.fps, 3) if v.fps else None, "number"),
-        Column("有音轨", 8, lambda v: None if v.has_audio is None else ("是" if v.has_audio else "否")),
-        Column("转写引擎", 16, _engine),
-    ]
-    cols += _analysis_columns(results)
-    cols.append(Column("视频 ID", 18, lambda v: v.video_id))
-    return cols
-
-
-def _analysis_columns(results: Results) -> list[Column]:
-    """The request's AI fields in schema order, then fields of other analyzers, then the AI status."""
-    schema = {spec.name: spec for spec in results.analysis_fields}
-    keys = [*schema, *(k for k in analysis_keys(results.videos) if k not in schema)]
-    cols = [_analysis_column(key, schema.get(key)) for key in keys]
-    if any(v.analysis_status for v in results.videos):
-        cols.append(Column("AI 状态", 10, _ai_state))
-        cols.append(Column("AI 备注", 30, _ai_notes))
-    if any(v.analysis_usage for v in results.videos):
-        currency = next(v.analysis_usage.currency for v in results.videos if v.analysis_usage)
-        cols.append(Column(f"AI 费用（{currency}）", 12, _ai_cost, "number"))
-    return cols
-
-
-def _analysis_column(key: str, spec: FieldSpec | None) -> Column:
-    def value(v: VideoResult) -> Any:
-        raw = (v.analysis or {}).get(key)
-        if spec is not None and spec.type == "multi_select" and isinstance(raw, list):
-            return "、".join(str(x) for x in raw) or None
-        if spec is not None and spec.type == "number" and isinstance(raw, (int, float)):
-            return raw
-        return plain(raw) or None
-
-    if spec is None:
-        return Column(key, 30, value)
-    kind = "number" if spec.type == "number" else "text"
-    width = 40 if spec.type == "text" and (spec.max_chars is None or spec.max_chars > 40) else 16
-    options = spec.options if spec.type == "single_select" else ()
-    return Column(key, width, value, kind, options)
-
-
-_AI_STATES = {"ok": "成功", "not_configured": "未配置", "failed": "失败", "skipped": "跳过"}
-
-
-def _ai_state(v: VideoResult) -> str | None:
-    return _AI_STATES.get(v.analysis_status.state) if v.analysis_status else None
-
-
-def _ai_notes(v: VideoResult) -> str | None:
-    status = v.analysis_status
-    if status is None:
-        return None
-    return "\n".join([*([status.message] if status.message else []), *status.notes]) or None
-
-
-def _ai_cost(v: VideoResult) -> float | None:
-    return v.analysis_usage.cost if v.analysis_usage else None
-
-
-def _engine(v: VideoResult) -> str | None:
-    return f"{v.transcript.engine} {v.transcript.model}" if v.transcript else None
-
-
-@dataclass(frozen=True)
-class _ShotRow:
-    video: VideoResult
-    index: int
-    start_s: float
-    end_s: float
-    keyframe: str
-    speech: str
-
-
-def _shot_rows(results: Results) -> list[_ShotRow]:
-    rows = []
-    for video in results.videos:
-        for shot in video.shots:
-            speech = shot_speech(shot, video.transcript)
-            rows.append(_ShotRow(video, shot.index, shot.start_s, shot.end_s, shot.keyframe, speech))
-    return rows
-
-
-_SHOT_COLUMNS = [
-    Column("视频", 28, lambda r: r.video.name),
-    Column("镜头", 6, lambda r: r.index, "number"),
-    Column("开始", 10, lambda r: r.start_s, "time"),
-    Column("结束", 10, lambda r: r.end_s, "time"),
-    Column("时长", 10, lambda r: r.end_s - r.start_s, "time"),
-    Column("关键帧", KEYFRAME_PX / 7 + 2, lambda r: r.keyframe, "image"),
-    Column("台词", 50, lambda r: r.speech or None),
-    Column("视频 ID", 18, lambda r: r.video.video_id),
-]
 
 
 def _fill(ws: Worksheet, cols: list[Column], rows: Sequence[Any], out_dir: Path, image_px: int) -> None:
@@ -258,7 +121,12 @@ def _write_value(cell: Cell, value: Any, kind: str, item: Any) -> None:
     cell.alignment = _WRAP
     if value is None or value == "":
         return
-    if kind == "time":
+    if kind == "multi":
+        _set_text(cell, "、".join(str(x) for x in value))
+    elif kind == "datetime":
+        cell.value = value.astimezone(timezone.utc).replace(tzinfo=None)  # Excel has no time zones
+        cell.number_format = DATETIME_FORMAT
+    elif kind == "time":
         cell.value = float(value) / 86400
         cell.number_format = TIME_FORMAT
     elif kind == "percent":

@@ -67,6 +67,7 @@ class ProgressSnapshot:
     videos: tuple[VideoState, ...] = ()
     error: Mapping[str, str] | None = None  # why the whole task failed
     outputs: Mapping[str, str] = field(default_factory=dict)  # output → file name in out/, or a link
+    output_errors: Mapping[str, Mapping[str, str]] = field(default_factory=dict)  # output → {code, message}
     ai_cost: str | None = (
         None  # what the model calls cost, as text (``AI 费用约 ¥0.0123（…）``), once published
     )
@@ -177,6 +178,7 @@ def snapshot(
         videos=videos,
         error=task.get("error"),
         outputs=dict(task.get("outputs") or {}),
+        output_errors=dict(task.get("output_errors") or {}),
         ai_cost=task.get("ai_cost") if isinstance(task.get("ai_cost"), str) else None,
         summary=tuple(str(line) for line in task.get("summary") or ()),
         duplicates=int(task.get("duplicates") or 0),

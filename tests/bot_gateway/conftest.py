@@ -15,6 +15,7 @@ import flows
 import steps
 from steps import Secret, Settings
 from tests.fakefeishu import FakeFeishu
+from tests.fakefeishu_bitable import install_bitable
 from tests.httpserver import LocalHTTPServer
 from video_insight._app import build_engine
 from video_insight._submit import submit_task
@@ -86,7 +87,9 @@ def web() -> Iterator[LocalHTTPServer]:
 
 @pytest.fixture
 def fake() -> Iterator[FakeFeishu]:
+    """The fake platform with Bitable: requests from Feishu also get the ``bitable`` output."""
     with FakeFeishu() as server:
+        install_bitable(server)
         yield server
 
 

@@ -85,7 +85,7 @@ def test_options_are_kept(settings: Settings) -> None:
     ("request_", "expected"),
     [
         ({"videos": []}, "videos: [] should be non-empty"),
-        ({}, "(root): 'videos' is a required property"),
+        ({}, '(root): a request lists its "videos" or names a "source" (a Bitable), not both'),
         ({"videos": [{"url": "https://x.test/a.mp4"}]}, "videos[0]: 'name' is a required property"),
         (
             {"videos": [*videos("https://x.test/a.mp4"), {"name": "no source"}]},
@@ -113,7 +113,7 @@ def test_options_are_kept(settings: Settings) -> None:
         ),
         (
             {"videos": videos("https://x.test/a.mp4"), "options": {"outputs": ["pdf"]}},
-            "options.outputs[0]: 'pdf' is not one of ['json', 'xlsx', 'html']",
+            "options.outputs[0]: 'pdf' is not one of ['json', 'xlsx', 'html', 'bitable']",
         ),
         (
             {"videos": videos("https://x.test/a.mp4"), "options": {"asr": {"engine": "google"}}},

@@ -191,6 +191,7 @@ def test_results_json_has_every_video_in_manifest_order_with_reasons(settings: S
     assert out == {
         "task_id": TASK,
         "outputs": {"json": "results.json", "xlsx": "report.xlsx", "html": "report.html"},
+        "failed": {},
     }
     assert [v.video_id for v in results.videos] == ["v-unbox", "v-xss", "v-bad", "v-dup", "v-stuck"]
     assert results.counts.model_dump() == {"total": 5, "ok": 2, "failed": 3}

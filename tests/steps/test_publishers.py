@@ -22,6 +22,7 @@ from steps import (
 )
 from steps._outputs import Counts, Results
 from steps._publishers import Publisher, publish_results
+from steps.errors import FeishuError
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -36,7 +37,7 @@ def test_the_committed_schema_is_the_generated_one() -> None:
 
 def test_the_schema_and_the_options_offer_exactly_the_registered_outputs() -> None:
     outputs = batch_schema()["$defs"]["options"]["properties"]["outputs"]
-    assert outputs["items"]["enum"] == list(PUBLISHERS) == ["json", "xlsx", "html"]
+    assert outputs["items"]["enum"] == list(PUBLISHERS) == ["json", "xlsx", "html", "bitable"]
     assert outputs["default"] == default_outputs() == Options().outputs
     for name, publisher in PUBLISHERS.items():
         assert f"{name}: {publisher.description}" in outputs["description"]
@@ -92,6 +93,34 @@ def test_results_json_is_published_last_and_links_come_back(tmp_path: Path) -> N
     assert log == ["bitable", "html", "json"]  # registry order, results.json last
     assert made == {"json": "json.out", "bitable": "https://feishu.example/base/app1", "html": "html.out"}
     assert base.seen == [to] and base.seen[0].requester == "ou_123"
+
+
+@dataclass
+class Broken(Recorder):
+    """A publisher that fails for good."""
+
+    def publish(self, results: Results, to: Destination) -> str:
+        self.log.append(self.name)
+        raise FeishuError("写入多维表格失败：没有权限（飞书错误码 1063002）", feishu_code=1063002)
+
+
+def test_a_remote_output_that_fails_is_recorded_and_the_files_are_still_written(tmp_path: Path) -> None:
+    log: list[str] = []
+    publishers: Registry[Publisher] = Registry(
+        "output", [Recorder("json", log), Broken("bitable", log, link="https://x"), Recorder("html", log)]
+    )
+    to = Destination(out_dir=tmp_path)
+    failures: dict[str, dict[str, str]] = {}
+    made = publish_results(_results(), ["bitable", "html"], to, publishers, failures=failures)
+    assert log == ["bitable", "html", "json"] and made == {"json": "json.out", "html": "html.out"}
+    assert failures == {
+        "bitable": {"code": "FeishuError", "message": "写入多维表格失败：没有权限（飞书错误码 1063002）"}
+    }
+    with pytest.raises(FeishuError):  # without a place to record it, the error propagates
+        publish_results(_results(), ["bitable"], to, publishers)
+    local: Registry[Publisher] = Registry("output", [Recorder("json", log), Broken("xlsx", log)])
+    with pytest.raises(FeishuError):  # a file that cannot be written is never skipped
+        publish_results(_results(), ["xlsx"], to, local, failures={})
 
 
 def test_an_unknown_output_publishes_nothing(tmp_path: Path) -> None:
