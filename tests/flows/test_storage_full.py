@@ -93,11 +93,11 @@ class FullDiskStore(ExecutionStore):
         failing.disk = self.disk
         return failing
 
-    def create(self, info: Any) -> Any:
-        return self._wrap(super().create(info))
+    def create(self, info: Any, *, max_events: int | None = None) -> Any:
+        return self._wrap(super().create(info, max_events=max_events))
 
-    def reopen(self, name: str) -> Any:
-        return self._wrap(super().reopen(name))
+    def reopen(self, name: str, *, max_events: int | None = None) -> Any:
+        return self._wrap(super().reopen(name, max_events=max_events))
 
 
 @pytest.fixture
