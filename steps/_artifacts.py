@@ -24,6 +24,9 @@ __all__ = [
     "FetchRecord",
     "Metrics",
     "ProbeRecord",
+    "ScreenText",
+    "ScreenTextLine",
+    "ScreenTextRecord",
     "Screenshot",
     "Segment",
     "Shot",
@@ -109,17 +112,36 @@ class TranscriptRecord(_Model):
     empty_reason: Literal["no_speech", "unsupported_language"] | None = None
 
 
+class ScreenTextLine(_Model):
+    """One line of text read on a picture (a keyframe or a screenshot)."""
+
+    text: str
+    box: list[float]  # [left, top, right, bottom] as fractions of the picture's width and height
+    confidence: float  # the recogniser's score, 0..1
+    kind: Literal["subtitle", "overlay"]  # a caption line in the lower band, or a headline (花字)
+
+
+class ScreenText(_Model):
+    """A distinct line of on-screen text, where it first appeared."""
+
+    time_s: float
+    text: str
+    kind: Literal["subtitle", "overlay"]
+
+
 class Shot(_Model):
     index: int  # 1-based
     start_s: float
     end_s: float
     keyframe: str  # relative path of the JPEG
     keyframe_s: float | None = None  # where in the shot the keyframe was taken
+    on_screen_text: list[ScreenTextLine] = []  # read on the keyframe (results.json; OCR step)
 
 
 class Screenshot(_Model):
     time_s: float
     path: str
+    on_screen_text: list[ScreenTextLine] = []  # read on the screenshot (results.json; OCR step)
 
 
 class ShotScan(_Model):
@@ -143,6 +165,28 @@ class ShotsRecord(_Model):
     scan: ShotScan | None = None
 
 
+class ScreenTextRecord(_Model):
+    """``screen_text.json``: the text on the pictures (the OCR step).
+
+    ``shots`` and ``screenshots`` hold the lines read on each keyframe and screenshot, in the
+    order of ``shots.json``; ``lines`` the video's distinct lines in order of first appearance
+    (keyframes, screenshots and the subtitle track together); ``cues`` the burned-in subtitles
+    read from the picture's lower band over the whole video, written as ``srt`` too.
+    A picture without text has an empty list: nothing is invented.
+    """
+
+    engine: str  # "rapidocr"
+    model: str  # e.g. "PP-OCRv4"
+    shots: list[list[ScreenTextLine]]
+    screenshots: list[list[ScreenTextLine]] = []
+    lines: list[ScreenText] = []
+    cues: list[Segment] = []
+    srt: str | None = None  # relative path of subtitles_ocr.srt; None when the track was not read
+    frames_read: int = 0  # pictures the recogniser read (keyframes, screenshots, track samples)
+    frames_skipped: int = 0  # pictures the coarse scans showed to hold no new text
+    seconds: float | None = None  # how long reading took
+
+
 class Metrics(_Model):
     duration_s: float | None = None
     shot_count: int | None = None
@@ -154,6 +198,7 @@ class Metrics(_Model):
     speech_rate: float | None = None
     speech_rate_unit: str | None = None  # "chars/min" | "words/min"
     hook_text: str | None = None
+    hook_overlay_text: str | None = None  # overlay text (花字) on screen in the first 3 s: the visual hook
     impressions: float | None = None
     clicks: float | None = None
     spend: float | None = None
@@ -230,6 +275,8 @@ class VideoResult(_Model):
     screenshots: list[Screenshot] = []
     contact_sheet: str | None = None
     transcript: TranscriptRecord | None = None
+    screen_text: list[ScreenText] = []  # distinct on-screen lines in order of first appearance (OCR)
+    subtitles_ocr: str | None = None  # the burned-in subtitles read from the picture, as SRT
     metrics: Metrics | None = None
     analysis: dict[str, Any] | None = None  # field → value; every field says 未配置 / 分析失败 when not ok
     analysis_usage: AiUsage | None = None
@@ -243,6 +290,7 @@ ARTIFACT_FILES: dict[type[BaseModel], str] = {
     TranscriptRecord: "transcript.json",
     ShotsRecord: "shots.json",
     AnalysisRecord: "analysis.json",
+    ScreenTextRecord: "screen_text.json",
     ErrorInfo: "failure.json",
 }
 

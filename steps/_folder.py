@@ -13,6 +13,7 @@ from ._artifacts import (
     FetchRecord,
     ProbeRecord,
     Screenshot,
+    ScreenTextRecord,
     Shot,
     ShotsRecord,
     TranscriptRecord,
@@ -69,6 +70,10 @@ class VideoFolder:
 
     def shots(self) -> ShotsRecord | None:
         return self.read(ShotsRecord)
+
+    def screen_text(self) -> ScreenTextRecord | None:
+        """What the OCR step read on the pictures (None until it ran, or when it failed)."""
+        return self.read(ScreenTextRecord)
 
     def analysis(self) -> AnalysisRecord | None:
         return self.read(AnalysisRecord)

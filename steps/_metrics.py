@@ -8,12 +8,13 @@ import statistics
 from collections.abc import Mapping, Sequence
 from typing import TypedDict
 
-from ._artifacts import Metrics, ProbeRecord, Segment, ShotsRecord, TranscriptRecord
+from ._artifacts import Metrics, ProbeRecord, ScreenTextRecord, Segment, ShotsRecord, TranscriptRecord
 from ._speech import CJK_CHAR, is_cjk_text, speech_between
 
 __all__ = [
     "HOOK_SECONDS",
     "compute_metrics",
+    "hook_overlay_text",
     "hook_text",
     "performance_metrics",
     "speech_metrics",
@@ -45,6 +46,20 @@ def hook_text(segments: Sequence[Segment], seconds: float = HOOK_SECONDS, langua
         for seg in segments
     )
     return said.rstrip(" ,.;:!?，。；：！？") + "…" if said and runs_on else said
+
+
+def hook_overlay_text(
+    shots: ShotsRecord, text: ScreenTextRecord | None, seconds: float = HOOK_SECONDS
+) -> str | None:
+    """The overlay text (花字, headlines) on the keyframes of the shots that start in the first
+    ``seconds`` — the visual hook beside the spoken one; None when there is none or no OCR ran."""
+    if text is None or len(text.shots) != len(shots.shots):
+        return None
+    seen: dict[str, None] = {}
+    for shot, lines in zip(shots.shots, text.shots, strict=True):
+        if shot.start_s < seconds:
+            seen.update((line.text, None) for line in lines if line.kind == "overlay")
+    return " / ".join(seen) or None
 
 
 class SpeechMetrics(TypedDict):
@@ -100,8 +115,9 @@ def compute_metrics(
     shots: ShotsRecord,
     transcript: TranscriptRecord | None,
     performance: Mapping[str, float] | None = None,
+    screen_text: ScreenTextRecord | None = None,
 ) -> Metrics:
-    """All metrics of one video."""
+    """All metrics of one video (``screen_text``: the OCR step's record, when it ran)."""
     duration = probe.duration_s
     lengths = [max(0.0, s.end_s - s.start_s) for s in shots.shots]
     count = len(lengths)
@@ -113,5 +129,6 @@ def compute_metrics(
         cuts_per_min=_r((count - 1) / duration * 60.0, 2) if duration > 0 and count else None,
         first_shot_s=_r(lengths[0]) if lengths else None,
         **speech_metrics(transcript if probe.has_audio else None, duration),
+        hook_overlay_text=hook_overlay_text(shots, screen_text),
         **performance_metrics(performance),
     )

@@ -45,6 +45,7 @@ STEPS: Mapping[str, StepInfo] = MappingProxyType(
         "media": StepInfo("media"),
         "transcribe": StepInfo("transcribe"),
         "shots": StepInfo("shots"),
+        "ocr": StepInfo("ocr"),
         "analyze": StepInfo("analyze"),
         "record-failure": StepInfo("record_failure"),
         "summarize": StepInfo("summarize"),

@@ -1,4 +1,5 @@
-"""Analyze: a video's metrics (pace, speech, hook, CTR/CVR) and the fields of every registered analyzer.
+"""Analyze: a video's metrics (pace, speech, spoken and on-screen hook, CTR/CVR) and the fields of
+every registered analyzer.
 
 Analyzers (the AI analysis) plug in through the registry in ``ctx.analyzers`` (see ``_analysis``).
 """
@@ -33,7 +34,7 @@ def run(inp: VideoRef, ctx: StepContext) -> AnalyzeOutput:
         raise PermanentError(f"analysis needs {missing}, which an earlier step did not write")
     manifest = load_manifest(ws)
     entry = manifest.video(inp.video_id)
-    metrics = compute_metrics(probe, shots, video.transcript(), entry.performance)
+    metrics = compute_metrics(probe, shots, video.transcript(), entry.performance, video.screen_text())
     job = AnalysisInput(video=video, entry=entry, options=manifest.options, metrics=metrics, workspace=ws)
     found = run_analyzers(job, ctx, ctx.analyzers.values())
     record = AnalysisRecord(metrics=metrics)

@@ -1,11 +1,12 @@
 """The AI analysis of one video: the request's fields filled in by a vision-language model.
 
-The model sees the contact sheet and a few keyframes, the timed transcript, the metrics and the ad
-numbers (:mod:`.video`), and answers in JSON, held to the field schema (:mod:`.answers`,
-:mod:`.fields`). The analysis never fails its video: without a configured endpoint every field says
-``未配置``; when the model cannot be reached in time, refuses, or keeps answering nonsense, every
-field says ``分析失败`` and the status says why. Calls of one task share ``settings.llm_concurrency``
-slots (:func:`~steps._slots.task_slot`), wherever its videos run.
+The model sees the contact sheet and a few keyframes, the timed transcript, the on-screen text the
+OCR step read, the metrics and the ad numbers (:mod:`.video`), and answers in JSON, held to the
+field schema (:mod:`.answers`, :mod:`.fields`). The analysis never fails its video: without a
+configured endpoint every field says ``未配置``; when the model cannot be reached in time, refuses,
+or keeps answering nonsense, every field says ``分析失败`` and the status says why. Calls of one
+task share ``settings.llm_concurrency`` slots (:func:`~steps._slots.task_slot`), wherever its
+videos run.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from .answers import ask_json
 from .fields import FieldSpec, check_answer
 from .llm import LlmClient, LlmError
 from .prompts import REPAIR_PROMPT, VIDEO_PROMPT, fields_block, json_example, load_prompt
-from .video import VideoFacts, pick_keyframes, video_messages
+from .video import ScreenText, VideoFacts, pick_keyframes, video_messages
 
 if TYPE_CHECKING:
     from .._runtime import StepContext
@@ -44,7 +45,7 @@ def marked_fields(fields: Sequence[FieldSpec], mark: str) -> dict[str, str]:
 
 
 def _facts(inp: AnalysisInput) -> VideoFacts:
-    probe, transcript = inp.video.probe(), inp.video.transcript()
+    probe, transcript, text = inp.video.probe(), inp.video.transcript(), inp.video.screen_text()
     return VideoFacts(
         name=inp.entry.name,
         metrics=inp.metrics,
@@ -53,7 +54,7 @@ def _facts(inp: AnalysisInput) -> VideoFacts:
         has_audio=probe.has_audio if probe else None,
         segments=transcript.segments if transcript else (),
         empty_reason=transcript.empty_reason if transcript else None,
-        # screen_text: the OCR step's lines (issue 14), once its record is in the video folder
+        screen_text=tuple(ScreenText(line.time_s, line.text) for line in text.lines) if text else (),
     )
 
 

@@ -90,7 +90,8 @@ def _metric_lines(m: Metrics) -> list[str]:
     def shown(keys: Sequence[str]) -> str:
         return "；".join(f"{METRIC_LABELS[k]} {fmt_metric(k, m)}" for k in keys if getattr(m, k) is not None)
 
-    pace = [k for k in METRIC_LABELS if k not in _PERFORMANCE and k not in ("duration_s", "hook_text")]
+    told_apart = ("duration_s", "hook_text", "hook_overlay_text")  # lines of their own
+    pace = [k for k in METRIC_LABELS if k not in _PERFORMANCE and k not in told_apart]
     return [
         f"节奏与口播：{shown(pace) or '无'}",
         f"投放数据：{shown(_PERFORMANCE) or '无（这条视频没有投放数据）'}",
@@ -130,6 +131,8 @@ def facts_text(facts: VideoFacts) -> str:
         )
     parts = ["；".join(head), *_metric_lines(facts.metrics)]
     parts.append(f"开头 3 秒口播：{facts.metrics.hook_text or '无'}")
+    if facts.metrics.hook_overlay_text:
+        parts.append(f"开头 3 秒花字：{facts.metrics.hook_overlay_text}")
     parts.append("口播文案（带时间）：\n" + _transcript(facts))
     if facts.screen_text:
         screen = "\n".join(f"[{fmt_time(t.time_s)}] {t.text}" for t in facts.screen_text)

@@ -6,7 +6,7 @@ import json
 from collections.abc import Iterable
 from typing import Any
 
-from .._artifacts import Metrics, Shot, TranscriptRecord, VideoResult
+from .._artifacts import Metrics, ScreenText, ScreenTextLine, Shot, TranscriptRecord, VideoResult
 from .._speech import speech_between
 
 __all__ = [
@@ -18,6 +18,7 @@ __all__ = [
     "fmt_metric",
     "fmt_time",
     "plain",
+    "screen_lines",
     "shot_speech",
     "speech_unit",
     "status_label",
@@ -35,6 +36,7 @@ METRIC_LABELS: dict[str, str] = {
     "speech_ratio": "语音占比",
     "speech_rate": "语速",
     "hook_text": "开头 3 秒文案",
+    "hook_overlay_text": "开头 3 秒花字",
     "impressions": "曝光",
     "clicks": "点击",
     "spend": "消耗",
@@ -130,6 +132,11 @@ def transcript_text_or_reason(transcript: TranscriptRecord | None) -> str:
         said = f"检测到的语言（{transcript.language}）" if transcript.language else "这种语言"
         return f"{said}无法用 {transcript.engine} {transcript.model} 转写，没有生成文案。"
     return "没有识别到语音（静音、音乐或噪声）。"
+
+
+def screen_lines(lines: Iterable[ScreenTextLine | ScreenText]) -> str:
+    """On-screen lines as text, one per line (a headline marked 【花字】)."""
+    return "\n".join(f"【花字】{x.text}" if x.kind == "overlay" else x.text for x in lines)
 
 
 def shot_speech(shot: Shot, transcript: TranscriptRecord | None) -> str:

@@ -58,6 +58,10 @@ border-radius:8px;overflow:hidden}
 .strip figcaption b{color:var(--ink);font-weight:600}
 .strip .said{display:block;color:var(--ink);margin-top:3px;display:-webkit-box;-webkit-line-clamp:3;
 -webkit-box-orient:vertical;overflow:hidden}
+.strip .screen-text{display:block;margin-top:3px}
+.strip .screen-text span{display:block;color:var(--ink)}
+.strip .screen-text .overlay{font-weight:700}
+.strip .screen-text .overlay::before{content:"花字 ";color:var(--muted);font-weight:400}
 ol.transcript{list-style:none;margin:0;padding:0;max-height:360px;overflow-y:auto;
 border:1px solid var(--line);border-radius:8px}
 ol.transcript li{display:grid;grid-template-columns:128px 1fr;gap:10px;padding:7px 12px;

@@ -23,6 +23,7 @@ from .._artifacts import (
     FetchRecord,
     ProbeRecord,
     Screenshot,
+    ScreenTextRecord,
     ShotsRecord,
     TranscriptRecord,
     VideoResult,
@@ -165,14 +166,34 @@ def _add_artifacts(result: VideoResult, vdir: Path, media: _MediaCopier) -> None
         result.has_audio = probe.has_audio
     shots = load_artifact(vdir, ShotsRecord)
     if shots is not None:
-        result.shots = [s.model_copy(update={"keyframe": media.copy(s.keyframe)}) for s in shots.shots]
-        result.screenshots = [Screenshot(time_s=s.time_s, path=media.copy(s.path)) for s in shots.screenshots]
+        text = _screen_text(vdir, shots)
+        result.shots = [
+            s.model_copy(update={"keyframe": media.copy(s.keyframe), "on_screen_text": lines})
+            for s, lines in zip(shots.shots, text.shots if text else [[]] * len(shots.shots), strict=True)
+        ]
+        result.screenshots = [
+            Screenshot(time_s=s.time_s, path=media.copy(s.path), on_screen_text=lines)
+            for s, lines in zip(
+                shots.screenshots, text.screenshots if text else [[]] * len(shots.screenshots), strict=True
+            )
+        ]
         result.contact_sheet = media.copy(shots.contact_sheet) if shots.contact_sheet else None
+        if text is not None:
+            result.screen_text = text.lines
+            result.subtitles_ocr = media.copy(text.srt) if text.srt else None
     transcript = load_artifact(vdir, TranscriptRecord)
     if transcript is not None:
         result.transcript = transcript.model_copy(
             update={"srt": media.copy(transcript.srt), "vtt": media.copy(transcript.vtt)}
         )
+
+
+def _screen_text(vdir: Path, shots: ShotsRecord) -> ScreenTextRecord | None:
+    """The OCR step's record when it was read from these shots' pictures (else None: not run, or stale)."""
+    text = load_artifact(vdir, ScreenTextRecord)
+    if text is None or len(text.shots) != len(shots.shots) or len(text.screenshots) != len(shots.screenshots):
+        return None
+    return text
 
 
 def _incomplete_message(vdir: Path) -> str:

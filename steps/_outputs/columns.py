@@ -26,6 +26,7 @@ from ._format import (
     analysis_keys,
     error_text,
     plain,
+    screen_lines,
     shot_speech,
     status_label,
     transcript_text_or_reason,
@@ -89,8 +90,10 @@ def video_columns(results: Results) -> list[Column]:
         Column("开头 3 秒文案", 30, metric("hook_text")),
         Column("文案（转写）", 60, lambda v: transcript_text_or_reason(v.transcript) or None),
         Column("九宫格", CONTACT_PX / 7 + 2, lambda v: v.contact_sheet, "image"),
+        Column("开头 3 秒花字", 24, metric("hook_overlay_text")),
+        Column("画面文字", 40, lambda v: screen_lines(v.screen_text) or None),
     ]
-    shown = {"duration_s", "shot_count", "avg_shot_s", "speech_rate", "hook_text"}
+    shown = {"duration_s", "shot_count", "avg_shot_s", "speech_rate", "hook_text", "hook_overlay_text"}
     for key, label in METRIC_LABELS.items():
         present = any(v.metrics and getattr(v.metrics, key) is not None for v in results.videos)
         if key not in shown and present:
@@ -165,7 +168,7 @@ def _engine(v: VideoResult) -> str | None:
 
 @dataclass(frozen=True)
 class ShotRow:
-    """One row of ``分镜``: a shot of a video and what was said during it."""
+    """One row of ``分镜``: a shot of a video, what was said during it and the text on its keyframe."""
 
     video: VideoResult
     index: int
@@ -173,6 +176,7 @@ class ShotRow:
     end_s: float
     keyframe: str
     speech: str
+    screen_text: str = ""
 
 
 def shot_rows(results: Results) -> list[ShotRow]:
@@ -181,7 +185,8 @@ def shot_rows(results: Results) -> list[ShotRow]:
     for video in results.videos:
         for shot in video.shots:
             speech = shot_speech(shot, video.transcript)
-            rows.append(ShotRow(video, shot.index, shot.start_s, shot.end_s, shot.keyframe, speech))
+            text = screen_lines(shot.on_screen_text)
+            rows.append(ShotRow(video, shot.index, shot.start_s, shot.end_s, shot.keyframe, speech, text))
     return rows
 
 
@@ -193,5 +198,6 @@ SHOT_COLUMNS = [
     Column("时长", 10, lambda r: r.end_s - r.start_s, "time"),
     Column("关键帧", KEYFRAME_PX / 7 + 2, lambda r: r.keyframe, "image"),
     Column("台词", 50, lambda r: r.speech or None),
+    Column("画面文字", 40, lambda r: r.screen_text or None),
     Column("视频 ID", 18, lambda r: r.video.video_id),
 ]

@@ -7,11 +7,12 @@ links are only made clickable for http(s) URLs.
 from __future__ import annotations
 
 import html
+from collections.abc import Sequence
 from pathlib import Path
 from urllib.parse import quote
 
 from .._ai.summary import BatchSummary, Claim, fmt_ratio, usage_text
-from .._artifacts import Metrics, VideoResult
+from .._artifacts import Metrics, ScreenTextLine, VideoResult
 from .._logging import get_logger
 from .._workspace import atomic_write_bytes
 from ._format import (
@@ -30,6 +31,7 @@ from .collect import Results
 __all__ = ["render_html", "section_id", "write_html"]
 
 log = get_logger(__name__)
+_MARK = {"overlay": "【花字】", "subtitle": ""}  # how a line's kind shows in the list of on-screen text
 
 
 def e(text: object) -> str:
@@ -216,7 +218,7 @@ def _video(v: VideoResult) -> str:
         parts.append(f'<div class="error-box">失败原因：{e(error_text(v))}</div>')
     if v.contact_sheet or v.metrics or v.duration_s is not None:
         parts.append(f'<div class="overview">{_contact_sheet(v)}{_facts(v)}</div>')
-    parts += [_shots(v), _screenshots(v), _transcript(v), _analysis(v), "</section>"]
+    parts += [_shots(v), _screenshots(v), _transcript(v), _screen_text(v), _analysis(v), "</section>"]
     return "".join(parts)
 
 
@@ -266,9 +268,34 @@ def _shots(v: VideoResult) -> str:
         figures.append(
             f'<figure><img src="{_src(shot.keyframe)}" alt="镜头 {shot.index}">'
             f"<figcaption><b>#{shot.index}</b> {fmt_time(shot.start_s)} – {fmt_time(shot.end_s)}"
-            f" · {shot.end_s - shot.start_s:.2f}s{said_html}</figcaption></figure>"
+            f" · {shot.end_s - shot.start_s:.2f}s{said_html}{_on_screen(shot.on_screen_text)}"
+            "</figcaption></figure>"
         )
     return f'<h3>分镜（{len(v.shots)}）</h3><div class="{_strip_class(v)}">{"".join(figures)}</div>'
+
+
+def _on_screen(lines: Sequence[ScreenTextLine]) -> str:
+    """A picture's on-screen text in its caption: headlines (花字) marked, subtitles plain."""
+    if not lines:
+        return ""
+    items = "".join(
+        f'<span class="{"overlay" if x.kind == "overlay" else "subtitle"}">{e(x.text)}</span>' for x in lines
+    )
+    return f'<span class="screen-text" title="画面文字">{items}</span>'
+
+
+def _screen_text(v: VideoResult) -> str:
+    """The video's distinct on-screen lines in order of first appearance, and the OCR subtitle file."""
+    if not v.screen_text:
+        return ""
+    items = "".join(
+        f"<li><time>{fmt_time(x.time_s)}</time><span>{_MARK[x.kind]}{e(x.text)}</span></li>"
+        for x in v.screen_text
+    )
+    files = (
+        f'<p class="files"><a href="{_src(v.subtitles_ocr)}">画面字幕 .srt</a></p>' if v.subtitles_ocr else ""
+    )
+    return f'<h3>画面文字（{len(v.screen_text)} 行）</h3><ol class="transcript">{items}</ol>{files}'
 
 
 def _screenshots(v: VideoResult) -> str:
@@ -276,7 +303,7 @@ def _screenshots(v: VideoResult) -> str:
         return ""
     figures = "".join(
         f'<figure><img src="{_src(s.path)}" alt="截图 {fmt_time(s.time_s)}">'
-        f"<figcaption><b>{fmt_time(s.time_s)}</b></figcaption></figure>"
+        f"<figcaption><b>{fmt_time(s.time_s)}</b>{_on_screen(s.on_screen_text)}</figcaption></figure>"
         for s in v.screenshots
     )
     return f'<h3>截图（{len(v.screenshots)}）</h3><div class="{_strip_class(v)}">{figures}</div>'

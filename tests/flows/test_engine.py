@@ -467,6 +467,8 @@ def test_real_flow_routes_a_failing_video_and_still_publishes(fx: Fixture, summa
                 return {"task_id": event["task_id"], "mode": "batch", "video_ids": ids, "slices": []}
             if name == "fetch" and event["video_id"] == "v2":
                 raise Coded("SourceNotFound", "404 for v2")
+            if name == "ocr" and event["video_id"] == "v3":  # no on-screen text: the video goes on
+                raise Coded("ModelUnavailable", "no text reader")
             if name in ("analyze", "record-failure"):
                 return {"video_id": event["video_id"], "status": "failed" if "error" in event else "ok"}
             if name == "finish":
@@ -481,6 +483,7 @@ def test_real_flow_routes_a_failing_video_and_still_publishes(fx: Fixture, summa
         "media",
         "transcribe",
         "shots",
+        "ocr",
         "analyze",
         "record-failure",
         "summarize",
@@ -499,6 +502,9 @@ def test_real_flow_routes_a_failing_video_and_still_publishes(fx: Fixture, summa
     assert stats["Videos/Fetch"] == {"succeeded": 2, "failed": 0, "running": 0, "caught": 1}
     assert stats["Videos/VideoFailed"]["succeeded"] == 1
     assert stats["Videos/Understand/Branch0/Transcribe"]["succeeded"] == 2
+    ocr = stats["Videos/Understand/Branch1/OCR"]
+    assert ocr == {"succeeded": 1, "failed": 0, "running": 0, "caught": 1}
+    assert stats["Videos/Understand/Branch1/NoScreenText"]["succeeded"] == 1
 
 
 @pytest.mark.parametrize(

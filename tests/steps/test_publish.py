@@ -20,6 +20,9 @@ from steps import (
     Options,
     ProbeRecord,
     Screenshot,
+    ScreenText,
+    ScreenTextLine,
+    ScreenTextRecord,
     Segment,
     Settings,
     Shot,
@@ -338,6 +341,7 @@ def test_workbook_has_one_row_per_shot_with_keyframes_and_speech(settings: Setti
         "时长",
         "关键帧",
         "台词",
+        "画面文字",
         "视频 ID",
     ]
     rows = _rows(sheet)
@@ -380,3 +384,57 @@ def test_an_empty_transcript_says_why_in_the_reports() -> None:
         transcript_text_or_reason(foreign) == "检测到的语言（zh）无法用 whisper tiny.en 转写，没有生成文案。"
     )
     assert transcript_text_or_reason(None) == ""
+
+
+def _screen_text(vdir: Path, shots: int, screenshots: int) -> ScreenTextRecord:
+    (vdir / "subtitles_ocr.srt").write_text("1\n00:00:00,000 --> 00:00:02,000\n今天开箱\n", encoding="utf-8")
+    head = ScreenTextLine(text="限时优惠", box=[0.3, 0.1, 0.7, 0.2], confidence=0.99, kind="overlay")
+    sub = ScreenTextLine(text=FORMULA, box=[0.2, 0.8, 0.8, 0.86], confidence=0.95, kind="subtitle")
+    return ScreenTextRecord(
+        engine="rapidocr",
+        model="PP-OCRv4",
+        shots=[[head, sub]] + [[] for _ in range(shots - 1)],
+        screenshots=[[head]] * screenshots,
+        lines=[
+            ScreenText(time_s=0.0, text=FORMULA, kind="subtitle"),
+            ScreenText(time_s=1.2, text="限时优惠", kind="overlay"),
+        ],
+        srt="subtitles_ocr.srt",
+    )
+
+
+def test_on_screen_text_reaches_results_workbook_and_page(settings: Settings) -> None:
+    ws = build_task(settings)
+    save_artifact(ws.video_dir("v-unbox"), _screen_text(ws.video_dir("v-unbox"), shots=4, screenshots=1))
+    save_artifact(ws.video_dir("v-xss"), _screen_text(ws.video_dir("v-xss"), shots=5, screenshots=0))  # stale
+    handler({"task_id": TASK}, StepContext(settings=settings))
+    results = Results.model_validate_json((ws.out / "results.json").read_text(encoding="utf-8"))
+    document = json.loads((ws.out / "results.json").read_text(encoding="utf-8"))
+    jsonschema.Draft202012Validator(json.loads(SCHEMA_FILE.read_text(encoding="utf-8"))).validate(document)
+
+    unbox, xss = results.videos[:2]
+    assert [x.text for x in unbox.shots[0].on_screen_text] == ["限时优惠", FORMULA]
+    assert unbox.shots[0].on_screen_text[0].kind == "overlay"
+    assert [s.on_screen_text for s in unbox.shots[1:]] == [[], [], []]
+    assert [x.text for x in unbox.screenshots[0].on_screen_text] == ["限时优惠"]
+    assert [(x.time_s, x.text) for x in unbox.screen_text] == [(0.0, FORMULA), (1.2, "限时优惠")]
+    assert unbox.subtitles_ocr == "media/v-unbox/subtitles_ocr.srt"
+    assert (ws.out / unbox.subtitles_ocr).is_file()
+    # a record read from other pictures (5 shots where shots.json has 2) is not shown
+    assert (xss.screen_text, xss.subtitles_ocr) == ([], None)
+    assert all(s.on_screen_text == [] for s in xss.shots)
+
+    wb = load_workbook(ws.out / "report.xlsx")
+    videos, shots = _rows(wb["视频分析"]), _rows(wb["分镜"])
+    assert videos[0]["画面文字"] == f"{FORMULA}\n【花字】限时优惠"
+    assert videos[1]["画面文字"] is None
+    assert shots[0]["画面文字"] == f"【花字】限时优惠\n{FORMULA}"
+    assert shots[1]["画面文字"] is None
+    shot_sheet = wb["分镜"]
+    col = [c.value for c in shot_sheet[1]].index("画面文字") + 1
+    assert shot_sheet.cell(row=2, column=col).data_type == "s"  # a formula-looking text stays text
+
+    page = (ws.out / "report.html").read_text(encoding="utf-8")
+    assert '<span class="overlay">限时优惠</span>' in page
+    assert "画面文字（2 行）" in page
+    assert 'href="media/v-unbox/subtitles_ocr.srt"' in page

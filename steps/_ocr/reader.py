@@ -1,0 +1,98 @@
+"""The text reader: RapidOCR's PP-OCRv4 detection and recognition models (Chinese and English, ONNX,
+shipped inside the ``rapidocr-onnxruntime`` wheel) on the CPU through onnxruntime.
+
+Nothing is downloaded: the models are files of the installed package. The reader loads once per
+process, on first use (about 0.1–0.3 s). :meth:`TextReader.has_text` is the coarse scan: the
+detector alone on a picture shrunk to :data:`COARSE_SIDE` pixels, a fraction of a full read, so a
+picture without text costs little.
+"""
+
+from __future__ import annotations
+
+import copy
+import threading
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from ..errors import ModelUnavailable
+
+__all__ = ["BAND_SIDE", "COARSE_SIDE", "ENGINE", "MODEL", "RawLine", "TextReader", "text_reader"]
+
+ENGINE = "rapidocr"
+MODEL = "PP-OCRv4"
+COARSE_SIDE = 480  # the long side of a picture for the coarse scan (detection only)
+BAND_SIDE = 960  # a band (a wide strip of the picture) is detected at most this long, never enlarged
+_LOCK = threading.Lock()
+_READER: TextReader | None = None
+
+
+@dataclass(frozen=True)
+class RawLine:
+    """A line as the recogniser gave it: text, axis-aligned box in pixels, score."""
+
+    text: str
+    box: tuple[float, float, float, float]  # left, top, right, bottom
+    confidence: float
+
+
+class TextReader:
+    """Reads the text lines of BGR pictures (``numpy`` arrays ``H×W×3``)."""
+
+    name = ENGINE
+    model = MODEL
+
+    def __init__(self) -> None:
+        try:
+            from rapidocr_onnxruntime import RapidOCR
+        except ImportError as exc:
+            raise ModelUnavailable(
+                "读取画面文字需要 rapidocr-onnxruntime（scripts/bootstrap 会安装）"
+                f"（on-screen text needs the rapidocr-onnxruntime package: {exc}）"
+            ) from exc
+        # text_score 0: every recognised line comes back; lines.py filters with a measured threshold
+        self._ocr: Any = RapidOCR(text_score=0.0)
+        # RapidOCR enlarges a picture's short side to 736 px for detection: right for a frame,
+        # wasteful for a wide strip (a 1280×270 band would be detected at 3500×736)
+        self._band: Any = RapidOCR(text_score=0.0, det_limit_type="max", det_limit_side_len=BAND_SIDE)
+        coarse = copy.copy(self._ocr.text_det)  # shares the ONNX session, not the resize rule
+        coarse.limit_type, coarse.limit_side_len = "max", COARSE_SIDE
+        self._coarse: Any = coarse
+
+    def read(self, image: np.ndarray, *, band: bool = False) -> list[RawLine]:
+        """Every text line of ``image`` (BGR), top to bottom; empty when it holds none. ``band``:
+        the image is a strip of a picture, detected at its own size (at most :data:`BAND_SIDE`)."""
+        found, _ = (self._band if band else self._ocr)(np.ascontiguousarray(image), use_cls=False)
+        lines: list[RawLine] = []
+        for points, text, score in found or ():
+            xs = [float(p[0]) for p in points]
+            ys = [float(p[1]) for p in points]
+            lines.append(RawLine(str(text), (min(xs), min(ys), max(xs), max(ys)), float(score)))
+        return lines
+
+    def boxes(self, image: np.ndarray) -> list[tuple[float, float, float, float]]:
+        """The coarse scan: text boxes found on ``image`` shrunk to :data:`COARSE_SIDE` (no reading),
+        as fractions of its width and height."""
+        h, w = image.shape[:2]
+        found, _ = self._coarse(np.ascontiguousarray(image))
+        if found is None or len(found) == 0:
+            return []
+        out = []
+        for points in found:
+            xs, ys = points[:, 0], points[:, 1]
+            out.append((float(xs.min()) / w, float(ys.min()) / h, float(xs.max()) / w, float(ys.max()) / h))
+        return sorted(out, key=lambda b: (b[1], b[0]))
+
+    def has_text(self, image: np.ndarray) -> bool:
+        """Whether the coarse scan finds any text on ``image``."""
+        return bool(self.boxes(image))
+
+
+def text_reader() -> TextReader:
+    """The process's reader, loaded on first call (``ModelUnavailable`` without the package)."""
+    global _READER
+    with _LOCK:
+        if _READER is None:
+            _READER = TextReader()
+        return _READER

@@ -1,0 +1,126 @@
+"""Burned-in subtitles as a timed track: the picture's lower band sampled about twice a second.
+
+One decoding pass at analysis width (fast: no deblocking) gives every frame small and grey; a
+sample whose band looks as before (perceptual hash) is the same cue and costs nothing more. A
+changed band is shown to the coarse scan (text boxes on a small picture, no reading): a band
+without text is not read. Only the rest is read, at full resolution. Consecutive samples with the
+same text become one cue.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import imagehash
+import numpy as np
+from PIL import Image
+
+from .._artifacts import Segment
+from .._media.frames import DecodedFrame, VideoStream, open_video
+from .lines import clean_lines, same_text
+from .reader import TextReader
+
+__all__ = ["BAND_TOP", "SAMPLE_S", "SubtitleTrack", "read_subtitle_track"]
+
+SAMPLE_S = 0.5  # about 2 samples a second
+BAND_TOP = 0.6  # the band is the picture below this fraction of its height
+BAND_BOTTOM = 0.97  # ... down to here (the very edge holds progress bars and watermarks)
+_HASH_DISTANCE = 3  # of 64 bits: compression noise stays within it, a new line of text does not
+_TRACK_WIDTH = 320  # analysis width of the decoding pass
+
+
+@dataclass
+class SubtitleTrack:
+    """The cues read, and what the reading cost."""
+
+    cues: list[Segment] = field(default_factory=list)
+    samples: int = 0
+    read: int = 0  # samples read at full resolution
+    skipped: int = 0  # samples the hash or the coarse scan showed to be unchanged
+
+
+def _band(image: np.ndarray) -> np.ndarray:
+    h = image.shape[0]
+    return image[round(h * BAND_TOP) : round(h * BAND_BOTTOM)]
+
+
+def _samples(video: VideoStream, last: list[float]) -> Iterator[DecodedFrame]:
+    """The first frame at or after every multiple of :data:`SAMPLE_S`; ``last`` gets the time the
+    last frame ends."""
+    step = 1.0 / float(video.frame_rate)
+    due = 0.0
+    for frame in video.frames(width=_TRACK_WIDTH, fmt="gray", fast=True):
+        last[:] = [frame.time_s + step]
+        if frame.time_s + 1e-6 >= due:
+            yield frame
+            due = (int(frame.time_s / SAMPLE_S) + 1) * SAMPLE_S
+
+
+class _Cues:
+    """Samples' texts merged into cues: the same text on consecutive samples is one cue, and one
+    sample that missed it (a blurred frame, a busy background) does not split the cue."""
+
+    def __init__(self) -> None:
+        self.cues: list[Segment] = []
+        self.open: Segment | None = None
+        self.missed: float | None = None  # when the open cue's text was last not read
+
+    def add(self, time_s: float, text: str) -> None:
+        cue = self.open
+        bridged = self.missed is None or time_s - self.missed <= SAMPLE_S + 1e-6
+        if cue is not None and text and same_text(text, cue.text) and bridged:
+            cue.end_s = round(time_s + SAMPLE_S, 3)
+            self.missed = None
+            return
+        if cue is not None and not text and self.missed is None:
+            self.missed = time_s  # the cue may go on: decide on the next sample
+            return
+        self.close()
+        if text:
+            self.open = Segment(start_s=round(time_s, 3), end_s=round(time_s + SAMPLE_S, 3), text=text)
+
+    def close(self, end_s: float | None = None) -> None:
+        if self.open is not None:
+            ends = [self.open.end_s, *(t for t in (self.missed, end_s) if t is not None)]
+            self.open.end_s = round(min(ends), 3)
+            self.cues.append(self.open)
+        self.open, self.missed = None, None
+
+
+def read_subtitle_track(src: Path, reader: TextReader) -> SubtitleTrack:
+    """The burned-in subtitles of the video ``src``, as timed cues."""
+    with open_video(src) as video:
+        return _read(video, reader)
+
+
+def _read(video: VideoStream, reader: TextReader) -> SubtitleTrack:
+    track = SubtitleTrack()
+    cues = _Cues()
+    last_hash: imagehash.ImageHash | None = None
+    text = ""
+    end = [0.0]
+    for frame in _samples(video, end):
+        track.samples += 1
+        digest = imagehash.phash(Image.fromarray(_band(frame.image)))
+        if last_hash is not None and digest - last_hash <= _HASH_DISTANCE:
+            track.skipped += 1
+            cues.add(frame.time_s, text)
+            continue
+        last_hash = digest
+        full = frame.render(None, "bgr24")
+        band = _band(full)
+        if not reader.has_text(band):
+            text = ""
+            track.skipped += 1
+        else:
+            track.read += 1
+            top = round(full.shape[0] * BAND_TOP)
+            raw = reader.read(band, band=True)
+            lines = clean_lines(raw, full.shape[1], band.shape[0], y_offset=top, full_height=full.shape[0])
+            text = " ".join(line.text for line in lines if line.kind == "subtitle")
+        cues.add(frame.time_s, text)
+    cues.close(round(end[0], 3))
+    track.cues = cues.cues
+    return track

@@ -1,0 +1,118 @@
+"""OCR step: the text on the pictures — headlines (花字) and burned-in subtitles — read offline.
+
+Reads ``shots.json`` and its keyframes and screenshots, and the stored video; writes
+``screen_text.json`` (:class:`ScreenTextRecord`) and ``subtitles_ocr.srt``: the lines of every
+keyframe and screenshot with their kind, the video's distinct lines in order of first appearance,
+and the subtitles read from the picture's lower band about twice a second. A picture without text
+has no lines; nothing is invented. A re-run over the same video and shots returns at once. The
+flow catches a failure here: the video goes on without on-screen text.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from pathlib import Path
+
+from ._artifacts import (
+    FetchRecord,
+    ScreenTextRecord,
+    ShotsRecord,
+    load_artifact,
+    save_artifact,
+)
+from ._asr.subtitles import to_srt
+from ._logging import get_logger
+from ._ocr import ENGINE, MODEL, TextKind, distinct_lines, read_pictures, read_subtitle_track, text_reader
+from ._runtime import StepContext, VideoRef, step
+from ._settings import Settings
+from ._workspace import atomic_write_bytes, atomic_write_json, inside, read_json
+from .errors import InvalidStepInput
+
+__all__ = ["SRT_FILE", "STEP_VERSION", "handler", "initialize", "run"]
+
+STEP_VERSION = 1
+SRT_FILE = "subtitles_ocr.srt"
+_INPUTS_FILE = ".ocr_inputs.json"
+log = get_logger(__name__)
+
+
+def _inputs_key(fetched: FetchRecord, shots: ShotsRecord) -> str:
+    raw = json.dumps(
+        [STEP_VERSION, ENGINE, MODEL, fetched.sha256, shots.model_dump(mode="json")], sort_keys=True
+    )
+    return hashlib.sha256(raw.encode()).hexdigest()
+
+
+def _stored_key(video_dir: Path) -> str | None:
+    try:
+        return str(read_json(video_dir / _INPUTS_FILE)["key"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def run(inp: VideoRef, ctx: StepContext) -> VideoRef:
+    """Read the text on the keyframes, the screenshots and the subtitle band of one video."""
+    video_dir = ctx.workspace(inp.task_id).video_dir(inp.video_id)
+    fetched, shots = load_artifact(video_dir, FetchRecord), load_artifact(video_dir, ShotsRecord)
+    if fetched is None or shots is None:
+        missing = "fetch.json" if fetched is None else "shots.json"
+        raise InvalidStepInput(f"ocr: video {inp.video_id} has no {missing} (an earlier step did not finish)")
+    key = _inputs_key(fetched, shots)
+    if load_artifact(video_dir, ScreenTextRecord) is not None and _stored_key(video_dir) == key:
+        log.info("ocr.reused")
+        return inp
+    record = _read(video_dir, fetched, shots)
+    save_artifact(video_dir, record)
+    atomic_write_json(video_dir / _INPUTS_FILE, {"key": key})
+    return inp
+
+
+def _read(video_dir: Path, fetched: FetchRecord, shots: ShotsRecord) -> ScreenTextRecord:
+    started = time.perf_counter()
+    reader = text_reader()
+    pictures = [inside(video_dir, s.keyframe) for s in shots.shots]
+    pictures += [inside(video_dir, s.path) for s in shots.screenshots]
+    texts = read_pictures(pictures, reader)
+    n = len(shots.shots)
+    track = read_subtitle_track(inside(video_dir, fetched.path), reader)
+    atomic_write_bytes(video_dir / SRT_FILE, to_srt(track.cues).encode("utf-8"))
+    timed: list[tuple[float, str, TextKind]] = []
+    times = [s.keyframe_s if s.keyframe_s is not None else s.start_s for s in shots.shots]
+    times += [s.time_s for s in shots.screenshots]
+    for t, lines in zip(times, texts.lines, strict=True):
+        timed += [(t, line.text, line.kind) for line in lines]
+    timed += [(cue.start_s, cue.text, "subtitle") for cue in track.cues]
+    seconds = round(time.perf_counter() - started, 3)
+    record = ScreenTextRecord(
+        engine=ENGINE,
+        model=MODEL,
+        shots=texts.lines[:n],
+        screenshots=texts.lines[n:],
+        lines=distinct_lines(timed),
+        cues=track.cues,
+        srt=SRT_FILE,
+        frames_read=texts.read + track.read,
+        frames_skipped=texts.skipped + track.skipped,
+        seconds=seconds,
+    )
+    log.info(
+        "ocr.done",
+        lines=len(record.lines),
+        cues=len(track.cues),
+        pictures=len(pictures),
+        samples=track.samples,
+        frames_read=record.frames_read,
+        frames_skipped=record.frames_skipped,
+        seconds=seconds,
+    )
+    return record
+
+
+handler = step("ocr", VideoRef)(run)
+
+
+def initialize(settings: Settings) -> None:
+    """Warm-up (Function Compute's initializer): load the text reader once."""
+    text_reader()
