@@ -72,6 +72,8 @@ def _video_line(ref: str, video: VideoResult, fields: Sequence[FieldSpec]) -> st
             if getattr(m, key) is not None:
                 parts.append(f"{label} {fmt_metric(key, m)}")
         parts.append(f"开头 3 秒口播：{m.hook_text or '无'}")
+        if m.hook_overlay_text:
+            parts.append(f"开头 3 秒花字：{m.hook_overlay_text}")
     if video.analysis_status is not None and video.analysis_status.state == "ok" and video.analysis:
         for spec in fields:
             value = video.analysis.get(spec.name)

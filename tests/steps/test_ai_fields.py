@@ -206,3 +206,36 @@ def test_on_screen_text_goes_into_the_prompt_when_the_ocr_step_read_it() -> None
         "画面文字（花字、字幕，按首次出现的时间）：\n[00:01.00] 夏日特惠\n[00:04.50] 第二件半价"
     )
     assert "画面文字" not in facts_text(VideoFacts(name="x", metrics=Metrics()))
+
+
+def test_the_analyzer_reads_the_ocr_record_of_the_video_into_the_facts(tmp_path) -> None:
+    import time
+
+    from steps import Manifest, Metrics, ScreenText, ScreenTextRecord, TaskWorkspace, VideoEntry, VideoFolder
+    from steps._ai.analyzer import _facts
+    from steps._ai.video import facts_text
+    from steps._analysis import AnalysisInput
+
+    ws = TaskWorkspace(tmp_path, "t1")
+    folder = VideoFolder(ws.make_video_dir("v1"), "v1")
+    entry = VideoEntry(video_id="v1", name="x.mp4", path="/x.mp4")
+    manifest = Manifest(task_id="t1", created_at=time.time(), options=Options(), videos=[entry])
+    metrics = Metrics(hook_overlay_text="限时优惠 / 买一送一")
+    inp = AnalysisInput(video=folder, entry=entry, options=manifest.options, metrics=metrics, workspace=ws)
+    assert _facts(inp).screen_text == ()  # the OCR step has not run (or failed): nothing is said
+    folder.save(
+        ScreenTextRecord(
+            engine="rapidocr",
+            model="PP-OCRv4",
+            shots=[],
+            lines=[
+                ScreenText(time_s=0.0, text="限时优惠", kind="overlay"),
+                ScreenText(time_s=2.0, text="第一杯现磨", kind="subtitle"),
+            ],
+        )
+    )
+    facts = _facts(inp)
+    assert [(t.time_s, t.text) for t in facts.screen_text] == [(0.0, "限时优惠"), (2.0, "第一杯现磨")]
+    text = facts_text(facts)
+    assert "开头 3 秒花字：限时优惠 / 买一送一" in text
+    assert text.endswith("[00:00.00] 限时优惠\n[00:02.00] 第一杯现磨")
