@@ -20,7 +20,7 @@ BACKGROUNDS = (
     "mandelbrot=size={w}x{h}:rate={fps}",
     "life=size={w}x{h}:rate={fps}:mold=10:ratio=0.3:seed=1:death_color=#C83232:life_color=#00ff00",
     "cellauto=size={w}x{h}:rate={fps}:rule=110:seed=1",
-    "gradients=size={w}x{h}:rate={fps}:speed=0.05:n=5:seed=5,noise=alls=20:allf=t:all_seed=11",
+    "gradients=size={w}x{h}:rate={fps}:speed=0.05:n=5:seed=5,noise=alls=12:allf=t:all_seed=11",
     "smptehdbars=size={w}x{h}:rate={fps}",
 )
 STYLES = {
@@ -162,7 +162,10 @@ def make_text_video(path: Path, size: tuple[int, int], shots: Sequence[TextShot]
         text_file.write_text(d.text, encoding="utf-8")
         draws.append(_drawtext(d, font, text_file, w, h))
     graph = f"{inputs}concat=n={len(shots)}:v=1:a=0" + "".join("," + d for d in draws) + "[v]"
+    # at most what a platform serves a 720p ad (a few Mbit/s): busy backgrounds stay blocky, as there
+    cap = f"{max(1, round(4 * w * h / (720 * 1280)))}M"
     cmd += ["-filter_complex", graph, "-map", "[v]", "-c:v", "libx264", "-preset", "medium", "-crf", "23"]
+    cmd += ["-maxrate", cap, "-bufsize", cap]
     cmd += ["-pix_fmt", "yuv420p", "-r", str(fps), str(path)]
     subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     for k in range(len(draws)):

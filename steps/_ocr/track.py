@@ -3,8 +3,9 @@
 One decoding pass at analysis width (fast: no deblocking) gives every frame small and grey; a
 sample whose band looks as before (perceptual hash) is the same cue and costs nothing more. A
 changed band is shown to the coarse scan (text boxes on a small picture, no reading): a band
-without text is not read. Only the rest is read, at full resolution. Consecutive samples with the
-same text become one cue.
+without text is not read, nor one whose boxes lie where they lay with the same bright strokes
+inside (the background moved behind unchanged text). Only the rest is read, at full resolution.
+Consecutive samples with the same text become one cue.
 """
 
 from __future__ import annotations
@@ -29,6 +30,9 @@ BAND_TOP = 0.6  # the band is the picture below this fraction of its height
 BAND_BOTTOM = 0.97  # ... down to here (the very edge holds progress bars and watermarks)
 _HASH_DISTANCE = 3  # of 64 bits: compression noise stays within it, a new line of text does not
 _TRACK_WIDTH = 320  # analysis width of the decoding pass
+_BOX_SHIFT = 0.02  # text boxes moved less than this (fraction of the band) lie where they lay
+_BRIGHT = 190  # stroke pixels: the brightest channel at least this (white and yellow text)
+_SAME_STROKES = 0.9  # of either sample's strokes, this share found again in the other: the same text
 
 
 @dataclass
@@ -95,10 +99,53 @@ def read_subtitle_track(src: Path, reader: TextReader) -> SubtitleTrack:
         return _read(video, reader)
 
 
+def _bright(band: np.ndarray) -> np.ndarray:
+    """The band's bright pixels: the strokes of white or yellow text (yellow is bright in R and G)."""
+    return np.asarray(band.max(axis=2) >= _BRIGHT)
+
+
+def _grow(mask: np.ndarray) -> np.ndarray:
+    """``mask`` grown by one pixel each way (text re-encoded or shifted a pixel still matches)."""
+    out = mask.copy()
+    out[1:] |= mask[:-1]
+    out[:-1] |= mask[1:]
+    out[:, 1:] |= out[:, :-1].copy()
+    out[:, :-1] |= out[:, 1:].copy()
+    return out
+
+
+@dataclass(frozen=True)
+class Glyphs:
+    """A sample's text boxes (fractions of the band) and the band's bright pixels."""
+
+    boxes: list[tuple[float, float, float, float]]
+    bright: np.ndarray
+
+
+def _same_glyphs(a: Glyphs | None, b: Glyphs) -> bool:
+    """Whether two samples show the same text: boxes where they were, and inside them the bright
+    strokes of each found again (within a pixel) in the other."""
+    if a is None or len(a.boxes) != len(b.boxes) or not a.boxes or a.bright.shape != b.bright.shape:
+        return False
+    h, w = b.bright.shape
+    for p, q in zip(a.boxes, b.boxes, strict=True):
+        if max(abs(x - y) for x, y in zip(p, q, strict=True)) > _BOX_SHIFT:
+            return False
+        x0, y0 = int(min(p[0], q[0]) * w), int(min(p[1], q[1]) * h)
+        x1, y1 = int(max(p[2], q[2]) * w) + 1, int(max(p[3], q[3]) * h) + 1
+        ma, mb = a.bright[y0:y1, x0:x1], b.bright[y0:y1, x0:x1]
+        for one, other in ((ma, mb), (mb, ma)):
+            strokes = one.sum()
+            if not strokes or (one & _grow(other)).sum() / strokes < _SAME_STROKES:
+                return False
+    return True
+
+
 def _read(video: VideoStream, reader: TextReader) -> SubtitleTrack:
     track = SubtitleTrack()
     cues = _Cues()
     last_hash: imagehash.ImageHash | None = None
+    last: Glyphs | None = None
     text = ""
     end = [0.0]
     for frame in _samples(video, end):
@@ -111,15 +158,20 @@ def _read(video: VideoStream, reader: TextReader) -> SubtitleTrack:
         last_hash = digest
         full = frame.render(None, "bgr24")
         band = _band(full)
-        if not reader.has_text(band):
+        boxes = reader.boxes(band)
+        glyphs = Glyphs(boxes, _bright(band))
+        if not boxes:
             text = ""
             track.skipped += 1
+        elif text and _same_glyphs(last, glyphs):
+            track.skipped += 1  # the background moved, the text did not
         else:
             track.read += 1
             top = round(full.shape[0] * BAND_TOP)
             raw = reader.read(band, band=True)
             lines = clean_lines(raw, full.shape[1], band.shape[0], y_offset=top, full_height=full.shape[0])
             text = " ".join(line.text for line in lines if line.kind == "subtitle")
+        last = glyphs
         cues.add(frame.time_s, text)
     cues.close(round(end[0], 3))
     track.cues = cues.cues

@@ -3,13 +3,14 @@ fragments of one line joined, text staying on screen counted once; and the visua
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from steps import ProbeRecord, ScreenTextLine, ScreenTextRecord, Shot, ShotsRecord
 from steps._metrics import compute_metrics, hook_overlay_text
 from steps._ocr import RawLine, clean_lines, distinct_lines, line_kind, same_text
 from steps._ocr.lines import merge_fragments
-from steps._ocr.track import _Cues
+from steps._ocr.track import Glyphs, _bright, _Cues, _same_glyphs
 
 W, H = 720, 1280
 
@@ -137,3 +138,28 @@ def test_cues_merge_repeated_samples_and_bridge_one_missed_sample() -> None:
     last.add(0.0, "限时")
     last.close(0.3)  # the video ends before the next sample
     assert [(c.start_s, c.end_s) for c in last.cues] == [(0.0, 0.3)]
+
+
+def _band_with(strokes: list[tuple[int, int, int, int]], seed: int) -> np.ndarray:
+    """A 100×400 BGR band: moving dark noise behind white strokes (rectangles) on a dark box."""
+    rng = np.random.default_rng(seed)
+    band = rng.integers(0, 150, size=(100, 400, 3), dtype=np.uint8)
+    band[30:70, 50:350] = 20
+    for x0, y0, x1, y1 in strokes:
+        band[y0:y1, x0:x1] = 255
+    return band
+
+
+def test_unchanged_text_over_a_moving_background_is_not_read_again() -> None:
+    box = [(50 / 400, 0.3, 350 / 400, 0.7)]
+    text_a = [(60 + 30 * i, 35, 70 + 30 * i, 65) for i in range(9)]
+    text_b = [(60 + 30 * i, 35 + (i % 2) * 15, 80 + 30 * i, 50 + (i % 2) * 15) for i in range(9)]
+    first = Glyphs(box, _bright(_band_with(text_a, 1)))
+    assert _same_glyphs(first, Glyphs(box, _bright(_band_with(text_a, 2))))  # only the noise moved
+    shifted = [(x0 + 1, y0, x1 + 1, y1) for x0, y0, x1, y1 in text_a]  # re-encoded a pixel off
+    assert _same_glyphs(first, Glyphs(box, _bright(_band_with(shifted, 3))))
+    assert not _same_glyphs(first, Glyphs(box, _bright(_band_with(text_b, 2))))  # new text, same box
+    moved = [(0.1, 0.3, 0.8, 0.7)]
+    assert not _same_glyphs(first, Glyphs(moved, _bright(_band_with(text_a, 2))))
+    assert not _same_glyphs(None, first)
+    assert not _same_glyphs(Glyphs([], first.bright), Glyphs([], first.bright))
