@@ -10,7 +10,8 @@ rounds (wall time and process CPU; the machine may be shared):
 - ``keyframes``: what the OCR step reads on still pictures: each shot's keyframe, the coarse scan
   first (detection alone on a 480 px picture), a full read only where it finds text.
 - ``track``: the subtitle track: the lower band sampled at 2 fps in one fast decoding pass,
-  unchanged bands skipped by pHash, textless bands by the coarse scan, the rest read.
+  unchanged bands skipped (pixels, or text boxes and strokes), textless ones by the coarse scan,
+  the rest read.
 - ``naive``: the baseline of the track: every 2 fps sample read in full (whole frame, no skipping).
 
 Accuracy: character error rate of the drawn lines (each drawn line against the best-matching

@@ -1,10 +1,11 @@
 """Burned-in subtitles as a timed track: the picture's lower band sampled about twice a second.
 
 One decoding pass at analysis width (fast: no deblocking) gives every frame small and grey; a
-sample whose band looks as before (perceptual hash) is the same cue and costs nothing more. A
-changed band is shown to the coarse scan (text boxes on a small picture, no reading): a band
-without text is not read, nor one whose boxes lie where they lay with the same bright strokes
-inside (the background moved behind unchanged text). Only the rest is read, at full resolution.
+sample whose band looks as before (no pixel moved beyond compression noise) is the same cue and
+costs nothing more. A changed band is shown to the coarse scan (text boxes on a small picture,
+no reading): a band without text is not read, nor one whose boxes lie where they lay with the
+same bright strokes inside (the background moved behind unchanged text). Only the rest is read,
+at full resolution.
 Consecutive samples with the same text become one cue.
 """
 
@@ -14,9 +15,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import imagehash
 import numpy as np
-from PIL import Image
 
 from .._artifacts import Segment
 from .._media.frames import DecodedFrame, VideoStream, open_video
@@ -28,7 +27,11 @@ __all__ = ["BAND_TOP", "SAMPLE_S", "SubtitleTrack", "read_subtitle_track"]
 SAMPLE_S = 0.5  # about 2 samples a second
 BAND_TOP = 0.6  # the band is the picture below this fraction of its height
 BAND_BOTTOM = 0.97  # ... down to here (the very edge holds progress bars and watermarks)
-_HASH_DISTANCE = 3  # of 64 bits: compression noise stays within it, a new line of text does not
+# A band is unchanged when almost no pixel of its small grey picture moved by more than compression
+# noise does. (A perceptual hash is too coarse here: a new line of text in the same place over a
+# still background changes only its high frequencies, and pHash keeps the low ones.)
+_PIXEL_CHANGE = 24  # grey levels
+_CHANGED_SHARE = 0.002  # of the band's pixels
 _TRACK_WIDTH = 320  # analysis width of the decoding pass
 _BOX_SHIFT = 0.02  # text boxes moved less than this (fraction of the band) lie where they lay
 _BRIGHT = 190  # stroke pixels: the brightest channel at least this (white and yellow text)
@@ -42,7 +45,7 @@ class SubtitleTrack:
     cues: list[Segment] = field(default_factory=list)
     samples: int = 0
     read: int = 0  # samples read at full resolution
-    skipped: int = 0  # samples the hash or the coarse scan showed to be unchanged
+    skipped: int = 0  # samples shown unchanged (pixels, or boxes and strokes) or textless
 
 
 def _band(image: np.ndarray) -> np.ndarray:
@@ -99,6 +102,13 @@ def read_subtitle_track(src: Path, reader: TextReader) -> SubtitleTrack:
         return _read(video, reader)
 
 
+def _unchanged(before: np.ndarray, now: np.ndarray) -> bool:
+    """Whether two small grey bands differ by no more than compression noise."""
+    if before.shape != now.shape:
+        return False
+    return float(np.mean(np.abs(now - before) > _PIXEL_CHANGE)) <= _CHANGED_SHARE
+
+
 def _bright(band: np.ndarray) -> np.ndarray:
     """The band's bright pixels: the strokes of white or yellow text (yellow is bright in R and G)."""
     return np.asarray(band.max(axis=2) >= _BRIGHT)
@@ -144,18 +154,18 @@ def _same_glyphs(a: Glyphs | None, b: Glyphs) -> bool:
 def _read(video: VideoStream, reader: TextReader) -> SubtitleTrack:
     track = SubtitleTrack()
     cues = _Cues()
-    last_hash: imagehash.ImageHash | None = None
+    last_small: np.ndarray | None = None
     last: Glyphs | None = None
     text = ""
     end = [0.0]
     for frame in _samples(video, end):
         track.samples += 1
-        digest = imagehash.phash(Image.fromarray(_band(frame.image)))
-        if last_hash is not None and digest - last_hash <= _HASH_DISTANCE:
+        small = _band(frame.image).astype(np.int16)
+        if last_small is not None and _unchanged(last_small, small):
             track.skipped += 1
             cues.add(frame.time_s, text)
             continue
-        last_hash = digest
+        last_small = small
         full = frame.render(None, "bgr24")
         band = _band(full)
         boxes = reader.boxes(band)

@@ -10,7 +10,7 @@ from steps import ProbeRecord, ScreenTextLine, ScreenTextRecord, Shot, ShotsReco
 from steps._metrics import compute_metrics, hook_overlay_text
 from steps._ocr import RawLine, clean_lines, distinct_lines, line_kind, same_text
 from steps._ocr.lines import merge_fragments
-from steps._ocr.track import Glyphs, _bright, _Cues, _same_glyphs
+from steps._ocr.track import Glyphs, _bright, _Cues, _same_glyphs, _unchanged
 
 W, H = 720, 1280
 
@@ -163,3 +163,15 @@ def test_unchanged_text_over_a_moving_background_is_not_read_again() -> None:
     assert not _same_glyphs(first, Glyphs(moved, _bright(_band_with(text_a, 2))))
     assert not _same_glyphs(None, first)
     assert not _same_glyphs(Glyphs([], first.bright), Glyphs([], first.bright))
+
+
+def test_a_new_line_in_the_same_place_over_a_still_background_is_a_change() -> None:
+    rng = np.random.default_rng(0)
+    still = rng.integers(60, 120, size=(40, 320)).astype(np.int16)
+    line_a, line_b = still.copy(), still.copy()
+    line_a[15:25, 100:220:4] = 250  # "text": bright strokes
+    line_b[15:25, 102:222:6] = 250
+    noise = np.clip(line_a + rng.integers(-8, 9, size=still.shape), 0, 255).astype(np.int16)
+    assert _unchanged(line_a, noise)  # compression noise
+    assert not _unchanged(line_a, line_b)  # another line where the last one was
+    assert not _unchanged(line_a, line_a[:, :300])
