@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from PIL import Image
 
 from ..errors import ModelUnavailable
 
@@ -23,7 +24,7 @@ __all__ = ["BAND_SIDE", "COARSE_SIDE", "ENGINE", "MODEL", "RawLine", "TextReader
 ENGINE = "rapidocr"
 MODEL = "PP-OCRv4"
 COARSE_SIDE = 480  # the long side of a picture for the coarse scan (detection only)
-BAND_SIDE = 960  # a band (a wide strip of the picture) is detected at most this long, never enlarged
+BAND_SIDE = 960  # RapidOCR's "max" rule for a band (a wide strip): detected at its own size
 _LOCK = threading.Lock()
 _READER: TextReader | None = None
 
@@ -54,15 +55,16 @@ class TextReader:
         # text_score 0: every recognised line comes back; lines.py filters with a measured threshold
         self._ocr: Any = RapidOCR(text_score=0.0)
         # RapidOCR enlarges a picture's short side to 736 px for detection: right for a frame,
-        # wasteful for a wide strip (a 1280×270 band would be detected at 3500×736)
+        # wasteful for a wide strip (a 1280×270 band would be detected at 3500×736). Its "max"
+        # rule never shrinks a picture under 2000 px (nor enlarges one): the strip keeps its size.
         self._band: Any = RapidOCR(text_score=0.0, det_limit_type="max", det_limit_side_len=BAND_SIDE)
         coarse = copy.copy(self._ocr.text_det)  # shares the ONNX session, not the resize rule
-        coarse.limit_type, coarse.limit_side_len = "max", COARSE_SIDE
+        coarse.limit_type = "max"  # the picture is shrunk here first (see boxes)
         self._coarse: Any = coarse
 
     def read(self, image: np.ndarray, *, band: bool = False) -> list[RawLine]:
         """Every text line of ``image`` (BGR), top to bottom; empty when it holds none. ``band``:
-        the image is a strip of a picture, detected at its own size (at most :data:`BAND_SIDE`)."""
+        the image is a strip of a picture, detected at its own size (not enlarged)."""
         found, _ = (self._band if band else self._ocr)(np.ascontiguousarray(image), use_cls=False)
         lines: list[RawLine] = []
         for points, text, score in found or ():
@@ -71,22 +73,34 @@ class TextReader:
             lines.append(RawLine(str(text), (min(xs), min(ys), max(xs), max(ys)), float(score)))
         return lines
 
-    def boxes(self, image: np.ndarray) -> list[tuple[float, float, float, float]]:
-        """The coarse scan: text boxes found on ``image`` shrunk to :data:`COARSE_SIDE` (no reading),
-        as fractions of its width and height."""
+    def boxes(
+        self, image: np.ndarray, side: int | None = COARSE_SIDE
+    ) -> list[tuple[float, float, float, float]]:
+        """The coarse scan: text boxes found on ``image`` shrunk to ``side`` pixels at most (None: at
+        its own size), without reading them; as fractions of its width and height."""
         h, w = image.shape[:2]
-        found, _ = self._coarse(np.ascontiguousarray(image))
+        scale = (side or max(h, w)) / max(h, w)
+        small = image
+        if scale < 1:
+            size = (max(1, round(w * scale)), max(1, round(h * scale)))
+            small = np.asarray(
+                Image.fromarray(np.ascontiguousarray(image)).resize(size, Image.Resampling.BILINEAR)
+            )
+        found, _ = self._coarse(np.ascontiguousarray(small))
         if found is None or len(found) == 0:
             return []
+        sh, sw = small.shape[:2]
         out = []
         for points in found:
             xs, ys = points[:, 0], points[:, 1]
-            out.append((float(xs.min()) / w, float(ys.min()) / h, float(xs.max()) / w, float(ys.max()) / h))
+            out.append(
+                (float(xs.min()) / sw, float(ys.min()) / sh, float(xs.max()) / sw, float(ys.max()) / sh)
+            )
         return sorted(out, key=lambda b: (b[1], b[0]))
 
-    def has_text(self, image: np.ndarray) -> bool:
+    def has_text(self, image: np.ndarray, side: int | None = COARSE_SIDE) -> bool:
         """Whether the coarse scan finds any text on ``image``."""
-        return bool(self.boxes(image))
+        return bool(self.boxes(image, side))
 
 
 def text_reader() -> TextReader:

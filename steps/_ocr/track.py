@@ -168,7 +168,7 @@ def _read(video: VideoStream, reader: TextReader) -> SubtitleTrack:
         last_small = small
         full = frame.render(None, "bgr24")
         band = _band(full)
-        boxes = reader.boxes(band)
+        boxes = reader.boxes(band, None)  # at full size: small subtitles on busy backgrounds are found
         glyphs = Glyphs(boxes, _bright(band))
         if not boxes:
             text = ""
