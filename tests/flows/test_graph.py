@@ -90,7 +90,7 @@ def test_edges_next_and_dashed_catch(real_flow: dict[str, Any]) -> None:
     catches = [p for p in paths if p.attrib["class"] == "edge catch"]
     n_catch = sum(len(s.get("Catch", [])) for s in _all_states(real_flow))
     n_next = sum(1 for s in _all_states(real_flow) if "Next" in s)
-    assert len(catches) == n_catch == 8
+    assert len(catches) == n_catch == 9
     assert len([p for p in paths if p.attrib["class"] == "edge"]) == n_next
     assert {"Prepare → Abort", "Summarize → Publish", "OCR → NoScreenText"} <= {
         p.findtext("svg:title", namespaces=NS, default="").split(" (")[0] for p in catches
