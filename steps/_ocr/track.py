@@ -3,10 +3,10 @@
 One decoding pass at analysis width (fast: no deblocking) gives every frame small and grey; a
 sample whose band looks as before (no pixel moved beyond compression noise) is the same cue and
 costs nothing more. A changed band is shown to the coarse scan (text boxes on a small picture,
-no reading): a band without text is not read, nor one whose boxes lie where they lay with the
-same bright strokes inside (the background moved behind unchanged text). Only the rest is read,
-at full resolution.
-Consecutive samples with the same text become one cue.
+no reading): a band without text is not read. A band where the last text's bright strokes are
+found again inside its boxes (the background moved behind unchanged text) is neither scanned nor
+read. Only the rest is read, at full resolution. Consecutive samples with the same text become one
+cue.
 """
 
 from __future__ import annotations
@@ -168,8 +168,14 @@ def _read(video: VideoStream, reader: TextReader) -> SubtitleTrack:
         last_small = small
         full = frame.render(None, "bgr24")
         band = _band(full)
+        bright = _bright(band)
+        if text and last is not None and _same_glyphs(last, Glyphs(last.boxes, bright)):
+            track.skipped += 1  # the strokes of the last text are still where they were
+            last = Glyphs(last.boxes, bright)
+            cues.add(frame.time_s, text)
+            continue
         boxes = reader.boxes(band, None)  # at full size: small subtitles on busy backgrounds are found
-        glyphs = Glyphs(boxes, _bright(band))
+        glyphs = Glyphs(boxes, bright)
         if not boxes:
             text = ""
             track.skipped += 1
