@@ -161,9 +161,10 @@ def test_the_ai_columns_follow_the_schema(tmp_path) -> None:  # type: ignore[no-
     assert row["AI 费用（CNY）"] == 0.0068 and row["AI 备注"] == "情绪：已改为最接近的“积极”"
     other = {h: c.value for h, c in zip(header, sheet[3], strict=True)}
     assert (other["评分"], other["AI 状态"], other["AI 备注"]) == ("未配置", "未配置", "未配置 AI 模型")
-    (drop_down,) = sheet.data_validations.dataValidation  # the single-select column is a select column
-    assert drop_down.type == "list" and drop_down.formula1 == '"积极,中性,消极"'
+    # the single-select answer is a select column (beside 状态's own 成功/失败 select)
+    lists = {str(v.sqref): v.formula1 for v in sheet.data_validations.dataValidation if v.type == "list"}
     column = get_column_letter(at + 2)  # 情绪, 1-based
-    assert str(drop_down.sqref) == f"{column}2:{column}3"
+    assert lists[f"{column}2:{column}3"] == '"积极,中性,消极"'
+    assert '"成功,失败"' in lists.values()
     page = write_html(results, tmp_path).read_text(encoding="utf-8")
     assert "情绪：已改为最接近的“积极”" in page and "未配置 AI 模型" in page
