@@ -264,61 +264,80 @@ def test_error_names_typed_code_vs_fc_unknown(fx: Fixture) -> None:
     assert err == {"Code": "FC.Unknown", "Detail": "ZeroDivisionError: division by zero"}
 
 
-def timeout_retried_once() -> dict[str, Any]:
-    """One Task "T" (handler "f") with a 0.2 s Timeout, retried once on FnF.TaskTimeout."""
+def timeout_retried_once(timeout: str = "0.2") -> dict[str, Any]:
+    """One Task "T" (handler "f") with a short Timeout, retried once on FnF.TaskTimeout."""
     retry = [{"Errors": ["FnF.TaskTimeout"], "IntervalSeconds": 1, "MaxAttempts": 1}]
-    return flow(task("T", "f", Timeout="0.2", Retry=retry))
+    return flow(task("T", "f", Timeout=timeout, Retry=retry))
 
 
 def test_retry_after_timeout_waits_for_the_abandoned_attempt(fx: Fixture) -> None:
     """A timed-out attempt that finishes late never runs at the same time as its retry."""
-    spans: list[tuple[float, float]] = []
+    order: list[str] = []
+    retry_due, retry_started = threading.Event(), threading.Event()
 
-    def slowish(event: Any, ctx: TaskContext) -> Any:
-        start = time.monotonic()
-        time.sleep(0.3 if ctx.retry_count == 0 else 0.01)
-        spans.append((start, time.monotonic()))
+    def late(event: Any, ctx: TaskContext) -> Any:
+        order.append(f"start {ctx.retry_count}")
+        if ctx.retry_count == 0:  # outlives its Timeout; once the retry is due, gives it a chance
+            retry_due.wait(10)  # to start too early, then returns well within the next Timeout
+            retry_started.wait(0.3)
+        retry_started.set()
+        order.append(f"end {ctx.retry_count}")
         return "ok"
 
-    spec = timeout_retried_once()
-    ex = fx.run(spec, {"f": slowish})
+    engine = Engine(
+        timeout_retried_once("1"), {arn("f"): late}, store=fx.store, sleep=lambda s: retry_due.set()
+    )
+    ex = engine.start("e1", wait=True)
     assert ex.status == "Succeeded"
-    (_, a_end), (b_start, _) = sorted(spans)
-    assert b_start >= a_end  # the retry started only after the first attempt had finished
+    assert order == ["start 0", "end 0", "start 1", "end 1"]  # the retry began after the first ended
 
 
 def test_timeout_becomes_task_timeout_and_is_retried(fx: Fixture) -> None:
     release = threading.Event()
-    calls = []
+    calls, returned = [], []
 
     def slow(event: Any, ctx: TaskContext) -> Any:
         calls.append(ctx.retry_count)
         release.wait(10)
+        returned.append(ctx.retry_count)
         return "late"
 
-    spec = timeout_retried_once()
-    started = time.monotonic()
-    ex = fx.run(spec, {"f": slow})
+    ex = fx.run(timeout_retried_once(), {"f": slow})
+    assert returned == []  # the execution ended while both attempts were still blocked
     release.set()
-    assert time.monotonic() - started < 2
     assert ex.status == "Failed" and ex.error["Code"] == "FnF.TaskTimeout" and "'T'" in ex.error["Detail"]
     assert calls == [0, 1]
 
 
-def concurrency_probe(delay_of: Callable[[Any], float]) -> tuple[Handler, dict[str, int]]:
-    lock = threading.Lock()
-    stats = {"active": 0, "peak": 0}
+class ConcurrencyProbe:
+    """A step that holds every call until ``width`` calls are inside at once (then lets all pass).
 
-    def fn(event: Any, ctx: TaskContext) -> Any:
-        with lock:
-            stats["active"] += 1
-            stats["peak"] = max(stats["peak"], stats["active"])
-        time.sleep(delay_of(event))
-        with lock:
-            stats["active"] -= 1
+    Reaching ``width`` proves that many ran together; a run that never does fails after the deadline
+    instead of hanging. With ``linger``, the calls that reached ``width`` stay a moment longer, so an
+    engine that runs more than ``width`` at once shows it in ``peak`` (a slow machine can only hide
+    such a bug, never fail a correct engine).
+    """
+
+    def __init__(self, width: int, *, linger: float = 0.0) -> None:
+        self.width, self.linger = width, linger
+        self.active = self.peak = 0
+        self.opened = False
+        self.threads: set[int] = set()
+        self.cond = threading.Condition()
+
+    def __call__(self, event: Any, ctx: TaskContext) -> Any:
+        with self.cond:
+            self.threads.add(threading.get_ident())
+            self.active += 1
+            self.peak = max(self.peak, self.active)
+            self.opened = self.opened or self.active >= self.width
+            self.cond.notify_all()
+            if not self.cond.wait_for(lambda: self.opened, timeout=10):
+                raise RuntimeError(f"only {self.active} of {self.width} calls ran at once")
+            if self.linger:
+                self.cond.wait_for(lambda: self.active > self.width, timeout=self.linger)
+            self.active -= 1
         return event
-
-    return fn, stats
 
 
 def map_flow(**map_fields: Any) -> dict[str, Any]:
@@ -335,40 +354,48 @@ def map_flow(**map_fields: Any) -> dict[str, Any]:
     )
 
 
-@pytest.mark.parametrize(("limit", "expected_peak"), [(4, 4), (2, 2)])
-def test_map_runs_items_concurrently_up_to_max_concurrency(
-    fx: Fixture, limit: int, expected_peak: int
-) -> None:
-    fn, stats = concurrency_probe(lambda item: 0.15)
-    started = time.monotonic()
-    ex = fx.run(map_flow(MaxConcurrency=limit), {"f": fn}, {"items": list(range(4))})
-    took = time.monotonic() - started
+@pytest.mark.parametrize("limit", [4, 2])
+def test_map_runs_items_concurrently_up_to_max_concurrency(fx: Fixture, limit: int) -> None:
+    probe = ConcurrencyProbe(limit, linger=0.1)
+    ex = fx.run(map_flow(MaxConcurrency=limit), {"f": probe}, {"items": list(range(4))})
     assert ex.output == {"Items": [{"v": i} for i in range(4)]}
-    assert stats["peak"] == expected_peak
-    assert took < 0.15 * 4 / expected_peak + 0.3
+    assert probe.peak == limit and len(probe.threads) <= limit
 
 
 @pytest.mark.parametrize(("flow_limit", "cap", "expected_peak"), [(10, 2, 2), (None, 3, 3), (1, 3, 1)])
 def test_the_engine_caps_every_maps_concurrency_on_this_machine(
     fx: Fixture, flow_limit: int | None, cap: int, expected_peak: int
 ) -> None:
-    fn, stats = concurrency_probe(lambda item: 0.05)
+    probe = ConcurrencyProbe(expected_peak, linger=0.1)
     fields = {} if flow_limit is None else {"MaxConcurrency": flow_limit}
-    ex = fx.run(map_flow(**fields), {"f": fn}, {"items": list(range(6))}, max_concurrency=cap)
-    assert ex.status == "Succeeded" and stats["peak"] == expected_peak
+    ex = fx.run(map_flow(**fields), {"f": probe}, {"items": list(range(6))}, max_concurrency=cap)
+    assert ex.status == "Succeeded" and probe.peak == expected_peak and len(probe.threads) <= expected_peak
 
 
-def test_map_keeps_item_order_and_reads_concurrency_from_input(fx: Fixture) -> None:
-    fn, stats = concurrency_probe(lambda item: 0.02 * (5 - item))  # later items finish first
-    ex = fx.run(
-        map_flow(**{"MaxConcurrency.$": "$Input.limit"}), {"f": fn}, {"items": list(range(6)), "limit": 3}
-    )
-    assert [r["v"] for r in ex.output["Items"]] == list(range(6)) and stats["peak"] == 3
-    fn, stats = concurrency_probe(lambda item: 0.1)
-    ex = fx.run(
-        map_flow(**{"MaxConcurrency.$": "$Input.limit"}), {"f": fn}, {"items": list(range(12)), "limit": None}
-    )
-    assert ex.status == "Succeeded" and stats["peak"] == 10  # null → the default of 10
+def test_map_reads_concurrency_from_input_and_null_means_ten(fx: Fixture) -> None:
+    spec = map_flow(**{"MaxConcurrency.$": "$Input.limit"})
+    probe = ConcurrencyProbe(3, linger=0.1)
+    ex = fx.run(spec, {"f": probe}, {"items": list(range(6)), "limit": 3})
+    assert ex.status == "Succeeded" and probe.peak == 3 and len(probe.threads) <= 3
+    probe = ConcurrencyProbe(10)
+    ex = fx.run(spec, {"f": probe}, {"items": list(range(12)), "limit": None})
+    assert ex.status == "Succeeded" and probe.peak == 10 and len(probe.threads) <= 10
+
+
+def test_map_keeps_item_order_when_later_items_finish_first(fx: Fixture) -> None:
+    finished = [threading.Event() for _ in range(6)]
+    order: list[int] = []
+
+    def fn(item: int, ctx: TaskContext) -> Any:
+        if item < 5 and not finished[item + 1].wait(10):  # item k ends only after item k+1
+            raise RuntimeError(f"item {item + 1} never finished")
+        order.append(item)
+        finished[item].set()
+        return item
+
+    ex = fx.run(map_flow(MaxConcurrency=6), {"f": fn}, {"items": list(range(6))})
+    assert order == [5, 4, 3, 2, 1, 0]
+    assert [r["v"] for r in ex.output["Items"]] == list(range(6))
 
 
 def test_a_bad_max_concurrency_expression_fails_the_map_instead_of_using_the_default(fx: Fixture) -> None:
@@ -407,14 +434,13 @@ def test_map_iteration_failure_fails_map_and_is_caught(fx: Fixture) -> None:
 
 
 def test_parallel_runs_branches_together_and_names_outputs(fx: Fixture) -> None:
-    fn, stats = concurrency_probe(lambda event: 0.2)
+    probe = ConcurrencyProbe(3)  # each branch waits until all three are running
     branch = lambda n: {"StartAt": n, "States": [task(n, "f", OutputConstructor={"from": n})]}  # noqa: E731
     spec = flow(
         {"Type": "Parallel", "Name": "P", "Branches": [branch("A"), branch("B"), branch("C")], "End": True}
     )
-    started = time.monotonic()
-    ex = fx.run(spec, {"f": fn}, {"x": 1})
-    assert time.monotonic() - started < 0.5 and stats["peak"] == 3
+    ex = fx.run(spec, {"f": probe}, {"x": 1})
+    assert probe.peak == 3
     assert ex.output == {"Branch0": {"from": "A"}, "Branch1": {"from": "B"}, "Branch2": {"from": "C"}}
 
 

@@ -11,6 +11,7 @@ import sys
 import textwrap
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -149,13 +150,14 @@ def test_two_processes_never_resume_the_same_execution(tmp_path: Path) -> None:
             sys.executable,
             "-c",
             textwrap.dedent(f"""
-            import fcntl, os, sys, time
+            import fcntl, os, sys
             fd = os.open({str(tmp_path / "orphan" / "run.lock")!r}, os.O_CREAT | os.O_RDWR)
             fcntl.flock(fd, fcntl.LOCK_EX)
             print("locked", flush=True)
-            time.sleep(30)
+            sys.stdin.read()  # holds the lock until the test kills it
         """),
         ],
+        stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         text=True,
     )
@@ -190,17 +192,24 @@ def test_reader_tolerates_a_line_cut_short(tmp_path: Path) -> None:
 
 CHILD = textwrap.dedent(
     """
-    import json, os, sys, time
+    import json, os, sys, threading
     from flows._engine import Engine
     from flows._history import ExecutionStore
 
-    root, counter, mode, name = sys.argv[1:5]
+    root, counter, mode, name, gate = sys.argv[1:6]
     ARN = "acs:fc:::functions/work"
+    lock = threading.Lock()
+    calls = 0
 
     def work(event, ctx):
-        with open(counter, "a") as f:
-            f.write(ctx.path + "\\n")
-        time.sleep(0.04)
+        global calls
+        with lock:
+            calls += 1
+            n = calls
+            with open(counter, "a") as f:
+                f.write(ctx.path + "\\n")
+        if 0 < int(gate) < n:  # past the gate every call blocks until the parent kills this process
+            threading.Event().wait()
         step = {"Work": lambda v: v * 10, "Left": lambda v: v + 1, "Right": lambda v: v + 2}[ctx.state]
         return {"v": step(event["v"])}
 
@@ -231,12 +240,13 @@ CHILD = textwrap.dedent(
 )
 
 
-def child(tmp: Path, counter: Path, mode: str, name: str) -> subprocess.Popen[str]:
+def child(tmp: Path, counter: Path, mode: str, name: str, gate: int = 0) -> subprocess.Popen[str]:
+    """Run the flow in a new process; with ``gate``, every Task call after the first ``gate`` blocks."""
     script = tmp / "child.py"
     script.write_text(CHILD)
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     return subprocess.Popen(
-        [sys.executable, str(script), str(tmp / "executions"), str(counter), mode, name],
+        [sys.executable, str(script), str(tmp / "executions"), str(counter), mode, name, str(gate)],
         cwd=ROOT,
         env=env,
         stdout=subprocess.PIPE,
@@ -251,32 +261,40 @@ def result_of(proc: subprocess.Popen[str]) -> dict[str, Any]:
     return json.loads(out.strip().splitlines()[-1])
 
 
+def poll(condition: Callable[[], object], seconds: float = 30.0) -> bool:
+    """Check ``condition`` until it holds or ``seconds`` pass (a deadline, not a sleep to wait for it)."""
+    deadline = time.monotonic() + seconds
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.01)
+    return True
+
+
 def test_resume_after_sigkill_runs_each_finished_task_once(tmp_path: Path) -> None:
     reference = result_of(child(tmp_path, tmp_path / "ref.txt", "start", "reference"))
     assert reference["status"] == "Succeeded" and len(reference["output"]["Items"]) == 12
 
     counter = tmp_path / "calls.txt"
-    proc = child(tmp_path, counter, "start", "victim")
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline and (
-        not counter.exists() or len(counter.read_text().splitlines()) < 12
-    ):
-        time.sleep(0.01)
+    store = ExecutionStore(tmp_path / "executions")
+    proc = child(tmp_path, counter, "start", "victim", gate=12)  # 12 Tasks finish, the rest block
+    finished = poll(lambda: store.find("victim") and len(store.completed_tasks("victim")) == 12)
     proc.send_signal(signal.SIGKILL)
     proc.communicate(timeout=10)  # reaps it and closes its pipe
+    assert finished, "the first 12 Tasks did not finish"
 
-    store = ExecutionStore(tmp_path / "executions")
     assert store.get("victim").status == "Running"
     finished_before = set(store.completed_tasks("victim"))
-    assert 6 <= len(finished_before) < 36, finished_before  # killed in the middle of the Map
+    assert len(finished_before) == 12  # killed in the middle of the Map, with Tasks in flight
+    in_flight = set(counter.read_text().splitlines()) - finished_before
+    assert in_flight
 
     resumed = result_of(child(tmp_path, counter, "resume", "victim"))
     assert resumed == reference
     calls = counter.read_text().splitlines()
     assert sorted(set(calls)) == sorted(store.completed_tasks("victim")) and len(set(calls)) == 36
-    for path in finished_before:
-        assert calls.count(path) == 1, path
-    assert all(calls.count(p) <= 2 for p in calls)  # at most the in-flight ones ran twice
+    assert [p for p in finished_before if calls.count(p) != 1] == []  # finished Tasks never ran again
+    assert {p for p in calls if calls.count(p) == 2} == in_flight  # the killed ones ran once more
     assert store.get("victim").status == "Succeeded"
     types = [e["type"] for e in store.events("victim")]
     assert types.count("ExecutionResumed") == 1 and types[-1] == "ExecutionSucceeded"
@@ -287,6 +305,7 @@ def test_claiming_a_name_is_all_or_nothing_across_threads(tmp_path: Path) -> Non
     store = ExecutionStore(tmp_path / "ex")
     barrier = threading.Barrier(8)
     wins: list[object] = []
+    half_claimed: list[bool] = []  # checked after the join: an assert in a thread fails nothing
 
     def claim() -> None:
         barrier.wait()
@@ -294,13 +313,13 @@ def test_claiming_a_name_is_all_or_nothing_across_threads(tmp_path: Path) -> Non
         if writer is not None:
             wins.append(writer)
             writer.close()
-        assert store.find("same") is not None or not (tmp_path / "ex" / "same").exists()
+        half_claimed.append(store.find("same") is None and (tmp_path / "ex" / "same").exists())
 
     threads = [threading.Thread(target=claim) for _ in range(8)]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
-    assert len(wins) == 1
+    assert len(wins) == 1 and half_claimed == [False] * 8
     assert [i.name for i in store.list()] == ["same"]
     assert not [p for p in (tmp_path / "ex").iterdir() if p.name.startswith(".")]  # no staging left
