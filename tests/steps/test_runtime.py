@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import re
 import time
+import types
 from pathlib import Path
 
 import httpx
@@ -93,6 +95,16 @@ def test_parse_event_refuses_what_is_not_the_input(event: object, says: str) -> 
     assert err.value.message.startswith(says)
 
 
+class Nested(StepModel):
+    ref: VideoRef
+
+
+def test_parse_event_names_a_nested_field_by_its_dotted_path() -> None:
+    with pytest.raises(InvalidStepInput) as err:
+        parse_event("s", Nested, {"ref": {"task_id": "t"}})
+    assert err.value.message.startswith("s: invalid input at ref.video_id: Field required")
+
+
 # --- output size -----------------------------------------------------------------------------------
 
 
@@ -107,6 +119,15 @@ def test_output_at_the_limit_passes_and_one_byte_more_is_refused() -> None:
     assert state_size(dump_output("blob", fits)) == MAX_STATE_BYTES
     with pytest.raises(OutputTooLarge, match=r"blob: output is 65537 bytes"):
         dump_output("blob", Blob(video_id="v1", data="x" * (MAX_STATE_BYTES - overhead + 1)))
+
+
+class Where(StepModel):
+    folder: Path
+
+
+def test_an_output_is_dumped_as_json_data() -> None:
+    """What crosses the engine's JSON boundary: a path becomes its text, not a PosixPath."""
+    assert dump_output("where", Where(folder=Path("/ws/tasks/t1"))) == {"folder": "/ws/tasks/t1"}
 
 
 def test_a_step_whose_output_is_over_64_kib_fails_for_good(settings: Settings) -> None:
@@ -227,6 +248,22 @@ def test_an_engine_task_context_brings_settings_and_the_sink(settings: Settings)
         12.5,
     )
     assert step_context(ctx) is ctx
+
+
+def test_a_context_that_brings_nothing_gets_a_fresh_request_id_and_a_sink_from_settings(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import steps._progress.sink as sink_module
+
+    built_for: list[object] = []
+    monkeypatch.setattr(sink_module, "REPORTERS_FROM_SETTINGS", (lambda s: built_for.append(s),))
+    ctx = step_context(types.SimpleNamespace(services={"settings": settings}))
+    assert ctx.settings is settings and re.fullmatch(r"[0-9a-f]{32}", ctx.request_id)
+    assert (ctx.execution, ctx.deadline) == ("", None)
+    assert isinstance(ctx.progress, ProgressSink) and built_for == [settings]
+    services = step_services(settings)
+    assert isinstance(services["progress"], ProgressSink) and built_for == [settings, settings]
+    assert isinstance(step_context(None), StepContext)  # no context at all: settings of the process
 
 
 def test_a_step_run_in_its_own_process_reports_to_what_the_settings_enable(
