@@ -34,6 +34,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+import flows  # noqa: E402
 import steps  # noqa: E402
 from steps._asr import choose_engine  # noqa: E402
 from steps._asr.whisper_engine import speech_chunks  # noqa: E402
@@ -103,7 +104,8 @@ def _run(name: str, asr: dict[str, Any], video: Path, root: Path) -> dict[str, A
     results = json.loads((ws.out / "results.json").read_text(encoding="utf-8"))
     entry = results["videos"][0]
     assert entry["status"] == "ok", entry["error"]
-    timings = {s: engine.store.state_timings("bench").get(s, {}).get("total_s", 0.0) for s in STATES}
+    by_key = flows.state_timings(engine.history("bench"))  # keyed Videos/Understand/Branch1/Shots
+    timings = {s: sum(t["total_s"] for k, t in by_key.items() if k.rsplit("/", 1)[-1] == s) for s in STATES}
     return {"load_s": load_s, "wall": wall, "entry": entry, "timings": timings, "vad": _voice_activity(video)}
 
 
