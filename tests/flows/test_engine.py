@@ -117,6 +117,26 @@ def test_wait_seconds_from_input_and_until_a_timestamp(fx: Fixture) -> None:
     assert bad.status == "Failed" and bad.error["Code"] == "FnF.ExpressionError"
 
 
+@pytest.mark.parametrize(("delay", "ok"), [(0, True), (0.5, True), (-1, False), (True, False)])
+def test_wait_seconds_must_be_a_number_of_at_least_zero(fx: Fixture, delay: Any, ok: bool) -> None:
+    spec = flow({"Type": "Wait", "Name": "W", "Seconds.$": "$Input.delay", "End": True})
+    ex = fx.run(spec, {}, {"delay": delay})
+    if ok:
+        assert ex.status == "Succeeded" and fx.delays == [float(delay)]
+    else:
+        assert ex.error == {
+            "Code": "FnF.ExpressionError",
+            "Detail": f"state 'W': Seconds must be a number ≥ 0, got {delay!r}",
+        }
+
+
+def test_a_timestamp_without_a_zone_is_utc(fx: Fixture) -> None:
+    spec = flow({"Type": "Wait", "Name": "W", "Timestamp.$": "$Input.at", "End": True})
+    soon = (datetime.now(timezone.utc) + timedelta(seconds=30)).replace(tzinfo=None).isoformat()
+    assert fx.run(spec, {}, {"at": soon}).status == "Succeeded"
+    assert 25 < fx.delays[0] <= 30
+
+
 def test_choice_branches_default_and_no_match(fx: Fixture) -> None:
     spec = flow(
         {
@@ -137,7 +157,10 @@ def test_choice_branches_default_and_no_match(fx: Fixture) -> None:
     assert sizes == ["big", "mid", "small"]
     del spec["States"][0]["Default"]
     ex = fx.engine(spec, {}).start("nomatch", {"n": 1}, wait=True)
-    assert ex.status == "Failed" and ex.error["Code"] == "FnF.NoChoiceMatched"
+    assert ex.status == "Failed" and ex.error == {
+        "Code": "FnF.NoChoiceMatched",
+        "Detail": "state 'C': no Choice branch matched and no Default",
+    }
 
 
 def test_fail_state_sets_code_and_detail(fx: Fixture) -> None:
@@ -202,6 +225,16 @@ def test_retry_backoff_is_capped_and_counts_retries(fx: Fixture) -> None:
     assert ex.status == "Succeeded" and ex.output == {"n": 4}
     assert fx.delays == [1, 2, 4, 5]
     assert [c.retry_count for c in calls] == [0, 1, 2, 3, 4]
+
+
+def test_the_task_body_sees_the_retry_count(fx: Fixture) -> None:
+    fn, _ = flaky(["FC.Unknown"])
+    seen: list[Any] = []
+    retry = [{"Errors": ["FC.Unknown"], "MaxAttempts": 1}]
+    body = {"resourceArn": arn("f"), "body": {"try.$": "$Context.Current.RetryCount"}}
+    spec = flow(task("T", "f", Retry=retry, Parameters=body))
+    ex = fx.run(spec, {"f": lambda e, c: seen.append(e) or fn(e, c)})
+    assert ex.status == "Succeeded" and seen == [{"try": 0}, {"try": 1}]
 
 
 def test_retries_exhausted_then_catch_with_error_and_input(fx: Fixture) -> None:
@@ -354,7 +387,7 @@ def map_flow(**map_fields: Any) -> dict[str, Any]:
     )
 
 
-@pytest.mark.parametrize("limit", [4, 2])
+@pytest.mark.parametrize("limit", [4, 2, 1])
 def test_map_runs_items_concurrently_up_to_max_concurrency(fx: Fixture, limit: int) -> None:
     probe = ConcurrencyProbe(limit, linger=0.1)
     ex = fx.run(map_flow(MaxConcurrency=limit), {"f": probe}, {"items": list(range(4))})
@@ -377,9 +410,15 @@ def test_map_reads_concurrency_from_input_and_null_means_ten(fx: Fixture) -> Non
     probe = ConcurrencyProbe(3, linger=0.1)
     ex = fx.run(spec, {"f": probe}, {"items": list(range(6)), "limit": 3})
     assert ex.status == "Succeeded" and probe.peak == 3 and len(probe.threads) <= 3
-    probe = ConcurrencyProbe(10)
-    ex = fx.run(spec, {"f": probe}, {"items": list(range(12)), "limit": None})
-    assert ex.status == "Succeeded" and probe.peak == 10 and len(probe.threads) <= 10
+    for unset in (None, 0):  # null and 0 both mean the default of 10
+        probe = ConcurrencyProbe(10)
+        ex = fx.run(spec, {"f": probe}, {"items": list(range(12)), "limit": unset})
+        assert ex.status == "Succeeded" and probe.peak == 10 and len(probe.threads) <= 10
+    ex = fx.run(spec, {"f": probe}, {"items": [1], "limit": "3"})
+    assert ex.error == {
+        "Code": "FnF.ExpressionError",
+        "Detail": "state 'M': MaxConcurrency must be a number, got '3'",
+    }
 
 
 def test_map_keeps_item_order_when_later_items_finish_first(fx: Fixture) -> None:
@@ -454,11 +493,7 @@ def test_state_size_limit_fails_the_state_and_can_be_caught(fx: Fixture) -> None
     )
     ex = fx.run(spec, {"f": big})
     assert ex.output["Code"] == "FnF.StateSizeExceeded"
-    assert (
-        "state 'T'" in ex.output["Detail"]
-        and "70011 bytes" in ex.output["Detail"]
-        and "65536" in ex.output["Detail"]
-    )
+    assert ex.output["Detail"] == "state 'T': task result is 70011 bytes, over the 65536-byte state limit"
     with pytest.raises(StateSizeExceeded, match="execution input is"):
         fx.engine(spec, {"f": big}).start("huge", {"blob": "y" * 70_000})
 

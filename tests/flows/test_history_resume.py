@@ -76,6 +76,9 @@ def test_history_events_and_meta_for_a_retried_task(tmp_path: Path) -> None:
     assert [e["id"] for e in events] == list(range(1, 10))
     assert all(a["ts"] <= b["ts"] for a, b in itertools.pairwise(events))
     assert events[3]["error"] == {"Code": "FC.Unknown", "Detail": "ConnectionError: reset"}
+    scheduled = [(e["resource"], e["RetryCount"]) for e in events if e["type"] == "TaskScheduled"]
+    assert scheduled == [(ARN, 0), (ARN, 1)] and events[3]["RetryCount"] == 0
+    assert {e["key"] for e in events if e["state"]} == {"T"}  # the state's place in the definition
     assert (events[4]["RetryCount"], events[4]["delay"]) == (1, 0.5)
     assert events[6]["output"] == {"ok": 3} and events[6]["path"] == "T"
     meta = json.loads((tmp_path / "run-1" / "meta.json").read_text())

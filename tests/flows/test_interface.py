@@ -160,3 +160,33 @@ def test_an_execution_whose_process_died_is_resumable_and_can_be_stopped(
     assert engine.wait("orphan") == orphan  # nothing runs it: wait returns instead of hanging
     assert engine.stop("orphan").status is ExecutionStatus.STOPPED
     assert not engine.describe("orphan").resumable
+
+
+def _task(name: str, **more: Any) -> dict[str, Any]:
+    state = {"Type": "Task", "Name": name, "Action": "FC:InvokeFunction"}
+    return {**state, "Parameters": {"resourceArn": ARN, "body.$": "$Input"}, **more}
+
+
+@pytest.mark.parametrize("kind", ["Map", "Parallel"])
+def test_stop_reaches_the_states_inside_a_map_or_a_parallel(store: ExecutionStore, kind: str) -> None:
+    inner = {"StartAt": "A", "States": [_task("A", Next="B"), _task("B", End=True)]}
+    outer: dict[str, Any] = {"Name": "Outer", "End": True}
+    if kind == "Map":
+        outer.update(Type="Map", ItemsPath="$Input.items", MaxConcurrency=1, Processor=inner)
+    else:
+        outer.update(Type="Parallel", Branches=[inner])
+    spec = {
+        "Type": "StateMachine",
+        "Name": "iface",
+        "SpecVersion": "v1",
+        "StartAt": "Outer",
+        "States": [outer],
+    }
+    step = Gated()
+    engine = Engine(spec, {ARN: step}, store=store)
+    engine.start("nested", {"items": [1, 2]})
+    assert step.entered.wait(10)
+    engine.stop("nested")
+    step.gate.set()
+    assert engine.wait("nested").status is ExecutionStatus.STOPPED
+    assert step.calls == ["A"]  # neither the next state of this item/branch nor another item ran
