@@ -227,6 +227,38 @@ def test_retry_backoff_is_capped_and_counts_retries(fx: Fixture) -> None:
     assert [c.retry_count for c in calls] == [0, 1, 2, 3, 4]
 
 
+def test_a_state_output_over_the_limit_fails_the_state(fx: Fixture) -> None:
+    """The constructors can make an output bigger than any input: the executor checks it too."""
+    twice = {"a.$": "$Input.blob", "b.$": "$Input.blob"}
+    spec = flow({"Type": "Pass", "Name": "P", "OutputConstructor": twice, "End": True})
+    ex = fx.run(spec, {}, {"blob": "x" * 40_000})
+    assert ex.error == {
+        "Code": "FnF.StateSizeExceeded",
+        "Detail": "state 'P': output is 80015 bytes, over the 65536-byte state limit",
+    }
+
+
+def test_the_input_constructor_and_the_catch_see_the_retry_count(fx: Fixture) -> None:
+    seen: list[Any] = []
+
+    def fn(event: Any, ctx: TaskContext) -> Any:
+        seen.append(event)
+        raise Coded("Flaky", "always")
+
+    retry = [{"Errors": ["Flaky"], "MaxAttempts": 2}]
+    catch = [
+        {"Errors": ["FnF.ALL"], "Next": "Caught", "OutputConstructor": {"n.$": "$Context.Current.RetryCount"}}
+    ]
+    spec = flow(
+        task("T", "f", Retry=retry, Catch=catch, InputConstructor={"try.$": "$Context.Current.RetryCount"}),
+        {"Type": "Pass", "Name": "Caught", "End": True},
+    )
+    spec["States"][0].pop("End")
+    spec["States"][0]["Next"] = "Caught"
+    ex = fx.run(spec, {"f": fn})
+    assert seen == [{"try": 0}, {"try": 1}, {"try": 2}] and ex.output == {"n": 2}
+
+
 def test_the_task_body_sees_the_retry_count(fx: Fixture) -> None:
     fn, _ = flaky(["FC.Unknown"])
     seen: list[Any] = []

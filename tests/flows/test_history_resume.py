@@ -79,6 +79,8 @@ def test_history_events_and_meta_for_a_retried_task(tmp_path: Path) -> None:
     scheduled = [(e["resource"], e["RetryCount"]) for e in events if e["type"] == "TaskScheduled"]
     assert scheduled == [(ARN, 0), (ARN, 1)] and events[3]["RetryCount"] == 0
     assert {e["key"] for e in events if e["state"]} == {"T"}  # the state's place in the definition
+    assert events[1]["input"] == {"n": 3} and events[7]["output"] == {"Body": {"ok": 3}}
+    assert events[4]["error"] == events[3]["error"]
     assert (events[4]["RetryCount"], events[4]["delay"]) == (1, 0.5)
     assert events[6]["output"] == {"ok": 3} and events[6]["path"] == "T"
     meta = json.loads((tmp_path / "run-1" / "meta.json").read_text())
@@ -87,6 +89,22 @@ def test_history_events_and_meta_for_a_retried_task(tmp_path: Path) -> None:
     assert [i.name for i in store.list()] == ["run-1"]
     with pytest.raises(ExecutionNotFound, match="no execution named 'nope'"):
         store.get("nope")
+
+
+def test_a_retried_state_that_is_not_a_task_and_an_uncaught_failure(tmp_path: Path) -> None:
+    store = ExecutionStore(tmp_path)
+    retry = [{"Errors": ["Bad.Thing"], "IntervalSeconds": 1, "MaxAttempts": 1}]
+    fail = {"Type": "Fail", "Name": "F", "Code": "Bad.Thing", "Detail": "no", "Retry": retry}
+    engine = Engine(spec([fail]), {}, store=store, sleep=lambda s: None)
+    engine.start("f", wait=True)
+    events = [e for e in store.events("f") if e["state"] == "F"]
+    error = {"Code": "Bad.Thing", "Detail": "no"}
+    assert [(e["type"], e.get("error")) for e in events] == [
+        ("StateEntered", None),
+        ("StateRetried", error),
+        ("StateFailed", error),
+    ]
+    assert events[-1]["caught"] is False
 
 
 def test_paths_name_iterations_branches_and_loop_visits(tmp_path: Path) -> None:
