@@ -36,6 +36,7 @@ STEPS = (
     "media",
     "transcribe",
     "shots",
+    "ocr",
     "analyze",
     "record-failure",
     "summarize",
