@@ -181,5 +181,7 @@ def test_the_local_endpoint_uses_a_step_server_it_is_given(tmp_path: Path) -> No
         urls = server.functions.urls
         assert urls["video-insight-fetch"] == given
         flow_functions = {arn.rsplit("/", 1)[1] for arn in registry()}
-        assert set(urls) == flow_functions | {"video-insight-cleanup"} and len(server._servers) == len(urls) - 1  # it started the others
+        assert (
+            set(urls) == flow_functions | {"video-insight-cleanup"} and len(server._servers) == len(urls) - 1
+        )  # it started the others
         assert all(u.startswith("http://127.0.0.1:") for u in urls.values())
