@@ -16,13 +16,23 @@ from ._errors import ExpressionError
 from ._expr import parse_expression
 
 __all__ = [
+    "ACTION_RE",
+    "COMMON_FIELDS",
+    "DISTRIBUTED_ONLY",
+    "DYNAMIC_FIELDS",
     "LOCAL_ACTIONS",
     "MAX_CONCURRENCY",
     "NAME_RE",
+    "SCOPE_FIELDS",
+    "STATE_FIELDS",
     "STATE_NAME_RE",
     "TASK_MODES",
     "TERMINAL",
+    "TOP_FIELDS",
+    "FieldChecks",
     "Problem",
+    "is_int",
+    "suggest",
 ]
 
 
@@ -37,11 +47,11 @@ TASK_MODES = ("RequestComplete", "WaitForSystemCallback", "WaitForCustomCallback
 ACTION_RE = re.compile(r"[A-Za-z][A-Za-z0-9]*:[A-Za-z][A-Za-z0-9]*")
 MAX_CONCURRENCY = 40  # an inline Map's ceiling
 
-_TOP_FIELDS = ("Type", "Name", "SpecVersion", "Description", "StartAt", "States")
-_SCOPE_FIELDS = ("StartAt", "States", "Description")
-_COMMON = ("Name", "Type", "Description", "Next", "End", "InputConstructor", "OutputConstructor")
+TOP_FIELDS = ("Type", "Name", "SpecVersion", "Description", "StartAt", "States")
+SCOPE_FIELDS = ("StartAt", "States", "Description")
+COMMON_FIELDS = ("Name", "Type", "Description", "Next", "End", "InputConstructor", "OutputConstructor")
 _ERRORS = ("Retry", "Catch")
-_STATE_FIELDS: dict[str, tuple[str, ...]] = {
+STATE_FIELDS: dict[str, tuple[str, ...]] = {
     "Task": ("Action", "TaskMode", "Parameters", "Timeout", *_ERRORS),
     "Pass": (),
     "Choice": ("Branches", "Default"),
@@ -62,7 +72,7 @@ _STATE_FIELDS: dict[str, tuple[str, ...]] = {
     "Succeed": (),
     "Fail": ("Code", "Detail"),
 }
-_DYNAMIC = {"Wait": ("Seconds", "Timestamp")}  # fields documented to take ``X.$``
+DYNAMIC_FIELDS = {"Wait": ("Seconds", "Timestamp")}  # fields documented to take ``X.$``
 TERMINAL = ("Choice", "Succeed", "Fail")  # no Next (a Succeed may say End: true, as the docs do)
 _RETRY_FIELDS = (
     "Errors",
@@ -73,8 +83,8 @@ _RETRY_FIELDS = (
     "MaxBackoffSeconds",
 )
 _CATCH_FIELDS = ("Errors", "Description", "Next", "OutputConstructor")
-_DISTRIBUTED_ONLY: tuple[str, ...] = ("ItemReader", "ItemBatcher", "ResultWriter")
-_DISTRIBUTED_ONLY += ("ToleratedFailurePercentage", "ToleratedFailureCount")
+DISTRIBUTED_ONLY: tuple[str, ...] = ("ItemReader", "ItemBatcher", "ResultWriter")
+DISTRIBUTED_ONLY += ("ToleratedFailurePercentage", "ToleratedFailureCount")
 _CONTEXT_FIELDS = {
     "Execution": ("Name", "Input"),
     "Current": ("Name", "Input", "Output", "Error", "RetryCount"),
@@ -124,7 +134,7 @@ class Problem:
         return f"{where}: {self.field}: {self.message}" if self.field else f"{where}: {self.message}"
 
 
-def _suggest(word: str, choices: Iterable[str]) -> str:
+def suggest(word: str, choices: Iterable[str]) -> str:
     options = list(choices)
     folded = {c.lower(): c for c in options}
     best = folded.get(word.lower()) or next(
@@ -133,7 +143,7 @@ def _suggest(word: str, choices: Iterable[str]) -> str:
     return f'; did you mean "{best}"?' if best else ""
 
 
-def _is_int(value: Any) -> bool:
+def is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
@@ -141,7 +151,7 @@ def _is_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
-class _Checks:
+class FieldChecks:
     """Field-level checks; subclasses walk the spec and call them."""
 
     known_arns: Collection[str] | None
@@ -180,7 +190,7 @@ class _Checks:
             elif key_s in _ASL_HINTS:
                 self.add(path, key_s, f'"{key_s}" is {_ASL_HINTS[key_s]}')
             else:
-                self.add(path, key_s, f'"{key_s}" is not a field of {what}{_suggest(key_s, allowed)}')
+                self.add(path, key_s, f'"{key_s}" is not a field of {what}{suggest(key_s, allowed)}')
         if any(str(k).endswith(".$") and str(k)[:-2] in obj for k in obj):
             dup = next(str(k) for k in obj if str(k).endswith(".$") and str(k)[:-2] in obj)
             self.add(path, dup, f"{dup[:-2]} is given both as a value and as an expression; keep one")
@@ -189,7 +199,7 @@ class _Checks:
         if not isinstance(value, str) or not value:
             self.add(path, field, f"must name a state, got {value!r}")
         elif value not in names:
-            self.add(path, field, f"{value!r} is not a state in {scope}{_suggest(value, names)}")
+            self.add(path, field, f"{value!r} is not a state in {scope}{suggest(value, names)}")
 
     # -- per type ---------------------------------------------------------------------------------
 
@@ -206,7 +216,7 @@ class _Checks:
                 if key not in rule:
                     continue
                 val = rule[key]
-                ok = (_is_int(val) if whole else _is_number(val)) and lo <= val and (hi is None or val <= hi)
+                ok = (is_int(val) if whole else _is_number(val)) and lo <= val and (hi is None or val <= hi)
                 if not ok:
                     kind = "a whole number" if whole else "a number"
                     rng = f"{lo}..{hi}" if hi is not None else f">= {lo}"

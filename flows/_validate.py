@@ -16,23 +16,23 @@ from typing import Any
 import yaml
 
 from ._rules import (
-    _COMMON,
-    _DISTRIBUTED_ONLY,
-    _DYNAMIC,
-    _SCOPE_FIELDS,
-    _STATE_FIELDS,
-    _TOP_FIELDS,
     ACTION_RE,
+    COMMON_FIELDS,
+    DISTRIBUTED_ONLY,
+    DYNAMIC_FIELDS,
     LOCAL_ACTIONS,
     MAX_CONCURRENCY,
     NAME_RE,
+    SCOPE_FIELDS,
+    STATE_FIELDS,
     STATE_NAME_RE,
     TASK_MODES,
     TERMINAL,
+    TOP_FIELDS,
+    FieldChecks,
     Problem,
-    _Checks,
-    _is_int,
-    _suggest,
+    is_int,
+    suggest,
 )
 from ._transitions import transitions
 
@@ -164,7 +164,7 @@ def check_flow(
     return dict(data)
 
 
-class _Validator(_Checks):
+class _Validator(FieldChecks):
     """Walks a flow spec, appending a Problem for each rule broken."""
 
     def __init__(self, known_arns: Collection[str] | None) -> None:
@@ -189,7 +189,7 @@ class _Validator(_Checks):
                 "Type: StateMachine, SpecVersion: v1, StartAt and a list of States",
             )
             return
-        self.fields("", spec, _TOP_FIELDS, "the flow")
+        self.fields("", spec, TOP_FIELDS, "the flow")
         if spec.get("Type") != "StateMachine":
             self.add("", "Type", f"must be StateMachine, got {spec.get('Type')!r}")
         if spec.get("SpecVersion") != "v1":
@@ -240,7 +240,7 @@ class _Validator(_Checks):
         if not isinstance(start, str):
             self.add(prefix, "StartAt", f"{what} needs StartAt naming its first state")
         elif start not in by_name:
-            self.add(prefix, "StartAt", f"{start!r} is not a state in {what}{_suggest(start, by_name)}")
+            self.add(prefix, "StartAt", f"{start!r} is not a state in {what}{suggest(start, by_name)}")
         for name, state in by_name.items():
             self.state(_join(prefix, name), state, by_name, what)
         if isinstance(start, str) and start in by_name:
@@ -258,7 +258,7 @@ class _Validator(_Checks):
         if not isinstance(body, Mapping):
             self.add(path, field, f"must be a mapping with StartAt and States, got {type(body).__name__}")
             return
-        self.fields(_join(path, field), body, _SCOPE_FIELDS, what)
+        self.fields(_join(path, field), body, SCOPE_FIELDS, what)
         self.scope(_join(path, field), body, what)
 
     # -- states -------------------------------------------------------------------------------------
@@ -266,17 +266,19 @@ class _Validator(_Checks):
     def state(self, path: str, state: Mapping[str, Any], names: Mapping[str, Any], scope: str) -> None:
         kind = str(state.get("Type"))
         if "Type" not in state:
-            self.add(path, "Type", f"every state needs a Type (one of {', '.join(_STATE_FIELDS)})")
+            self.add(path, "Type", f"every state needs a Type (one of {', '.join(STATE_FIELDS)})")
             return
-        if kind not in _STATE_FIELDS:
+        if kind not in STATE_FIELDS:
             self.add(
                 path,
                 "Type",
-                f"unknown state type {state.get('Type')!r}{_suggest(kind, _STATE_FIELDS)} "
-                f"(one of {', '.join(_STATE_FIELDS)})",
+                f"unknown state type {state.get('Type')!r}{suggest(kind, STATE_FIELDS)} "
+                f"(one of {', '.join(STATE_FIELDS)})",
             )
             return
-        self.fields(path, state, _COMMON + _STATE_FIELDS[kind], f"a {kind} state", _DYNAMIC.get(kind, ()))
+        self.fields(
+            path, state, COMMON_FIELDS + STATE_FIELDS[kind], f"a {kind} state", DYNAMIC_FIELDS.get(kind, ())
+        )
         self.transitions(path, state, kind, names, scope)
         for field in ("InputConstructor", "OutputConstructor"):
             if field in state:
@@ -323,7 +325,7 @@ class _Validator(_Checks):
             self.add(
                 path,
                 "TaskMode",
-                f"must be one of {', '.join(TASK_MODES)}, got {mode!r}{_suggest(str(mode), TASK_MODES)}",
+                f"must be one of {', '.join(TASK_MODES)}, got {mode!r}{suggest(str(mode), TASK_MODES)}",
             )
         if not isinstance(action, str) or not action:
             self.add(path, "Action", "a Task needs an Action (FC:InvokeFunction to call a function)")
@@ -379,7 +381,7 @@ class _Validator(_Checks):
             self.gap(
                 path,
                 "Parameters.resourceArn",
-                f"unknown function {arn!r}; no step is registered for it{_suggest(arn, self.known_arns)}",
+                f"unknown function {arn!r}; no step is registered for it{suggest(arn, self.known_arns)}",
             )
 
     def check_pass(self, path: str, state: Mapping[str, Any], names: Mapping[str, Any], scope: str) -> None:
@@ -449,7 +451,7 @@ class _Validator(_Checks):
             self.add(path, "ProcessorConfig.ExecutionMode", f"must be Express or Standard, got {mode!r}")
         distributed = config is not None
         if not distributed:
-            for field in _DISTRIBUTED_ONLY:
+            for field in DISTRIBUTED_ONLY:
                 if field in state:
                     self.add(
                         path,
@@ -460,7 +462,7 @@ class _Validator(_Checks):
         limit = None if distributed else MAX_CONCURRENCY
         if "MaxConcurrency" in state:
             mc = state["MaxConcurrency"]
-            if not _is_int(mc) or mc < 0 or (limit is not None and mc > limit):
+            if not is_int(mc) or mc < 0 or (limit is not None and mc > limit):
                 rng = f"0..{limit} for an inline Map" if limit else ">= 0"
                 self.add(path, "MaxConcurrency", f"must be a whole number in {rng}, got {mc!r}")
 
@@ -473,7 +475,7 @@ class _Validator(_Checks):
                 "Seconds",
                 f"a Wait needs exactly one of Seconds, Seconds.$, Timestamp, Timestamp.$ (got {what})",
             )
-        if "Seconds" in state and (not _is_int(state["Seconds"]) or not 1 <= state["Seconds"] <= 300):
+        if "Seconds" in state and (not is_int(state["Seconds"]) or not 1 <= state["Seconds"] <= 300):
             self.add(path, "Seconds", f"must be a whole number in 1..300, got {state['Seconds']!r}")
         if "Timestamp" in state and not _rfc3339(state["Timestamp"]):
             self.add(
@@ -493,7 +495,7 @@ def _join(prefix: str, name: str) -> str:
 
 
 def _positive_seconds(value: Any) -> bool:
-    if _is_int(value):
+    if is_int(value):
         return value > 0
     return isinstance(value, str) and value.isdigit() and int(value) > 0
 
