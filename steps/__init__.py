@@ -41,6 +41,7 @@ from ._logging import configure_logging, get_logger
 from ._manifest import AnalysisOptions, Manifest, Options, VideoEntry, load_manifest
 from ._plugins import Registry, UnknownName
 from ._progress import (
+    ERROR_LABELS,
     PHASE_LABELS,
     REPORTERS_FROM_SETTINGS,
     STAGE_LABELS,
@@ -54,6 +55,8 @@ from ._progress import (
     ReporterFactory,
     StageCounts,
     VideoState,
+    error_label,
+    failure_text,
     load_progress,
     load_video_progress,
     phase_label,
@@ -80,6 +83,7 @@ __all__ = [
     "DEFAULT_FIELDS",
     "DEFAULT_LLM_BASE_URL",
     "DEFAULT_LLM_MODEL",
+    "ERROR_LABELS",
     "MAX_EVENT_BYTES",
     "MAX_STATE_BYTES",
     "PHASE_LABELS",
@@ -150,6 +154,8 @@ __all__ = [
     "clean_workspace",
     "configure_logging",
     "default_outputs",
+    "error_label",
+    "failure_text",
     "fc_error",
     "feishu",
     "fields_from_bitable",

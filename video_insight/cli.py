@@ -70,7 +70,7 @@ def _summarize(ws: steps.TaskWorkspace, out_dir: Path) -> None:
     for video in results.get("videos", []):
         if video.get("status") == "failed":
             err = video.get("error") or {}
-            line = f"  ✗ {video.get('name')}: {err.get('message', '')} [{err.get('code', '?')}]"
+            line = f"  ✗ {video.get('name')}：{steps.failure_text(err.get('code'), err.get('message'))}"
             print(steps.printable(line))
     _print_summary(results)
     print(f"\nresults: {results_path}")

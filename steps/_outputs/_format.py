@@ -7,6 +7,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from .._artifacts import Metrics, ScreenText, ScreenTextLine, Shot, TranscriptRecord, VideoResult
+from .._progress.labels import failure_text
 from .._speech import speech_between
 
 __all__ = [
@@ -107,10 +108,10 @@ def status_label(video: VideoResult) -> str:
 
 
 def error_text(video: VideoResult) -> str:
-    """The failure reason as ``message (code)``; '' for a video that succeeded."""
+    """The failure reason, Chinese first (``视频已损坏，无法解码：message（code）``); '' for a success."""
     if video.error is None:
         return ""
-    return f"{video.error.message} ({video.error.code})"
+    return failure_text(video.error.code, video.error.message)
 
 
 def analysis_keys(videos: Iterable[VideoResult]) -> list[str]:

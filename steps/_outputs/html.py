@@ -188,9 +188,7 @@ def _failures(results: Results) -> str:
     if not failed:
         return ""
     items = "".join(
-        f'<li><a href="#{section_id(v)}">{e(v.name)}</a> — {e(v.error.message if v.error else "")} '
-        f"<code>{e(v.error.code if v.error else '')}</code></li>"
-        for v in failed
+        f'<li><a href="#{section_id(v)}">{e(v.name)}</a> — {e(error_text(v))}</li>' for v in failed
     )
     return (
         f'<section class="panel" id="failed"><h2>失败的视频（{len(failed)}）</h2>'

@@ -8,7 +8,17 @@
 
 from __future__ import annotations
 
-from .labels import PHASE_LABELS, STAGE_LABELS, WRITTEN_LABEL, Label, phase_label, stage_label
+from .labels import (
+    ERROR_LABELS,
+    PHASE_LABELS,
+    STAGE_LABELS,
+    WRITTEN_LABEL,
+    Label,
+    error_label,
+    failure_text,
+    phase_label,
+    stage_label,
+)
 from .model import DONE_PHASES, ProgressSnapshot, VideoState, snapshot, video_names
 from .record import (
     STAGES,
@@ -30,6 +40,7 @@ from .sink import (
 
 __all__ = [
     "DONE_PHASES",
+    "ERROR_LABELS",
     "PHASE_LABELS",
     "REPORTERS_FROM_SETTINGS",
     "STAGES",
@@ -43,6 +54,8 @@ __all__ = [
     "ReporterFactory",
     "StageCounts",
     "VideoState",
+    "error_label",
+    "failure_text",
     "load_progress",
     "load_video_progress",
     "phase_label",

@@ -5,7 +5,17 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-__all__ = ["PHASE_LABELS", "STAGE_LABELS", "WRITTEN_LABEL", "Label", "phase_label", "stage_label"]
+__all__ = [
+    "ERROR_LABELS",
+    "PHASE_LABELS",
+    "STAGE_LABELS",
+    "WRITTEN_LABEL",
+    "Label",
+    "error_label",
+    "failure_text",
+    "phase_label",
+    "stage_label",
+]
 
 
 @dataclass(frozen=True)
@@ -54,3 +64,48 @@ def stage_label(stage: str) -> Label:
 def phase_label(phase: str) -> Label:
     """The label of ``phase``; an unknown phase is shown by its key."""
     return PHASE_LABELS.get(phase) or Label(phase)
+
+
+# Why a video failed, in the words users read first (the code and the step's own message follow).
+ERROR_LABELS: Mapping[str, str] = {
+    "InvalidRequest": "请求无效",
+    "InvalidStepInput": "步骤输入无效",
+    "UnsupportedLink": "不支持的链接",
+    "BlockedAddress": "地址被拒绝（内网或本机地址）",
+    "SourceNotFound": "找不到视频（链接失效或已删除）",
+    "DownloadFailed": "下载失败",
+    "TooLarge": "文件太大",
+    "TooLong": "视频太长",
+    "EmptyFile": "文件是空的",
+    "NotAVideo": "不是视频文件",
+    "CorruptVideo": "视频已损坏，无法解码",
+    "NoVideoStream": "文件里没有画面",
+    "NoAudioTrack": "没有音轨",
+    "ModelUnavailable": "模型不可用",
+    "FeishuError": "飞书接口出错",
+    "NoVideoLink": "这一行没有视频链接",
+    "DuplicateVideo": "重复的视频（只分析一次）",
+    "OutputTooLarge": "步骤输出过大",
+    "InvalidStepOutput": "步骤输出无效",
+    "Incomplete": "处理未完成",
+    "Transient.Network": "网络出错（已重试）",
+    "Transient.RateLimited": "被限流（已重试）",
+    "FnF.TaskTimeout": "处理超时",
+    "FnF.StateSizeExceeded": "数据超过单步 64 KB 上限",
+    "FnF.ExpressionError": "流程表达式出错",
+    "FnF.EventLimitExceeded": "执行事件数超过上限",
+    "Engine.StorageFull": "工作目录磁盘已满",
+    "FC.Unknown": "函数内部错误",
+}
+
+
+def error_label(code: str | None) -> str:
+    """The Chinese words for a failure ``code``; an unknown code reads as 处理失败."""
+    return ERROR_LABELS.get(code or "", "处理失败")
+
+
+def failure_text(code: str | None, message: str | None) -> str:
+    """A failure as users read it, Chinese first: ``视频已损坏，无法解码：<message>（CorruptVideo）``."""
+    label, message = error_label(code), (message or "").strip()
+    text = f"{label}：{message}" if message and message != label else label
+    return f"{text}（{code}）" if code else text

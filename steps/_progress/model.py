@@ -16,6 +16,7 @@ from typing import Any
 from .._manifest import load_manifest
 from .._workspace import TaskWorkspace
 from ..errors import VideoInsightError
+from .labels import failure_text
 from .record import STAGES, StageCounts, load_progress, summarize
 
 __all__ = ["DONE_PHASES", "ProgressSnapshot", "VideoState", "snapshot", "video_names"]
@@ -42,11 +43,10 @@ class VideoState:
 
     @property
     def reason(self) -> str:
-        """``code: message`` of a failed video, or an empty string."""
+        """Why a failed video failed, Chinese first (:func:`failure_text`), or an empty string."""
         if not self.error:
             return ""
-        code, message = self.error.get("code", ""), self.error.get("message", "")
-        return f"{code}: {message}" if code and message else code or message
+        return failure_text(self.error.get("code"), self.error.get("message"))
 
     @property
     def failed_stage(self) -> str | None:

@@ -81,7 +81,7 @@ def test_rich_display_shows_stages_running_step_and_failure_reason(ws: TaskWorks
     running = next(line for line in text.splitlines() if line.startswith("Lumen bottle"))
     assert "转写 Transcripts" in running
     failed = next(line for line in text.splitlines() if line.startswith("Broken upload"))
-    assert "CorruptVideo: moov atom not found" in failed and "音频 Audio" in failed
+    assert "视频已损坏，无法解码：moov atom not" in failed and "音频 Audio" in failed
     assert "Stride shoes" not in text  # finished videos leave the running list
 
 
@@ -106,7 +106,7 @@ def test_plain_view_prints_only_changes_and_each_outcome_once(ws: TaskWorkspace)
     lines = out.getvalue().splitlines()
     assert any(line.endswith("done: Stride shoes") for line in lines)
     failed = [line for line in lines if "failed: Broken upload" in line]
-    assert failed == [failed[0]] and failed[0].endswith("at media: CorruptVideo: moov atom not found")
+    assert failed == [failed[0]] and failed[0].endswith("at media: 视频已损坏，无法解码：moov atom not found（CorruptVideo）")
     summaries = [line for line in lines if "| written" in line]
     assert len(summaries) == 2 and "audio 2/3 (1 failed)" in summaries[1]
 
@@ -130,7 +130,7 @@ def test_live_view_shows_an_update_while_it_is_live(ws: TaskWorkspace) -> None:
         assert _wait_for(lambda: "处理中 processing" in out.getvalue())
         error = {"code": "CorruptVideo", "message": "moov atom not found"}
         record_stage(ws, "v3", "media", "failed", error, sink=sink)
-        shown_live = _wait_for(lambda: "moov atom not found" in out.getvalue())
+        shown_live = _wait_for(lambda: "视频已损坏，无法解码" in out.getvalue())
     assert shown_live, "the update reached the display only when it closed"
 
 
@@ -153,7 +153,7 @@ def test_live_view_on_a_terminal_ends_with_the_final_state(ws: TaskWorkspace) ->
             record_stage(ws, "v1", stage, "ok")
         record_task(ws, phase="finished")
     text = out.getvalue()
-    assert "完成 finished" in text and "CorruptVideo: moov atom not found" in text
+    assert "完成 finished" in text and "视频已损坏，无法解码：moov atom not" in text
     assert "| written" not in text  # no plain lines on a terminal
 
 
@@ -193,4 +193,4 @@ def test_the_engine_reports_every_step_to_the_sink_it_was_built_with(tmp_path: P
     stages = [(u.stage, u.status) for u in heard if u.video_id is not None]
     assert stages[:2] == [("fetch", "running"), ("fetch", "failed")]  # Fetch, then RecordFailure
     assert {u.error["code"] for u in heard if u.error} == {"SourceNotFound"}
-    assert snapshot(ws).done and snapshot(ws).failed[0].reason.startswith("SourceNotFound")
+    assert snapshot(ws).done and snapshot(ws).failed[0].reason.startswith("找不到视频") and "（SourceNotFound）" in snapshot(ws).failed[0].reason

@@ -84,4 +84,4 @@ def test_the_final_summary_escapes_names_and_reasons(
     _summarize(ws, tmp_path)
     out = capsys.readouterr().out
     _assert_escaped(out)
-    assert "bad\\rframe\\x1b[31m [X\\x1b[0m]" in out
+    assert "处理失败：bad\\rframe\\x1b[31m（X\\x1b[0m）" in out

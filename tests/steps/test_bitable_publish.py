@@ -78,7 +78,7 @@ def test_publish_makes_a_base_owned_by_the_requester_with_the_workbook_columns(
     rows = videos.rows()
     assert [r["名称"] for r in rows] == [v.value for v in next(workbook["视频分析"].iter_cols(1, 1))][1:]
     assert [r["状态"] for r in rows] == ["成功", "成功", "失败", "失败", "失败"]
-    assert rows[2]["失败原因"] == "the video cannot be decoded (CorruptVideo)"
+    assert rows[2]["失败原因"] == "视频已损坏，无法解码：the video cannot be decoded（CorruptVideo）"
     assert rows[0]["链接/路径"] == {
         "text": "https://cdn.example.com/a.mp4",
         "link": "https://cdn.example.com/a.mp4",

@@ -60,7 +60,7 @@ def test_snapshot_counts_and_states(ws: TaskWorkspace) -> None:
     assert states["v1"].status == "running" and states["v1"].current == "transcribe"
     assert states["v2"].status == "ok" and snap.ok == 1
     assert states["v3"].status == "failed" and states["v3"].name == "Broken upload"
-    assert states["v3"].reason == "CorruptVideo: moov atom not found"
+    assert states["v3"].reason == "视频已损坏，无法解码：moov atom not found（CorruptVideo）"  # Chinese first
     assert states["v3"].failed_stage == "media"
     assert [v.video_id for v in snap.failed] == ["v3"] and [v.video_id for v in snap.running] == ["v1"]
     assert snap.elapsed_s == pytest.approx(63.5)

@@ -309,8 +309,8 @@ def test_workbook_has_one_row_per_video_with_contact_sheets(settings: Settings) 
     rows = _rows(sheet)
     assert [r["名称"] for r in rows] == ["开箱视频 A", XSS, "损坏的视频", "开箱视频 A（重复）", "没跑完"]
     assert [r["状态"] for r in rows] == ["成功", "成功", "失败", "失败", "失败"]
-    assert rows[2]["失败原因"] == "the video cannot be decoded (CorruptVideo)"
-    assert rows[3]["失败原因"] == "same link as 开箱视频 A (DuplicateVideo)"
+    assert rows[2]["失败原因"] == "视频已损坏，无法解码：the video cannot be decoded（CorruptVideo）"
+    assert rows[3]["失败原因"] == "重复的视频（只分析一次）：same link as 开箱视频 A（DuplicateVideo）"
     assert rows[0]["时长"] == timedelta(seconds=12)  # a number with a time format, read back as a duration
     assert sheet.cell(row=2, column=5).number_format == "[mm]:ss.00"
     assert rows[0]["分辨率"] == "1280×720" and rows[0]["镜头数"] == 4
