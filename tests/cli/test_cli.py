@@ -42,7 +42,11 @@ def test_example_batch_runs_offline_and_reports_the_broken_video(
     code, out, _ = _run(capsys, tmp_path / "ws", "run", str(example_batch), "--out", str(out_dir))
     assert code == 0
     assert "3 of 4 videos analysed, 1 failed" in out
-    assert "Broken upload (truncated file)" in out and "视频已损坏，无法解码" in out and "（CorruptVideo）" in out
+    assert (
+        "Broken upload (truncated file)" in out
+        and "视频已损坏，无法解码" in out
+        and "（CorruptVideo）" in out
+    )
     assert f"report:  {out_dir / 'report.html'}" in out
     results = json.loads((out_dir / "results.json").read_text(encoding="utf-8"))
     assert results["counts"] == {"total": 4, "ok": 3, "failed": 1}

@@ -106,7 +106,9 @@ def test_plain_view_prints_only_changes_and_each_outcome_once(ws: TaskWorkspace)
     lines = out.getvalue().splitlines()
     assert any(line.endswith("done: Stride shoes") for line in lines)
     failed = [line for line in lines if "failed: Broken upload" in line]
-    assert failed == [failed[0]] and failed[0].endswith("at media: 视频已损坏，无法解码：moov atom not found（CorruptVideo）")
+    assert failed == [failed[0]] and failed[0].endswith(
+        "at media: 视频已损坏，无法解码：moov atom not found（CorruptVideo）"
+    )
     summaries = [line for line in lines if "| written" in line]
     assert len(summaries) == 2 and "audio 2/3 (1 failed)" in summaries[1]
 
@@ -193,4 +195,8 @@ def test_the_engine_reports_every_step_to_the_sink_it_was_built_with(tmp_path: P
     stages = [(u.stage, u.status) for u in heard if u.video_id is not None]
     assert stages[:2] == [("fetch", "running"), ("fetch", "failed")]  # Fetch, then RecordFailure
     assert {u.error["code"] for u in heard if u.error} == {"SourceNotFound"}
-    assert snapshot(ws).done and snapshot(ws).failed[0].reason.startswith("找不到视频") and "（SourceNotFound）" in snapshot(ws).failed[0].reason
+    assert (
+        snapshot(ws).done
+        and snapshot(ws).failed[0].reason.startswith("找不到视频")
+        and "（SourceNotFound）" in snapshot(ws).failed[0].reason
+    )

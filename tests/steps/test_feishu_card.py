@@ -39,7 +39,10 @@ def test_the_card_shows_counts_failures_then_summary_and_cost(settings: Settings
     text = _texts(card)
     assert card["config"]["update_multi"] is True and card["schema"] == "2.0"
     assert "下载 1/8（失败 7）" in text and "**失败的视频（7）**" in text
-    assert text.count("找不到视频（链接失效或已删除）：404（SourceNotFound）") == feishu.SHOWN_FAILURES and "+2" in text
+    assert (
+        text.count("找不到视频（链接失效或已删除）：404（SourceNotFound）") == feishu.SHOWN_FAILURES
+        and "+2" in text
+    )
     assert [e["text"]["content"] for e in card["body"]["elements"] if e.get("tag") == "button"] == ["取消"]
     assert "批次总结" not in text
 
