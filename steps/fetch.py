@@ -138,17 +138,7 @@ def _fetch_url(entry: VideoEntry, vdir: Path, manifest: Manifest, ctx: StepConte
     url = str(entry.url)
     parsed = check_url(url)
     settings = ctx.settings
-    opts = DownloadOptions(
-        max_bytes=int(manifest.options.limits.max_video_mb * MiB),
-        allow_loopback=settings.allow_loopback,
-        connect_timeout_s=settings.fetch_connect_timeout_s,
-        read_timeout_s=settings.fetch_read_timeout_s,
-        retries=settings.fetch_retries,
-        backoff_s=settings.fetch_backoff_s,
-        deadline=_deadline(settings, ctx.deadline),
-        min_bytes_per_s=settings.fetch_min_bytes_per_s,
-        rate_window_s=settings.fetch_rate_window_s,
-    )
+    opts = _download_options(ctx, int(manifest.options.limits.max_video_mb * MiB))
     target = url
     site = video_site(parsed.host)
     if site is not None:
@@ -197,6 +187,22 @@ def _fetch_feishu(entry: VideoEntry, vdir: Path, manifest: Manifest, ctx: StepCo
     return FetchRecord(source=entry.source, path=path, sha256=got.sha256, bytes=got.size)
 
 
+def _download_options(ctx: StepContext, max_bytes: int, *, loopback: bool = False) -> DownloadOptions:
+    """The download limits and retries from the settings, within the step's deadline."""
+    settings = ctx.settings
+    return DownloadOptions(
+        max_bytes=max_bytes,
+        allow_loopback=settings.allow_loopback or loopback,
+        connect_timeout_s=settings.fetch_connect_timeout_s,
+        read_timeout_s=settings.fetch_read_timeout_s,
+        retries=settings.fetch_retries,
+        backoff_s=settings.fetch_backoff_s,
+        deadline=_deadline(settings, ctx.deadline),
+        min_bytes_per_s=settings.fetch_min_bytes_per_s,
+        rate_window_s=settings.fetch_rate_window_s,
+    )
+
+
 def _fetch_attachment(entry: VideoEntry, vdir: Path, manifest: Manifest, ctx: StepContext) -> FetchRecord:
     """Stream a Bitable attachment through the drive media API (the SDK would buffer it whole)."""
     from urllib.parse import quote, urlsplit
@@ -220,17 +226,8 @@ def _fetch_attachment(entry: VideoEntry, vdir: Path, manifest: Manifest, ctx: St
     if attachment.table_id:  # the table whose permissions allow the download
         url += "?extra=" + quote(f'{{"bitablePerm":{{"tableId":"{attachment.table_id}"}}}}', safe="")
     host = urlsplit(url).hostname or ""
-    opts = DownloadOptions(
-        max_bytes=max_bytes,
-        allow_loopback=settings.allow_loopback or host in ("127.0.0.1", "localhost", "::1"),
-        connect_timeout_s=settings.fetch_connect_timeout_s,
-        read_timeout_s=settings.fetch_read_timeout_s,
-        retries=settings.fetch_retries,
-        backoff_s=settings.fetch_backoff_s,
-        deadline=_deadline(settings, ctx.deadline),
-        min_bytes_per_s=settings.fetch_min_bytes_per_s,
-        rate_window_s=settings.fetch_rate_window_s,
-    )
+    # the configured Feishu domain is trusted (a local fake Feishu in tests), a user's link never is
+    opts = _download_options(ctx, max_bytes, loopback=host in ("127.0.0.1", "localhost", "::1"))
     for fresh_token in (False, True):
         headers = api.media_download(attachment.file_token)[1]
         try:
