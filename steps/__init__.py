@@ -69,7 +69,7 @@ from ._progress import (
     video_names,
 )
 from ._publishers import PUBLISHERS, Destination, Publisher, default_outputs
-from ._registry import ARN_PREFIX, StepRegistry, function_name, registry, serve_steps
+from ._registry import ARN_PREFIX, StepRegistry, flow_steps, function_name, registry, serve_steps
 from ._request import batch_schema, validate_request
 from ._runtime import MAX_STATE_BYTES, StepContext, VideoRef, state_size, step, step_services
 from ._settings import DEFAULT_LLM_BASE_URL, DEFAULT_LLM_MODEL, Secret, Settings
@@ -159,6 +159,7 @@ __all__ = [
     "fc_error",
     "feishu",
     "fields_from_bitable",
+    "flow_steps",
     "function_name",
     "get_logger",
     "load_artifact",

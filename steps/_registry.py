@@ -19,6 +19,7 @@ __all__ = [
     "STEPS",
     "StepInfo",
     "StepRegistry",
+    "flow_steps",
     "function_name",
     "registry",
     "serve_steps",
@@ -61,6 +62,11 @@ def function_name(step: str) -> str:
     return f"video-insight-{step}"
 
 
+def flow_steps() -> list[str]:
+    """The step names a flow Task may call (``resourceArn`` ``acs:fc:::functions/video-insight-<step>``)."""
+    return [s for s, info in STEPS.items() if info.flow_task]
+
+
 def serve_steps() -> list[str]:
     """Every step name a function may serve: the flow's steps and the timer-triggered ones."""
     return list(STEPS)
@@ -75,7 +81,7 @@ class StepRegistry(Mapping[str, Handler]):
     """A read-only ``resourceArn → handler`` mapping of the flow Tasks; modules load on lookup."""
 
     def __init__(self) -> None:
-        self._arns = {f"{ARN_PREFIX}{function_name(s)}": s for s, info in STEPS.items() if info.flow_task}
+        self._arns = {f"{ARN_PREFIX}{function_name(s)}": s for s in flow_steps()}
         self._loaded: dict[str, Handler] = {}
 
     def __getitem__(self, arn: str) -> Handler:

@@ -23,6 +23,7 @@ import jsonschema
 import pytest
 import yaml
 
+import flows
 from steps import ARN_PREFIX, registry
 from video_insight.cli import build_parser
 
@@ -187,6 +188,8 @@ def test_the_flow_resource_as_the_flow_component_reads_it(rendered: dict[str, An
     assert props["region"] in preflight.FLOW_REGIONS
     assert Path(props["definition"]).is_absolute() and Path(props["definition"]).is_file()
     assert set(preflight.FLOW_REGIONS) <= set(FC3_REGIONS)
+    # preflight runs with the standard library only, so it keeps its own copy of the client's list
+    assert preflight.FLOW_REGIONS == flows.CLOUDFLOW_REGIONS
 
 
 # --- the gateway function ---------------------------------------------------------------------

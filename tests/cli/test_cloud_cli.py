@@ -17,7 +17,7 @@ from alibabacloud_fnf20190315 import models as fnf
 from alibabacloud_fnf20190315.client import Client
 from alibabacloud_tea_openapi.models import Config
 
-from steps import Settings, registry
+from steps import Settings, function_name, serve_steps
 from video_insight._cloudflow import LOCAL_ACCESS_KEY_ID, LOCAL_ACCESS_KEY_SECRET, LocalCloudFlowServer
 from video_insight.cli import main
 
@@ -180,8 +180,6 @@ def test_the_local_endpoint_uses_a_step_server_it_is_given(tmp_path: Path) -> No
     with LocalCloudFlowServer(settings, {KEY: SECRET}, step_urls={"fetch": given}) as server:
         urls = server.functions.urls
         assert urls["video-insight-fetch"] == given
-        flow_functions = {arn.rsplit("/", 1)[1] for arn in registry()}
-        assert (
-            set(urls) == flow_functions | {"video-insight-cleanup"} and len(server._servers) == len(urls) - 1
-        )  # it started the others
+        served = {function_name(step) for step in serve_steps()}
+        assert set(urls) == served and len(server._servers) == len(urls) - 1  # it started the others
         assert all(u.startswith("http://127.0.0.1:") for u in urls.values())

@@ -25,24 +25,13 @@ from flows import (
     cloudflow_events,
 )
 from flows._history import ExecutionInfo
-from steps import Settings, TaskWorkspace, registry, step_services
+from steps import ARN_PREFIX, Settings, TaskWorkspace, flow_steps, function_name, registry, step_services
 from steps.prepare import SLICE_SIZE
 
 ROOT = Path(__file__).resolve().parents[2]
 FLOW = yaml.safe_load((ROOT / "flows" / "video_insight.yaml").read_text(encoding="utf-8"))
 VIDEOS = 1000
-STEPS = (
-    "fetch",
-    "media",
-    "transcribe",
-    "shots",
-    "ocr",
-    "analyze",
-    "record-failure",
-    "summarize",
-    "publish",
-    "finish",
-)
+STEPS = tuple(step for step in flow_steps() if step != "prepare")  # every Task but Prepare is faked
 
 
 class FakeSteps:
@@ -68,8 +57,9 @@ class FakeSteps:
 
     def registry(self) -> dict[str, Any]:
         real = registry()
-        out = {f"acs:fc:::functions/video-insight-{n}": self.handler(n) for n in STEPS}
-        out["acs:fc:::functions/video-insight-prepare"] = real["acs:fc:::functions/video-insight-prepare"]
+        out = {f"{ARN_PREFIX}{function_name(n)}": self.handler(n) for n in STEPS}
+        prepare = f"{ARN_PREFIX}{function_name('prepare')}"
+        out[prepare] = real[prepare]
         return out
 
 
