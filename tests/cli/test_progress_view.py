@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import io
-import time
-from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 import pytest
@@ -20,6 +19,7 @@ from steps import (
     record_task,
     snapshot,
 )
+from tests.polling import poll
 from tests.progress import advance, progress_task
 from video_insight._app import build_engine
 from video_insight._progress_view import ProgressView, format_elapsed, render_line, render_rich
@@ -40,13 +40,7 @@ def _terminal_console() -> tuple[Console, io.StringIO]:
     return Console(file=out, force_terminal=True, width=100, color_system=None), out
 
 
-def _wait_for(condition: Callable[[], bool], seconds: float = 10.0) -> bool:
-    deadline = time.monotonic() + seconds
-    while not condition():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.01)
-    return True
+_wait_for = partial(poll, seconds=10.0)
 
 
 def test_render_line(ws: TaskWorkspace) -> None:

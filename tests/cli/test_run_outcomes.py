@@ -7,7 +7,6 @@ import os
 import subprocess
 import sys
 import threading
-import time
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +14,7 @@ import pytest
 
 from tests.httpserver import LocalHTTPServer, Reply
 from tests.media import MadeVideo
+from tests.polling import poll
 from tests.tinyfs import needs_namespaces, run_with_tmpfs
 from video_insight.cli import main
 
@@ -28,15 +28,6 @@ def _env(ws: Path) -> dict[str, str]:
 
 def _cli(*args: str) -> list[str]:
     return [sys.executable, "-m", "video_insight", *args]
-
-
-def _wait_for(condition: Any, seconds: float = 60.0) -> bool:
-    deadline = time.monotonic() + seconds
-    while not condition():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.02)
-    return True
 
 
 def _comparable(results_file: Path) -> dict[str, Any]:
@@ -61,7 +52,7 @@ def test_a_second_run_of_a_running_task_waits_for_it_and_reports_its_outcome(
             first_cmd, env=_env(ws), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
         ) as first:
             try:
-                assert _wait_for(lambda: origin.hits["/clip.mp4"] > 0), "the first run never fetched"
+                assert poll(lambda: origin.hits["/clip.mp4"] > 0, seconds=60.0), "the first run never fetched"
                 with subprocess.Popen(
                     second_cmd, env=_env(ws), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
                 ) as second:

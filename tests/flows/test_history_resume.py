@@ -10,8 +10,6 @@ import subprocess
 import sys
 import textwrap
 import threading
-import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +18,7 @@ import pytest
 from flows._engine import Engine
 from flows._errors import ExecutionNotFound, ExecutionNotResumable
 from flows._history import ExecutionInfo, ExecutionStore
+from tests.polling import poll
 
 ROOT = Path(__file__).resolve().parents[2]
 ARN = "acs:fc:::functions/work"
@@ -280,16 +279,6 @@ def result_of(proc: subprocess.Popen[str]) -> dict[str, Any]:
     out, _ = proc.communicate(timeout=60)
     assert proc.returncode == 0
     return json.loads(out.strip().splitlines()[-1])
-
-
-def poll(condition: Callable[[], object], seconds: float = 30.0) -> bool:
-    """Check ``condition`` until it holds or ``seconds`` pass (a deadline, not a sleep to wait for it)."""
-    deadline = time.monotonic() + seconds
-    while not condition():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.01)
-    return True
 
 
 def test_resume_after_sigkill_runs_each_finished_task_once(tmp_path: Path) -> None:
