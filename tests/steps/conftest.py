@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from tests.fakefeishu import FakeFeishu
+from tests.fakefeishu_bitable import FakeBitable, install_bitable
 from tests.media import MOTION_SOURCES, MadeVideo, make_video, reencode
 
 # name → how it is made; all 320x180 at 25 fps except the vertical one
@@ -49,3 +52,16 @@ def shot_videos(media_dir: Path) -> dict[str, MadeVideo]:
     capped = media_dir / "shots_motion_capped.mp4"
     videos["motion_capped"] = reencode(videos["motion"], capped, "gop2s", max_kbps=400)
     return videos
+
+
+@pytest.fixture
+def fake() -> Iterator[FakeFeishu]:
+    """A fake Feishu platform the real lark-oapi SDK talks to (tests/fakefeishu.py)."""
+    with FakeFeishu() as server:
+        yield server
+
+
+@pytest.fixture
+def base(fake: FakeFeishu) -> FakeBitable:
+    """The fake platform's Bitable, drive and wiki routes."""
+    return install_bitable(fake)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Iterator
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -20,23 +19,12 @@ from steps._outputs import Counts, Results
 from steps.errors import FeishuError, RateLimited
 from steps.publish import handler
 from tests.fakefeishu import FakeFeishu, Fault
-from tests.fakefeishu_bitable import FakeBitable, install_bitable
+from tests.fakefeishu_bitable import FakeBitable
 from tests.steps.test_publish import TASK, build_task
 
 BATCH = "/open-apis/bitable/v1/apps/:app_token/tables/:table_id/records/batch_create"
 UPLOAD = "/open-apis/drive/v1/medias/upload_all"
 REQUESTER = "ou_requester01"
-
-
-@pytest.fixture
-def fake() -> Iterator[FakeFeishu]:
-    with FakeFeishu() as server:
-        yield server
-
-
-@pytest.fixture
-def base(fake: FakeFeishu) -> FakeBitable:
-    return install_bitable(fake)
 
 
 def _api(fake: FakeFeishu, retries: int = 6) -> BitableApi:

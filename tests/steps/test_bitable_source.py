@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +24,7 @@ from steps._feishu import FeishuClient
 from steps._progress import snapshot
 from steps.errors import DownloadFailed, InvalidRequest
 from tests.fakefeishu import FakeFeishu
-from tests.fakefeishu_bitable import FakeBitable, install_bitable
+from tests.fakefeishu_bitable import FakeBitable
 
 TEXT, NUMBER, URL, ATTACHMENT = 1, 2, 15, 17
 FIELDS = [
@@ -86,17 +85,6 @@ def test_a_table_without_a_name_or_link_column_says_which_columns_it_has() -> No
         detect_columns([{"field_name": "视频链接", "type": URL}])
     with pytest.raises(InvalidRequest, match=r"source\.columns\.link: 表格里没有“地址”列"):
         detect_columns(FIELDS, {"link": "地址"})
-
-
-@pytest.fixture
-def fake() -> Iterator[FakeFeishu]:
-    with FakeFeishu() as server:
-        yield server
-
-
-@pytest.fixture
-def base(fake: FakeFeishu) -> FakeBitable:
-    return install_bitable(fake)
 
 
 def _api(fake: FakeFeishu) -> BitableApi:

@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
-
-import pytest
 
 import steps
 from steps import Settings, TaskWorkspace, feishu, record_stage, record_task
@@ -69,12 +66,6 @@ def test_a_huge_task_still_fits_in_a_card(settings: Settings) -> None:
     card = feishu.progress_card(steps.snapshot(ws))
     assert len(json.dumps(card, ensure_ascii=False).encode()) <= feishu.MAX_CARD_BYTES
     assert "+595" in _texts(card)
-
-
-@pytest.fixture
-def fake() -> Iterator[FakeFeishu]:
-    with FakeFeishu() as server:
-        yield server
 
 
 def _bound(fake: FakeFeishu, settings: Settings, ws: TaskWorkspace) -> tuple[feishu.FeishuClient, str]:

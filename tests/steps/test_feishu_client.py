@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -18,12 +17,6 @@ CARD = {
     "config": {"update_multi": True},
     "body": {"elements": [{"tag": "markdown", "content": "处理中"}]},
 }
-
-
-@pytest.fixture
-def fake() -> Iterator[FakeFeishu]:
-    with FakeFeishu() as server:
-        yield server
 
 
 def _client(fake: FakeFeishu, **kw: object) -> FeishuClient:
