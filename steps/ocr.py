@@ -1,6 +1,7 @@
 """OCR step: the text on the pictures — headlines (花字) and burned-in subtitles — read offline.
 
-Reads ``shots.json`` and its keyframes and screenshots, and the stored video; writes
+Reads ``shots.json`` and its keyframes and screenshots, and the subtitle band the Shots pass
+sampled (``subtitle_band.npz``; the stored video is decoded again only without it); writes
 ``screen_text.json`` (:class:`ScreenTextRecord`) and ``subtitles_ocr.srt``: the lines of every
 keyframe and screenshot with their kind, the video's distinct lines in order of first appearance,
 and the subtitles read from the picture's lower band about twice a second. A picture without text
@@ -25,6 +26,7 @@ from ._artifacts import (
 from ._asr.subtitles import to_srt
 from ._logging import get_logger
 from ._ocr import ENGINE, MODEL, TextKind, distinct_lines, read_pictures, read_subtitle_track, text_reader
+from ._ocr.bands import BANDS_FILE, decode_bands, load_bands
 from ._runtime import StepContext, VideoRef, step
 from ._settings import Settings
 from ._workspace import atomic_write_bytes, atomic_write_json, inside, read_json
@@ -32,7 +34,7 @@ from .errors import InvalidStepInput
 
 __all__ = ["SRT_FILE", "STEP_VERSION", "handler", "initialize", "run"]
 
-STEP_VERSION = 1
+STEP_VERSION = 2  # 2: the subtitle band from the Shots pass
 SRT_FILE = "subtitles_ocr.srt"
 _INPUTS_FILE = ".ocr_inputs.json"
 log = get_logger(__name__)
@@ -76,7 +78,11 @@ def _read(video_dir: Path, fetched: FetchRecord, shots: ShotsRecord) -> ScreenTe
     pictures += [inside(video_dir, s.path) for s in shots.screenshots]
     texts = read_pictures(pictures, reader)
     n = len(shots.shots)
-    track = read_subtitle_track(inside(video_dir, fetched.path), reader)
+    bands = load_bands(video_dir / BANDS_FILE, fetched.sha256)
+    if bands is None:  # the Shots step did not sample the band (an older version, or a replay)
+        log.info("ocr.decoding_band", reason=f"no {BANDS_FILE} for this video")
+        bands = decode_bands(inside(video_dir, fetched.path))
+    track = read_subtitle_track(bands, reader)
     atomic_write_bytes(video_dir / SRT_FILE, to_srt(track.cues).encode("utf-8"))
     timed: list[tuple[float, str, TextKind]] = []
     times = [s.keyframe_s if s.keyframe_s is not None else s.start_s for s in shots.shots]

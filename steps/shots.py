@@ -2,7 +2,8 @@
 
 Reads ``fetch.json`` (and ``probe.json`` when Media wrote it), measures the video's frames at
 analysis resolution, and writes ``shots.json`` (:class:`ShotsRecord`), ``keyframes/shot_NNN.jpg``,
-``screenshots/t_<ms>.jpg``, ``contact_sheet.jpg`` and ``frame_scores.npz`` into the video folder.
+``screenshots/t_<ms>.jpg``, ``contact_sheet.jpg``, ``frame_scores.npz`` and ``subtitle_band.npz``
+(the picture's lower band twice a second, for the OCR step) into the video folder.
 The frame-difference detectors measure only where the stream shows a cut can be (the coarse
 scan, :mod:`._shots.coarse`) and fall back to every frame where it cannot tell; ``transnet`` runs
 TransNetV2 over every frame. ``shots.json`` records which path ran. A re-run with the same inputs
@@ -15,7 +16,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -33,7 +34,8 @@ from ._artifacts import (
 )
 from ._logging import get_logger
 from ._manifest import ShotOptions, load_manifest
-from ._media.frames import ANALYSIS_WIDTH, grab_frames, open_video
+from ._media.frames import ANALYSIS_WIDTH, DecodedFrame, grab_frames, open_video
+from ._ocr.bands import BANDS_FILE, BandSampler
 from ._runtime import StepContext, VideoRef, step
 from ._shots import (
     TILE_WIDTH,
@@ -56,7 +58,7 @@ from .errors import InvalidStepInput
 
 __all__ = ["CONTACT_SHEET", "SCORES_FILE", "ShotsOutput", "handler", "run"]
 
-STEP_VERSION = 3  # 3: the hybrid default, TransNetV2, the coarse scan
+STEP_VERSION = 4  # 3: the hybrid default, TransNetV2, the coarse scan; 4: the subtitle band
 CONTACT_SHEET = "contact_sheet.jpg"
 SCORES_FILE = "frame_scores.npz"
 _INPUTS_FILE = ".shots_inputs.json"
@@ -182,25 +184,36 @@ def _pass_or_replay(
         scores = cached
     else:
         renders: dict[int, int | None] = {frames.index(t): TILE_WIDTH for t in tiles_s}
-        analysis = _scan(src, opts, min_frames, renders)
+        bands = BandSampler()
+        analysis = _scan(src, opts, min_frames, renders, bands.offer)
         scores = analysis.scores
         scores.source_sha256 = sha256
         scores.save(video_dir / SCORES_FILE)
+        end_s = float(scores.times_s[-1]) + 1.0 / fps if len(scores.times_s) else 0.0
+        bands.samples(round(end_s, 3), sha256).save(video_dir / BANDS_FILE)
         frames.rendered = {t: analysis.renders[frames.index(t)] for t in tiles_s}
     cuts = detect_cuts(scores, detector=opts.detector, threshold=opts.threshold, min_shot_frames=min_frames)
     frames.keyframes_s = scores.keyframes_s.tolist()
     return scores, cuts, frames
 
 
-def _scan(src: Path, opts: ShotOptions, min_frames: int, renders: dict[int, int | None]) -> Analysis:
-    """One scan of the video: TransNetV2 over every frame, or the coarse scan when it can run."""
+def _scan(
+    src: Path,
+    opts: ShotOptions,
+    min_frames: int,
+    renders: dict[int, int | None],
+    tap: Callable[[DecodedFrame], None],
+) -> Analysis:
+    """One scan of the video: TransNetV2 over every frame, or the coarse scan when it can run.
+    ``tap`` sees the frames decoded (the OCR step's subtitle band is sampled from them)."""
     with open_video(src) as video:
         if opts.detector == "transnet":
-            return analyze(video, renders=renders, transnet=True, reason="TransNetV2 sees every frame")
+            reason = "TransNetV2 sees every frame"
+            return analyze(video, renders=renders, transnet=True, reason=reason, tap=tap)
         plan, index = plan_for(video, make_rule(opts.detector, opts.threshold, min_frames), renders)
         if plan.path == "coarse" and index is not None:
-            return coarse_analyze(video, index, plan, renders=renders, detector=opts.detector)
-        return analyze(video, renders=renders, reason=plan.reason)
+            return coarse_analyze(video, index, plan, renders=renders, detector=opts.detector, tap=tap)
+        return analyze(video, renders=renders, reason=plan.reason, tap=tap)
 
 
 def _facts(video_dir: Path, src: Path) -> tuple[float, float]:

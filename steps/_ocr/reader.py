@@ -14,6 +14,7 @@ import threading
 from dataclasses import dataclass
 from typing import Any
 
+import cv2
 import numpy as np
 from PIL import Image
 
@@ -97,6 +98,41 @@ class TextReader:
                 (float(xs.min()) / sw, float(ys.min()) / sh, float(xs.max()) / sw, float(ys.max()) / sh)
             )
         return sorted(out, key=lambda b: (b[1], b[0]))
+
+    def detect(self, image: np.ndarray, scale: float = 1.0) -> np.ndarray:
+        """Text boxes on ``image`` (grey or BGR), detected on it scaled by ``scale`` (at most 1), as
+        quadrilaterals (``n×4×2``, corners clockwise from top left) in ``image``'s pixels, top to
+        bottom. Detection costs about the square of the scale; recognition (:meth:`recognize`)
+        then reads the boxes at full resolution."""
+        h, w = image.shape[:2]
+        small = image
+        if scale < 1:
+            size = (max(32, round(w * scale)), max(32, round(h * scale)))
+            small = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
+        if small.ndim == 2:
+            small = cv2.cvtColor(small, cv2.COLOR_GRAY2BGR)
+        found, _ = self._coarse(np.ascontiguousarray(small))
+        if found is None or len(found) == 0:
+            return np.zeros((0, 4, 2), dtype=np.float32)
+        sh, sw = small.shape[:2]
+        quads = np.asarray(self._ocr.sorted_boxes(found), dtype=np.float32)
+        quads[:, :, 0] *= w / sw
+        quads[:, :, 1] *= h / sh
+        return quads
+
+    def recognize(self, image: np.ndarray, quads: np.ndarray) -> list[RawLine]:
+        """The text in each box of ``quads`` (from :meth:`detect`) on ``image`` (grey or BGR)."""
+        if len(quads) == 0:
+            return []
+        bgr = cv2.cvtColor(image, cv2.COLOR_GRAY2BGR) if image.ndim == 2 else np.ascontiguousarray(image)
+        crops = self._ocr.get_crop_img_list(bgr, [np.ascontiguousarray(q) for q in quads])
+        found, _ = self._ocr.text_rec(crops)
+        lines = []
+        for quad, (text, score) in zip(quads, found, strict=True):
+            xs, ys = quad[:, 0], quad[:, 1]
+            box = (float(xs.min()), float(ys.min()), float(xs.max()), float(ys.max()))
+            lines.append(RawLine(str(text), box, float(score)))
+        return lines
 
     def has_text(self, image: np.ndarray, side: int | None = COARSE_SIDE) -> bool:
         """Whether the coarse scan finds any text on ``image``."""

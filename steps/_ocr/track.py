@@ -1,41 +1,44 @@
 """Burned-in subtitles as a timed track: the picture's lower band sampled about twice a second.
 
-One decoding pass at analysis width (fast: no deblocking) gives every frame small and grey; a
-sample whose band looks as before (no pixel moved beyond compression noise) is the same cue and
-costs nothing more. A changed band is shown to the coarse scan (text boxes on a small picture,
-no reading): a band without text is not read. A band where the last text's bright strokes are
-found again inside its boxes (the background moved behind unchanged text) is neither scanned nor
-read. Only the rest is read, at full resolution. Consecutive samples with the same text become one
-cue.
+The samples come from the Shots pass's decoding (:mod:`.bands`): reading the track decodes
+nothing. A sample whose band looks as before (no pixel of a small copy moved beyond compression
+noise) is the same cue and costs nothing more. A band where the last text's bright strokes are
+found again inside its boxes (the background moved behind unchanged text) costs nothing either.
+The rest go to the detector, on the band shrunk so that the picture's short side is
+:data:`DETECT_SHORT_SIDE` pixels (subtitles stay tens of pixels tall); a band without text boxes
+is not read, nor one whose boxes and strokes are the last text's. Only the rest is read: each box
+recognised at full resolution. Consecutive samples with the same text become one cue.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 
+import cv2
 import numpy as np
 
 from .._artifacts import Segment
-from .._media.frames import DecodedFrame, VideoStream, open_video
+from .bands import BAND_BOTTOM, BAND_TOP, SAMPLE_S, BandSample, BandSamples
 from .lines import clean_lines, same_text
 from .reader import TextReader
 
-__all__ = ["BAND_TOP", "SAMPLE_S", "SubtitleTrack", "read_subtitle_track"]
+__all__ = ["BAND_BOTTOM", "BAND_TOP", "DETECT_SHORT_SIDE", "SAMPLE_S", "SubtitleTrack", "read_subtitle_track"]
 
-SAMPLE_S = 0.5  # about 2 samples a second
-BAND_TOP = 0.6  # the band is the picture below this fraction of its height
-BAND_BOTTOM = 0.97  # ... down to here (the very edge holds progress bars and watermarks)
-# A band is unchanged when almost no pixel of its small grey picture moved by more than compression
+DETECT_SHORT_SIDE = 720  # the picture's short side, in pixels, for detecting text on its band
+# A band is unchanged when almost no pixel of its small grey copy moved by more than compression
 # noise does. (A perceptual hash is too coarse here: a new line of text in the same place over a
 # still background changes only its high frequencies, and pHash keeps the low ones.)
 _PIXEL_CHANGE = 24  # grey levels
 _CHANGED_SHARE = 0.002  # of the band's pixels
-_TRACK_WIDTH = 320  # analysis width of the decoding pass
+_TRACK_WIDTH = 320  # width of the small copy
 _BOX_SHIFT = 0.02  # text boxes moved less than this (fraction of the band) lie where they lay
-_BRIGHT = 190  # stroke pixels: the brightest channel at least this (white and yellow text)
+_BRIGHT = 190  # stroke pixels: at least this grey (white text, and yellow: about 226)
 _SAME_STROKES = 0.9  # of either sample's strokes, this share found again in the other: the same text
+_MIN_LINE = 0.012  # of the picture's short side: a line of text is at least this tall
+_STROKE = 0.015  # ... and its strokes thinner than this
+_ROW_SHARE = 0.01  # of the band's width: static thin strokes on a row that may hold text
+_WHOLE_BAND = 0.6  # stretches to look at covering more of the band than this: glance at all of it
+_GLANCE = 0.5  # ... shrunk this much more (a quarter of the cost), then look closely where text is
 
 
 @dataclass
@@ -46,23 +49,6 @@ class SubtitleTrack:
     samples: int = 0
     read: int = 0  # samples read at full resolution
     skipped: int = 0  # samples shown unchanged (pixels, or boxes and strokes) or textless
-
-
-def _band(image: np.ndarray) -> np.ndarray:
-    h = image.shape[0]
-    return image[round(h * BAND_TOP) : round(h * BAND_BOTTOM)]
-
-
-def _samples(video: VideoStream, last: list[float]) -> Iterator[DecodedFrame]:
-    """The first frame at or after every multiple of :data:`SAMPLE_S`; ``last`` gets the time the
-    last frame ends."""
-    step = 1.0 / float(video.frame_rate)
-    due = 0.0
-    for frame in video.frames(width=_TRACK_WIDTH, fmt="gray", fast=True):
-        last[:] = [frame.time_s + step]
-        if frame.time_s + 1e-6 >= due:
-            yield frame
-            due = (int(frame.time_s / SAMPLE_S) + 1) * SAMPLE_S
 
 
 class _Cues:
@@ -96,12 +82,6 @@ class _Cues:
         self.open, self.missed = None, None
 
 
-def read_subtitle_track(src: Path, reader: TextReader) -> SubtitleTrack:
-    """The burned-in subtitles of the video ``src``, as timed cues."""
-    with open_video(src) as video:
-        return _read(video, reader)
-
-
 def _unchanged(before: np.ndarray, now: np.ndarray) -> bool:
     """Whether two small grey bands differ by no more than compression noise."""
     if before.shape != now.shape:
@@ -110,8 +90,8 @@ def _unchanged(before: np.ndarray, now: np.ndarray) -> bool:
 
 
 def _bright(band: np.ndarray) -> np.ndarray:
-    """The band's bright pixels: the strokes of white or yellow text (yellow is bright in R and G)."""
-    return np.asarray(band.max(axis=2) >= _BRIGHT)
+    """The band's bright pixels: the strokes of white or yellow text."""
+    return np.asarray(band >= _BRIGHT)
 
 
 def _grow(mask: np.ndarray) -> np.ndarray:
@@ -151,44 +131,160 @@ def _same_glyphs(a: Glyphs | None, b: Glyphs) -> bool:
     return True
 
 
-def _read(video: VideoStream, reader: TextReader) -> SubtitleTrack:
-    track = SubtitleTrack()
-    cues = _Cues()
-    last_small: np.ndarray | None = None
-    last: Glyphs | None = None
-    text = ""
-    end = [0.0]
-    for frame in _samples(video, end):
-        track.samples += 1
-        small = _band(frame.image).astype(np.int16)
-        if last_small is not None and _unchanged(last_small, small):
-            track.skipped += 1
-            cues.add(frame.time_s, text)
-            continue
-        last_small = small
-        full = frame.render(None, "bgr24")
-        band = _band(full)
-        bright = _bright(band)
-        if text and last is not None and _same_glyphs(last, Glyphs(last.boxes, bright)):
-            track.skipped += 1  # the strokes of the last text are still where they were
-            last = Glyphs(last.boxes, bright)
-            cues.add(frame.time_s, text)
-            continue
-        boxes = reader.boxes(band, None)  # at full size: small subtitles on busy backgrounds are found
-        glyphs = Glyphs(boxes, bright)
-        if not boxes:
-            text = ""
-            track.skipped += 1
-        elif text and _same_glyphs(last, glyphs):
-            track.skipped += 1  # the background moved, the text did not
+def _small(band: np.ndarray) -> np.ndarray:
+    h, w = band.shape[:2]
+    size = (_TRACK_WIDTH, max(1, round(h * _TRACK_WIDTH / w)))
+    return cv2.resize(band, size, interpolation=cv2.INTER_AREA).astype(np.int16)
+
+
+def _row_runs(rows: np.ndarray, gap: int) -> list[tuple[int, int]]:
+    """Runs of true rows ``(first, last)``, joined across gaps of up to ``gap`` rows."""
+    runs: list[tuple[int, int]] = []
+    for y in np.flatnonzero(rows):
+        if runs and y - runs[-1][1] <= gap + 1:
+            runs[-1] = (runs[-1][0], int(y))
         else:
-            track.read += 1
-            top = round(full.shape[0] * BAND_TOP)
-            raw = reader.read(band, band=True)
-            lines = clean_lines(raw, full.shape[1], band.shape[0], y_offset=top, full_height=full.shape[0])
-            text = " ".join(line.text for line in lines if line.kind == "subtitle")
-        last = glyphs
-        cues.add(frame.time_s, text)
-    cues.close(round(end[0], 3))
-    track.cues = cues.cues
-    return track
+            runs.append((int(y), int(y)))
+    return runs
+
+
+class _Track:
+    """The reading of one video's band samples, in order (see the module docstring)."""
+
+    def __init__(self, samples: BandSamples, reader: TextReader) -> None:
+        width, height = samples.frame_size
+        short = max(1, min(width, height))
+        self.reader = reader
+        self.scale = min(1.0, DETECT_SHORT_SIDE / short)
+        self.top, self.height = samples.band_top, height
+        self.min_line = max(4, round(_MIN_LINE * short))  # rows a line of text is tall, at least
+        self.stroke = max(3, round(_STROKE * short))  # strokes are thinner than this
+        self.out = SubtitleTrack()
+        self.cues = _Cues()
+        self.glyphs: Glyphs | None = None  # the text boxes on the band now, and their strokes
+        self.text = ""  # the subtitle they read ("" none)
+        self.pending: tuple[float, str] | None = None  # the last sample, not yet given to the cues
+        self.prev_small: np.ndarray | None = None
+        self.prev_bright: np.ndarray | None = None
+
+    def add(self, sample: BandSample) -> None:
+        """Read one sample (samples come in time order)."""
+        self.out.samples += 1
+        band = sample.band
+        small = _small(band)
+        if self.prev_small is not None and _unchanged(self.prev_small, small):
+            self._emit(sample.time_s)
+            return
+        self.prev_small = small
+        bright = _bright(band)
+        before, self.prev_bright = self.prev_bright, bright
+        known = self._rows(self.glyphs) if self.glyphs is not None else []
+        fresh = [r for r in self._candidates(bright, before) if not _overlaps(r, known)]
+        kept = Glyphs(self.glyphs.boxes, bright) if self.glyphs is not None else None
+        if kept is not None and not fresh and _same_glyphs(self.glyphs, kept):
+            self.glyphs = kept  # the strokes of the text are where they were, and nothing new
+            self._emit(sample.time_s)
+            return
+        if known or fresh:
+            self._look(band, bright, known + fresh)
+        else:
+            self.glyphs, self.text = None, ""
+        if (
+            self.text
+            and self.glyphs is not None
+            and before is not None
+            and self.pending is not None
+            and self.pending[1] != self.text
+            and _same_glyphs(self.glyphs, Glyphs(self.glyphs.boxes, before))
+        ):
+            # new text is found once it stands still: it may have been there a sample before already
+            self.pending = (self.pending[0], self.text)
+        self._emit(sample.time_s)
+
+    def _emit(self, time_s: float) -> None:
+        if self.pending is not None:
+            self.cues.add(*self.pending)
+        self.pending = (time_s, self.text)
+
+    def finish(self, end_s: float) -> SubtitleTrack:
+        """The cues, the last one ending at ``end_s``."""
+        if self.pending is not None:
+            self.cues.add(*self.pending)
+        self.cues.close(round(end_s, 3))
+        self.out.cues = self.cues.cues
+        self.out.skipped = self.out.samples - self.out.read
+        return self.out
+
+    @staticmethod
+    def _rows(glyphs: Glyphs) -> list[tuple[int, int]]:
+        h = glyphs.bright.shape[0]
+        return [(int(b[1] * h), int(b[3] * h)) for b in glyphs.boxes]
+
+    def _candidates(self, bright: np.ndarray, before: np.ndarray | None) -> list[tuple[int, int]]:
+        """Rows where thin bright strokes stayed put since the sample before: where text may be."""
+        if before is None:
+            return []
+        kernel = np.ones((self.stroke, self.stroke), np.uint8)
+        thick = cv2.morphologyEx(bright.view(np.uint8), cv2.MORPH_OPEN, kernel).astype(bool)
+        static = bright & ~thick & _grow(before)
+        dense = static.sum(axis=1) >= max(3, _ROW_SHARE * bright.shape[1])
+        return [(a, b) for a, b in _row_runs(dense, self.stroke) if b - a + 1 >= self.min_line]
+
+    def _spans(self, rows: list[tuple[int, int]], h: int) -> list[tuple[int, int]]:
+        """``rows`` each widened by half its height (a line's full height), merged, as slices."""
+        spans: list[tuple[int, int]] = []
+        for a, b in sorted(rows):
+            pad = max(self.min_line, (b - a) // 2)
+            a, b = max(0, a - pad), min(h, b + pad + 1)
+            if spans and a <= spans[-1][1]:
+                spans[-1] = (spans[-1][0], max(spans[-1][1], b))
+            else:
+                spans.append((a, b))
+        return spans
+
+    def _look(self, band: np.ndarray, bright: np.ndarray, rows: list[tuple[int, int]]) -> None:
+        """Detect text in the stretches ``rows`` of the band and read it, unless it is the text
+        shown already; sets :attr:`glyphs` and :attr:`text`."""
+        h, w = band.shape
+        spans = self._spans(rows, h)
+        if sum(b - a for a, b in spans) > _WHOLE_BAND * h:
+            # strokes everywhere (a textured background): a glance at the whole band, shrunk, then
+            # a close look where it shows text
+            glance = self.reader.detect(band, self.scale * _GLANCE)
+            found = [(max(0, int(q[:, 1].min())), min(h - 1, int(q[:, 1].max()))) for q in glance]
+            spans = self._spans(found, h)
+        quads = np.zeros((0, 4, 2), np.float32)
+        for a, b in spans:
+            part = self.reader.detect(band[a:b], self.scale)
+            part[:, :, 1] += a
+            quads = np.concatenate([quads, part])
+        if not len(quads):
+            self.glyphs, self.text = None, ""
+            return
+        quads = quads[np.lexsort((quads[:, :, 0].min(axis=1), quads[:, :, 1].min(axis=1)))]
+        lo, hi = quads.min(axis=1), quads.max(axis=1)  # each box's (left, top) and (right, bottom)
+        boxes = [
+            (x0 / w, y0 / h, x1 / w, y1 / h)
+            for (x0, y0), (x1, y1) in zip(lo.tolist(), hi.tolist(), strict=True)
+        ]
+        glyphs = Glyphs(boxes, bright)
+        if _same_glyphs(self.glyphs, glyphs):
+            self.glyphs = glyphs  # the background moved, the text did not
+            return
+        raw = self.reader.recognize(band, quads)
+        lines = clean_lines(raw, w, h, y_offset=self.top, full_height=self.height)
+        self.out.read += 1
+        self.glyphs = glyphs
+        self.text = " ".join(line.text for line in lines if line.kind == "subtitle")
+
+
+def _overlaps(row: tuple[int, int], rows: list[tuple[int, int]]) -> bool:
+    return any(row[0] <= b and a <= row[1] for a, b in rows)
+
+
+def read_subtitle_track(samples: BandSamples, reader: TextReader) -> SubtitleTrack:
+    """The burned-in subtitles shown on ``samples`` (the band of one video), as timed cues."""
+    track = _Track(samples, reader)
+    for sample in samples:
+        track.add(sample)
+    return track.finish(samples.end_s)

@@ -37,7 +37,7 @@ from __future__ import annotations
 
 import math
 from collections import deque
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -201,9 +201,15 @@ class _Producer:
     """The decoding side of the scan (runs in the decoding thread)."""
 
     def __init__(
-        self, video: VideoStream, index: PacketIndex, plan: ScanPlan, renders: Mapping[int, int | None]
+        self,
+        video: VideoStream,
+        index: PacketIndex,
+        plan: ScanPlan,
+        renders: Mapping[int, int | None],
+        tap: Callable[[DecodedFrame], None] | None = None,
     ):
         self.video = video
+        self.tap = tap
         self.index = index
         self.wanted = plan.wanted.copy()
         self.decode = plan.decode.copy()
@@ -225,6 +231,8 @@ class _Producer:
         frames = self.video.selected_frames(self.index.index_of(), self.decode.__getitem__, width, fast=True)
         for frame in frames:
             self.decoded += 1
+            if self.tap is not None:
+                self.tap(frame)
             change = None
             if self.dense_from is None:
                 small = frame.thumbnail(thumb).astype(np.int16)
@@ -339,11 +347,13 @@ def coarse_analyze(
     renders: Mapping[int, int | None] | None = None,
     width: int = ANALYSIS_WIDTH,
     detector: str = "",
+    tap: Callable[[DecodedFrame], None] | None = None,
 ) -> Analysis:
     """Run the scan ``plan`` describes over ``video`` (see the module docstring); ``detector``
-    names the detector the plan was made for (kept with the scores)."""
+    names the detector the plan was made for (kept with the scores); ``tap`` is shown every frame
+    the scan decodes, in order (the reference pictures at least), while it is current."""
     n = index.frame_count
-    producer = _Producer(video, index, plan, renders or {})
+    producer = _Producer(video, index, plan, renders or {}, tap)
     cols = ScoreColumns(n)
     out: dict[int, np.ndarray] = {}
     with closing(prefetched(producer.items(width))) as items:

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import io
 import math
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -225,6 +225,7 @@ def analyze(
     transnet: bool = False,
     width: int = ANALYSIS_WIDTH,
     reason: str = "every frame",
+    tap: Callable[[DecodedFrame], None] | None = None,
 ) -> Analysis:
     """Decode every frame of ``video`` once: measure it, render chosen frames, feed TransNetV2.
 
@@ -236,13 +237,15 @@ def analyze(
             Indices past the end render the last frame.
         transnet: also run TransNetV2 (the accuracy mode) over every frame.
         reason: why the full pass runs (recorded with the scores).
+        tap: shown every decoded frame, in the decoding thread, while it is current (the subtitle
+            band sampler).
     """
     net = TransNetScorer() if transnet else None
     cols = ScoreColumns(max(1, round(video.duration * float(video.frame_rate)) + 2))
     times: list[float] = []
     keys: list[float] = []
     out: dict[int, np.ndarray] = {}
-    with closing(prefetched(_decode(video, width, dict(renders or {})))) as frames:
+    with closing(prefetched(_decode(video, width, dict(renders or {}), tap))) as frames:
         for frame in frames:
             out.update(frame.renders)
             if frame.image is None:  # the tail: renders wanted past the end
@@ -275,10 +278,14 @@ class _Small:
     renders: dict[int, np.ndarray]
 
 
-def _decode(video: VideoStream, width: int, wanted: dict[int, int | None]) -> Iterator[_Small]:
+def _decode(
+    video: VideoStream, width: int, wanted: dict[int, int | None], tap: Callable[[DecodedFrame], None] | None
+) -> Iterator[_Small]:
     """The fast pass, rendering wanted frames while they are current (runs in the decoding thread)."""
     last: DecodedFrame | None = None
     for frame in video.frames(width, fmt="yuv420p", fast=True):
+        if tap is not None:
+            tap(frame)
         renders = {frame.index: frame.render(wanted.pop(frame.index))} if frame.index in wanted else {}
         yield _Small(frame.index, frame.time_s, frame.key, frame.image, renders)
         last = frame

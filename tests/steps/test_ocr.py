@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from steps import ScreenTextRecord, Settings, ShotsRecord, StepContext, load_artifact
+from steps import FetchRecord, ScreenTextRecord, Settings, ShotsRecord, StepContext, load_artifact
+from steps._ocr.bands import BAND_BOTTOM, BAND_TOP, BANDS_FILE, load_bands
 from steps.errors import InvalidStepInput
 from steps.ocr import SRT_FILE
 from steps.ocr import handler as ocr_handler
@@ -123,6 +124,39 @@ def test_subtitle_track_cues_match_the_drawn_times(
     srt = (read[name] / SRT_FILE).read_text(encoding="utf-8")
     assert text.srt == SRT_FILE
     assert srt.count("-->") == len(subtitles)
+
+
+def test_the_shots_pass_keeps_the_subtitle_band_twice_a_second(
+    text_videos: dict[str, TextVideo], read: dict[str, Path]
+) -> None:
+    video, video_dir = text_videos["vertical"], read["vertical"]
+    fetched = load_artifact(video_dir, FetchRecord)
+    assert fetched is not None
+    bands = load_bands(video_dir / BANDS_FILE, fetched.sha256)
+    assert bands is not None
+    w, h = video.size
+    assert bands.frame_size == (w, h)
+    assert len(bands) == round(video.duration_s / SAMPLE_S)
+    for k, t in enumerate(bands.times_s):  # the first frame decoded at or after each half second
+        assert k * SAMPLE_S <= t < k * SAMPLE_S + 4 / video.fps, (k, t)
+    first = next(iter(bands))
+    assert first.band.shape == (round(h * BAND_BOTTOM) - round(h * BAND_TOP), w)
+    assert bands.end_s == pytest.approx(video.duration_s, abs=1 / video.fps)
+    assert load_bands(video_dir / BANDS_FILE, "0" * 64) is None  # another video's band is not used
+
+
+def test_without_the_band_the_ocr_step_decodes_the_video_and_reads_the_same_cues(
+    text_videos: dict[str, TextVideo], read: dict[str, Path], settings: Settings
+) -> None:
+    ws, (vid,) = make_task(settings, [text_videos["horizontal"].path], task_id="ocr_own_decode")
+    ctx = StepContext(settings=settings)
+    shots_handler({"task_id": ws.task_id, "video_id": vid}, ctx)
+    (ws.video_dir(vid) / BANDS_FILE).unlink()
+    ocr_handler({"task_id": ws.task_id, "video_id": vid}, ctx)
+    _, own = _records(ws.video_dir(vid))
+    _, shared = _records(read["horizontal"])
+    assert own.cues and [c.text for c in own.cues] == [c.text for c in shared.cues]
+    assert [(c.start_s, c.end_s) for c in own.cues] == [(c.start_s, c.end_s) for c in shared.cues]
 
 
 def test_a_rerun_reuses_the_record(read: dict[str, Path], tmp_path: Path) -> None:

@@ -141,9 +141,9 @@ def test_cues_merge_repeated_samples_and_bridge_one_missed_sample() -> None:
 
 
 def _band_with(strokes: list[tuple[int, int, int, int]], seed: int) -> np.ndarray:
-    """A 100×400 BGR band: moving dark noise behind white strokes (rectangles) on a dark box."""
+    """A 100×400 grey band: moving dark noise behind white strokes (rectangles) on a dark box."""
     rng = np.random.default_rng(seed)
-    band = rng.integers(0, 150, size=(100, 400, 3), dtype=np.uint8)
+    band = rng.integers(0, 150, size=(100, 400), dtype=np.uint8)
     band[30:70, 50:350] = 20
     for x0, y0, x1, y1 in strokes:
         band[y0:y1, x0:x1] = 255

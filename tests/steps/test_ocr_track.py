@@ -1,0 +1,89 @@
+"""The subtitle track read from band samples, with the real text reader: lines drawn with the CJK
+font on a band whose background moves on every sample (so no sample is skipped as unchanged)."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Sequence
+from functools import cache
+
+import numpy as np
+import pytest
+from PIL import Image, ImageDraw, ImageFont
+
+from steps._ocr import read_subtitle_track, text_reader
+from steps._ocr.bands import BAND_BOTTOM, BAND_TOP, SAMPLE_S, BandSamples
+from tests.error_rate import cer
+from tests.text_media import font_file
+
+pytestmark = pytest.mark.slow
+
+W, H = 720, 1280  # the picture the band is cut from
+BAND_H = round(H * BAND_BOTTOM) - round(H * BAND_TOP)
+FONT_PX = 36  # 0.05 of the short side, as the generated subtitles
+FIRST, SECOND = "今天给大家推荐一款咖啡机", "下单立减20元"
+
+
+@cache
+def _font() -> ImageFont.FreeTypeFont:
+    return ImageFont.truetype(font_file(), FONT_PX)
+
+
+def _band(seed: int, lines: Sequence[tuple[str, float]]) -> bytes:
+    """A JPEG band: dark noise and bright thin streaks that move on every sample, and ``lines``
+    (text, centre as a fraction of the band's height) in white with a black outline."""
+    rng = np.random.default_rng(seed)
+    pixels = rng.integers(0, 150, size=(BAND_H, W), dtype=np.uint8)
+    for _ in range(12):  # bright streaks, elsewhere on every sample
+        y, x = int(rng.integers(0, BAND_H - 4)), int(rng.integers(0, W - 200))
+        pixels[y : y + 3, x : x + int(rng.integers(40, 200))] = 240
+    img = Image.fromarray(pixels)
+    draw = ImageDraw.Draw(img)
+    for text, y in lines:
+        draw.text(
+            (W / 2, y * BAND_H), text, font=_font(), fill=255, anchor="mm", stroke_width=3, stroke_fill=0
+        )
+    buf = io.BytesIO()
+    img.save(buf, format="JPEG", quality=95)
+    return buf.getvalue()
+
+
+def _samples(seconds: float, shown: Sequence[tuple[str, float, float, float]]) -> BandSamples:
+    """Samples every :data:`SAMPLE_S` for ``seconds``; ``shown``: (text, y, from, until)."""
+    times = [round(k * SAMPLE_S, 3) for k in range(round(seconds / SAMPLE_S))]
+    jpegs = [_band(k, [(text, y) for text, y, t0, t1 in shown if t0 <= t < t1]) for k, t in enumerate(times)]
+    return BandSamples(times, jpegs, (W, H), seconds)
+
+
+def _cues(samples: BandSamples) -> list[tuple[float, float, str]]:
+    track = read_subtitle_track(samples, text_reader())
+    return [(c.start_s, c.end_s, c.text) for c in track.cues]
+
+
+def test_a_line_is_dated_from_the_first_sample_it_shows_on() -> None:
+    # not yet static on its first sample: found on the next, and dated back
+    cues = _cues(_samples(5.0, [(FIRST, 0.6, 1.0, 3.0)]))
+    assert len(cues) == 1, cues
+    start, end, text = cues[0]
+    assert (start, end) == (1.0, 3.0)
+    assert cer(FIRST, text) <= 0.1, text
+
+
+def test_a_second_line_under_a_staying_one_is_read_when_it_appears() -> None:
+    cues = _cues(_samples(4.0, [(FIRST, 0.3, 0.0, 4.0), (SECOND, 0.7, 2.0, 4.0)]))
+    assert [(start, end) for start, end, _ in cues] == [(0.0, 2.0), (2.0, 4.0)], cues
+    assert cer(FIRST, cues[0][2]) <= 0.1
+    assert cer(f"{FIRST} {SECOND}", cues[1][2]) <= 0.1, cues[1][2]
+
+
+def test_a_changed_line_in_the_same_place_is_a_new_cue() -> None:
+    cues = _cues(_samples(4.0, [(FIRST, 0.6, 0.0, 2.0), (SECOND, 0.6, 2.0, 4.0)]))
+    assert [(start, end) for start, end, _ in cues] == [(0.0, 2.0), (2.0, 4.0)], cues
+    assert cer(FIRST, cues[0][2]) <= 0.1 and cer(SECOND, cues[1][2]) <= 0.1, cues
+
+
+def test_a_moving_background_without_text_gives_no_cue_and_reads_nothing() -> None:
+    samples = _samples(5.0, [])
+    track = read_subtitle_track(samples, text_reader())
+    assert track.cues == []
+    assert (track.read, track.skipped, track.samples) == (0, len(samples), len(samples))
