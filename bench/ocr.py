@@ -9,9 +9,12 @@ rounds (wall time and process CPU; the machine may be shared):
 - ``shots``: the whole Shots step (the reference the OCR step's cost is compared with).
 - ``keyframes``: what the OCR step reads on still pictures: each shot's keyframe, the coarse scan
   first (detection alone on a 480 px picture), a full read only where it finds text.
-- ``track``: the subtitle track: the lower band sampled at 2 fps in one fast decoding pass,
-  unchanged bands skipped (pixels, or text boxes and strokes), textless ones by the coarse scan,
-  the rest read.
+- ``shots`` also times its band sampler's own work (in the decoding thread): what the subtitle
+  track adds to the Shots pass.
+- ``track``: the subtitle track from the band the Shots pass sampled (2 fps): unchanged bands
+  skipped (pixels, or strokes inside the last text's boxes), text looked for only on strips where
+  thin bright strokes stand still or the last text was, each box recognised once.
+- ``own decode``: the same track when the Shots pass left no band (the OCR step decodes the video).
 - ``naive``: the baseline of the track: every 2 fps sample read in full (whole frame, no skipping).
 
 Accuracy: character error rate of the drawn lines (each drawn line against the best-matching
@@ -29,12 +32,14 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
+from unittest.mock import patch
 
-from steps import Settings, ShotsRecord, StepContext, load_artifact
-from steps._media.frames import open_video
-from steps._ocr import clean_lines, read_pictures, read_subtitle_track, text_reader
-from steps._ocr.track import SAMPLE_S
+import steps.shots as shots_step
+from steps import FetchRecord, Settings, ShotsRecord, StepContext, load_artifact
+from steps._media.frames import DecodedFrame, open_video
+from steps._ocr import SubtitleTrack, clean_lines, read_pictures, read_subtitle_track, text_reader
+from steps._ocr.bands import BANDS_FILE, SAMPLE_S, BandSampler, decode_bands, load_bands
 from steps.shots import handler as shots_handler
 from tests.error_rate import cer
 from tests.steps._ws import make_task
@@ -154,6 +159,30 @@ def _naive_cues(samples: list[tuple[float, str]], end_s: float) -> list[tuple[fl
     return [(a, min(b, end_s), c) for a, b, c in cues]
 
 
+class _TimedBands(BandSampler):
+    """The Shots step's band sampler, timing its own work (done in the decoding thread)."""
+
+    spent: ClassVar[list[float]] = []
+
+    def offer(self, frame: DecodedFrame) -> None:
+        started = time.perf_counter()
+        super().offer(frame)
+        _TimedBands.spent[-1] += time.perf_counter() - started
+
+
+def _timed_shots(video: TextVideo, root: Path) -> tuple[Path, ShotsRecord]:
+    """The Shots step, with the time its band sampler took appended to ``_TimedBands.spent``."""
+    _TimedBands.spent.append(0.0)
+    with patch.object(shots_step, "BandSampler", _TimedBands):
+        return _shots(video, root)
+
+
+def _track(folder: Path, sha256: str) -> SubtitleTrack:
+    bands = load_bands(folder / BANDS_FILE, sha256)
+    assert bands is not None
+    return read_subtitle_track(bands, text_reader())
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=3)
@@ -166,21 +195,32 @@ def main() -> None:
     root = Path(tempfile.mkdtemp(prefix="bench-ocr-"))
     for video in _videos():
         dur = video.duration_s
-        runs: dict[str, list[Timed]] = {"shots": [], "keyframes": [], "track": []}
+        names = ("shots", "keyframes", "track", "own_decode")
+        runs: dict[str, list[Timed]] = {k: [] for k in names}
         folder, shots = _shots(video, root)
+        fetched = load_artifact(folder, FetchRecord)
+        assert fetched is not None
         pictures = [folder / s.keyframe for s in shots.shots]
-        for _ in range(args.repeat):
-            runs["shots"].append(_timed(lambda v=video: _shots(v, root)))
+        for _ in range(args.repeat):  # interleaved: every variant once per round
+            runs["shots"].append(_timed(lambda v=video: _timed_shots(v, root)))
             runs["keyframes"].append(_timed(lambda p=pictures: read_pictures(p, reader.value)))
-            runs["track"].append(_timed(lambda v=video: read_subtitle_track(v.path, reader.value)))
+            runs["track"].append(_timed(lambda f=folder, h=fetched.sha256: _track(f, h)))
+            runs["own_decode"].append(
+                _timed(lambda v=video: read_subtitle_track(decode_bands(v.path), reader.value))
+            )
         res = {k: _median(v) for k, v in runs.items()}
         pics, track = res["keyframes"].value, res["track"].value
         k_cer = _keyframe_cer(video, shots, pics.lines)
         cues = [(c.start_s, c.end_s, c.text) for c in track.cues]
         t_cer, on_time, n_subs = _cue_scores(video, cues)
+        size = (folder / BANDS_FILE).stat().st_size
         print(f"\n{video.path.stem}: {video.size[0]}×{video.size[1]}, {dur:.0f} s, {len(shots.shots)} shots")
         sh = res["shots"]
-        print(f"  shots      {sh.wall:6.2f} ({sh.cpu:5.2f})  {sh.wall / dur:.3f}× duration")
+        sampling = statistics.median(_TimedBands.spent[-args.repeat :])
+        print(
+            f"  shots      {sh.wall:6.2f} ({sh.cpu:5.2f})  {sh.wall / dur:.3f}× duration, of which sampling "
+            f"the band {sampling:.3f} s ({sampling / dur:.4f}× duration; {size / 1e6:.1f} MB)"
+        )
         kf = res["keyframes"]
         print(
             f"  keyframes  {kf.wall:6.2f} ({kf.cpu:5.2f})  {kf.wall / dur:.3f}× duration  "
@@ -192,6 +232,12 @@ def main() -> None:
             f"  track      {tr.wall:6.2f} ({tr.cpu:5.2f})  {tr.wall / dur:.3f}× duration  "
             f"{track.samples / tr.wall:5.2f} samples/s  read {track.read} of {track.samples}  "
             f"CER {t_cer:.3f}  cues on time {on_time}/{n_subs}  {tr.wall / sh.wall:.2f}× shots"
+        )
+        print(f"  => subtitle track with its sampling in Shots: {(tr.wall + sampling) / dur:.3f}× duration")
+        od = res["own_decode"]
+        print(
+            f"  own decode {od.wall:6.2f} ({od.cpu:5.2f})  {od.wall / dur:.3f}× duration  "
+            f"(the track when Shots left no band: decoding it again)"
         )
         if not args.no_naive:
             nv = _timed(lambda v=video: _naive(v))
