@@ -13,6 +13,7 @@ import pytest
 from steps import Settings, ShotsRecord, StepContext, load_artifact
 from steps._media.frames import open_video
 from steps._media.packets import read_packet_index
+from steps._ocr.bands import SAMPLE_S, BandSampler
 from steps._shots import FrameScores, analyze, detect_cuts, make_rule
 from steps._shots.coarse import ScanPlan, coarse_analyze, plan_for, plan_scan
 from steps.shots import SCORES_FILE, handler
@@ -173,6 +174,28 @@ def test_full_pass_where_the_stream_gives_no_signal(
     index = read_packet_index(shot_videos["motion"].path)
     assert "needs every frame" in plan_scan(index, make_rule("content", None, 12), {}).reason
     assert "needs every frame" in plan_scan(index, make_rule("adaptive", 1.5, 12), {}).reason
+
+
+def test_the_coarse_scan_samples_the_subtitle_band_from_the_frames_it_decodes(tmp_path: Path) -> None:
+    made = make_video(tmp_path / "calm.mp4", (150, 120, 130, 100), audio=False, encoding="medium")
+    index = read_packet_index(made.path)
+    assert index is not None
+    plan = plan_scan(index, make_rule("hybrid", None, 12), {})
+    assert plan.path == "coarse", plan.reason
+    sparse, every = BandSampler(), BandSampler()
+    with open_video(made.path) as video:
+        scores = coarse_analyze(video, index, plan, tap=sparse.offer).scores
+    with open_video(made.path) as video:
+        analyze(video, tap=every.offer)
+    assert scores.scan.frames_decoded < made.n_frames  # B-frames were skipped, and a sample still
+    assert len(sparse.times_s) == len(every.times_s) == made.n_frames // 25 * 2  # every half second
+    same = 0
+    for k, (t, jpeg) in enumerate(zip(sparse.times_s, sparse.jpegs, strict=True)):
+        assert k * SAMPLE_S <= t < k * SAMPLE_S + 4 / 25  # ... from a reference picture nearby
+        if t == every.times_s[k]:
+            assert jpeg == every.jpegs[k]  # the same frame gives the same band
+            same += 1
+    assert same >= len(every.times_s) // 4, same
 
 
 def test_step_records_which_path_ran(settings: Settings, tmp_path: Path) -> None:
