@@ -9,15 +9,12 @@ a table when the app may not read it. Every method returns plain values.
 from __future__ import annotations
 
 import hashlib
-import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
-import tenacity
-
 from .._logging import get_logger
-from ..errors import FeishuError, RateLimited, TransientError
+from ..errors import FeishuError, RateLimited
 
 if TYPE_CHECKING:  # the Feishu package imports the progress model, which imports the publisher registry
     from .._feishu import FeishuClient
@@ -54,15 +51,11 @@ class NotShared(FeishuError):
     code = "FeishuError"
 
 
-class _Busy(TransientError):
-    """A Bitable busy code: worth another try after a pause."""
-
-
 class BitableApi:
     """Bitable and drive calls for one app.
 
     Args:
-        feishu: the client (credentials, domain, token, its own retries).
+        feishu: the client (credentials, domain, token, and the one retry loop every call goes through).
         retries: further attempts after a busy code, a rate limit or a 5xx.
         backoff_s: the first pause; doubles each attempt, at most 20 s.
     """
@@ -73,39 +66,29 @@ class BitableApi:
         *,
         retries: int = 6,
         backoff_s: float = 1.0,
-        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.feishu = feishu
         self.retries = retries
         self.backoff_s = backoff_s
-        self._sleep = sleep
 
     def call(self, what: str, send: Callable[[Any], R]) -> R:
-        """``feishu.call`` with backoff on :data:`RETRY_CODES`; a refused share becomes :class:`NotShared`."""
-        retrying = tenacity.Retrying(
-            retry=tenacity.retry_if_exception_type(TransientError),
-            stop=tenacity.stop_after_attempt(self.retries + 1),
-            wait=tenacity.wait_exponential(multiplier=self.backoff_s, max=20.0),
-            sleep=self._sleep,
-            reraise=True,
-        )
+        """``feishu.call``, whose one retry loop also retries :data:`RETRY_CODES` (with this API's
+        retries and backoff); a busy code that outlasts them becomes :class:`RateLimited`, a refused
+        share :class:`NotShared`."""
         try:
-            for attempt in retrying:
-                with attempt:
-                    return self._once(what, send)
-        except _Busy as exc:
-            raise RateLimited(f"{exc.message}（重试 {self.retries} 次后仍然繁忙）") from exc
-        raise AssertionError("unreachable")  # pragma: no cover
-
-    def _once(self, what: str, send: Callable[[Any], R]) -> R:
-        try:
-            return self.feishu.call(what, send)
+            return self.feishu.call(
+                what,
+                send,
+                retry_codes=RETRY_CODES,
+                retries=self.retries,
+                backoff_s=self.backoff_s,
+                max_wait_s=20.0,
+            )
         except NotShared:
             raise
         except FeishuError as exc:
             if exc.feishu_code in RETRY_CODES:
-                log.info("bitable.busy", what=what, code=exc.feishu_code)
-                raise _Busy(exc.message) from exc
+                raise RateLimited(f"{exc.message}（重试 {self.retries} 次后仍然繁忙）") from exc
             if exc.feishu_code in PERMISSION_CODES:
                 raise NotShared(
                     f"{exc.message}。应用没有这个多维表格的权限：{SHARE_HINT}", exc.feishu_code

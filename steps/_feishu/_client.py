@@ -103,6 +103,12 @@ def _lark_client(settings: Settings, timeout_s: float) -> lark.Client:
         return client
 
 
+def _log_retry(what: str, state: tenacity.RetryCallState) -> None:
+    exc = state.outcome.exception() if state.outcome is not None else None
+    code = getattr(exc, "feishu_code", None)
+    log.info("feishu.retry", what=what, attempt=state.attempt_number, code=code, error=type(exc).__name__)
+
+
 class FeishuClient:
     """lark-oapi for one app, with token refresh, a few retries on transient faults, and mapped errors.
 
@@ -149,17 +155,41 @@ class FeishuClient:
 
         TokenManager.cache.set(f"self_tenant_token:{self.settings.feishu_app_id}", "", 0)
 
-    def call(self, what: str, send: Callable[[lark.Client], R]) -> R:
+    def call(
+        self,
+        what: str,
+        send: Callable[[lark.Client], R],
+        *,
+        retry_codes: frozenset[int] = frozenset(),
+        retries: int | None = None,
+        backoff_s: float | None = None,
+        max_wait_s: float = 10.0,
+    ) -> R:
         """Send one request (``send(lark_client)`` returns the SDK's response); the response on success.
+
+        The one retry loop of every Feishu call: after a rate limit, a 5xx or a network error, and
+        after the Feishu codes in ``retry_codes`` (an API's own "busy, try again" codes), the
+        request is sent again, up to ``retries`` more times (the client's own by default), waiting
+        ``backoff_s`` at first (the client's own by default), doubling up to ``max_wait_s``.
 
         Raises:
             RateLimited, NetworkError: still failing after the retries.
-            FeishuError: Feishu refused the request (its code and message are in the error).
+            FeishuError: Feishu refused the request (its code and message are in the error; a code of
+                ``retry_codes`` once the retries are spent).
         """
+
+        def transient(exc: BaseException) -> bool:
+            return isinstance(exc, TransientError) or (
+                isinstance(exc, FeishuError) and exc.feishu_code in retry_codes
+            )
+
         retrying = tenacity.Retrying(
-            retry=tenacity.retry_if_exception_type(TransientError),
-            stop=tenacity.stop_after_attempt(self.retries + 1),
-            wait=tenacity.wait_exponential(multiplier=self.backoff_s, max=10.0),
+            retry=tenacity.retry_if_exception(transient),
+            stop=tenacity.stop_after_attempt((self.retries if retries is None else retries) + 1),
+            wait=tenacity.wait_exponential(
+                multiplier=self.backoff_s if backoff_s is None else backoff_s, max=max_wait_s
+            ),
+            before_sleep=lambda state: _log_retry(what, state),
             sleep=self._sleep,
             reraise=True,
         )

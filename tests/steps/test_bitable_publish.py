@@ -16,7 +16,7 @@ from steps._bitable import STATE_FILE, BitableApi, publish_bitable
 from steps._bitable import _api as bitable_api
 from steps._feishu import FeishuClient
 from steps._outputs import Counts, Results
-from steps.errors import FeishuError, RateLimited
+from steps.errors import FeishuError, RateLimited, TransientError
 from steps.publish import handler
 from tests.fakefeishu import FakeFeishu, Fault
 from tests.fakefeishu_bitable import FakeBitable
@@ -29,7 +29,7 @@ REQUESTER = "ou_requester01"
 
 def _api(fake: FakeFeishu, retries: int = 6) -> BitableApi:
     client = FeishuClient(fake.settings(), sleep=lambda _s: None)
-    return BitableApi(client, retries=retries, sleep=lambda _s: None)
+    return BitableApi(client, retries=retries)
 
 
 def _publish_task(settings: Settings, fake: FakeFeishu) -> tuple[Any, dict[str, Any]]:
@@ -163,6 +163,20 @@ def test_a_busy_table_that_stays_busy_is_a_transient_error(
     fake.inject("POST", BATCH, *[Fault(status=400, code=1254291)] * 10)
     with pytest.raises(RateLimited, match="1254291"):
         publish_bitable(_results(3), tmp_path, _api(fake, retries=2))
+
+
+def test_a_failing_write_is_sent_once_plus_the_retries_and_no_more(
+    tmp_path: Path, fake: FakeFeishu, base: FakeBitable
+) -> None:
+    # one retry loop (the client's, with the Bitable API's count): not one inside the other
+    fake.inject("POST", BATCH, *[Fault(status=502)] * 3)  # a fourth attempt would succeed
+    with pytest.raises(TransientError):
+        publish_bitable(_results(3), tmp_path, _api(fake, retries=2))
+    assert len(fake.calls_to("POST", BATCH)) == 3
+    fake.inject("POST", BATCH, *[Fault(status=400, code=1254291)] * 2)
+    with pytest.raises(RateLimited, match="重试 1 次后仍然繁忙"):
+        publish_bitable(_results(3), tmp_path / "again", _api(fake, retries=1))
+    assert len(fake.calls_to("POST", BATCH)) == 3 + 2
 
 
 def test_the_fake_allows_one_writer_per_table(fake: FakeFeishu, base: FakeBitable) -> None:

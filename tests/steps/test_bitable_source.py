@@ -88,7 +88,7 @@ def test_a_table_without_a_name_or_link_column_says_which_columns_it_has() -> No
 
 
 def _api(fake: FakeFeishu) -> BitableApi:
-    return BitableApi(FeishuClient(fake.settings(), sleep=lambda _s: None), sleep=lambda _s: None)
+    return BitableApi(FeishuClient(fake.settings(), sleep=lambda _s: None))
 
 
 def test_a_1200_row_table_is_read_completely_in_the_views_order(fake: FakeFeishu, base: FakeBitable) -> None:
