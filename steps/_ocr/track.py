@@ -33,7 +33,8 @@ _CHANGED_SHARE = 0.002  # of the band's pixels
 _TRACK_WIDTH = 320  # width of the small copy
 _BOX_SHIFT = 0.02  # text boxes moved less than this (fraction of the band) lie where they lay
 _BRIGHT = 190  # stroke pixels: at least this grey (white text, and yellow: about 226)
-_SAME_STROKES = 0.9  # of either sample's strokes, this share found again in the other: the same text
+_SAME_STROKES = 0.9  # of the text's strokes, this share found again: the same text ...
+_MORE_STROKES = 2.5  # ... unless the box holds this many times as many bright pixels now
 _MIN_LINE = 0.012  # of the picture's short side: a line of text is at least this tall
 _STROKE = 0.015  # ... and its strokes thinner than this
 _ROW_SHARE = 0.01  # of the band's width: static thin strokes on a row that may hold text
@@ -113,8 +114,9 @@ class Glyphs:
 
 
 def _same_glyphs(a: Glyphs | None, b: Glyphs) -> bool:
-    """Whether two samples show the same text: boxes where they were, and inside them the bright
-    strokes of each found again (within a pixel) in the other."""
+    """Whether sample ``b`` still shows the text of ``a``: boxes where they were, and inside each
+    the bright strokes of ``a`` found again (within a pixel), with not many more besides (bright
+    background moving behind the text adds some; new text, or a white flash, changes the count)."""
     if a is None or len(a.boxes) != len(b.boxes) or not a.boxes or a.bright.shape != b.bright.shape:
         return False
     h, w = b.bright.shape
@@ -123,11 +125,12 @@ def _same_glyphs(a: Glyphs | None, b: Glyphs) -> bool:
             return False
         x0, y0 = int(min(p[0], q[0]) * w), int(min(p[1], q[1]) * h)
         x1, y1 = int(max(p[2], q[2]) * w) + 1, int(max(p[3], q[3]) * h) + 1
-        ma, mb = a.bright[y0:y1, x0:x1], b.bright[y0:y1, x0:x1]
-        for one, other in ((ma, mb), (mb, ma)):
-            strokes = one.sum()
-            if not strokes or (one & _grow(other)).sum() / strokes < _SAME_STROKES:
-                return False
+        was, now = a.bright[y0:y1, x0:x1], b.bright[y0:y1, x0:x1]
+        strokes = int(was.sum())
+        if not strokes or now.sum() > _MORE_STROKES * strokes:
+            return False
+        if (was & _grow(now)).sum() / strokes < _SAME_STROKES:
+            return False
     return True
 
 

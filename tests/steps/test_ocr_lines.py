@@ -161,6 +161,12 @@ def test_unchanged_text_over_a_moving_background_is_not_read_again() -> None:
     assert not _same_glyphs(first, Glyphs(box, _bright(_band_with(text_b, 2))))  # new text, same box
     moved = [(0.1, 0.3, 0.8, 0.7)]
     assert not _same_glyphs(first, Glyphs(moved, _bright(_band_with(text_a, 2))))
+    streaked = _band_with(text_a, 4)
+    streaked[45:48, 40:360] = 255  # something bright moves across behind the text
+    assert _same_glyphs(first, Glyphs(box, _bright(streaked)))
+    flash = _band_with(text_a, 5)
+    flash[25:75, 40:360] = 255  # a white flash: the strokes are "there", and everything else too
+    assert not _same_glyphs(first, Glyphs(box, _bright(flash)))
     assert not _same_glyphs(None, first)
     assert not _same_glyphs(Glyphs([], first.bright), Glyphs([], first.bright))
 

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw, ImageFont
 
-from steps._ocr import read_subtitle_track, text_reader
+from steps._ocr import RawLine, read_subtitle_track, text_reader
 from steps._ocr.bands import BAND_BOTTOM, BAND_TOP, SAMPLE_S, BandSamples
 from tests.error_rate import cer
 from tests.text_media import font_file
@@ -29,9 +29,10 @@ def _font() -> ImageFont.FreeTypeFont:
     return ImageFont.truetype(font_file(), FONT_PX)
 
 
-def _band(seed: int, lines: Sequence[tuple[str, float]]) -> bytes:
+def _band(seed: int, lines: Sequence[tuple[str, float]], ring: bool = False) -> bytes:
     """A JPEG band: dark noise and bright thin streaks that move on every sample, and ``lines``
-    (text, centre as a fraction of the band's height) in white with a black outline."""
+    (text, centre as a fraction of the band's height) in white with a black outline; ``ring``:
+    a thin white ring that stays put (a graphic, not text)."""
     rng = np.random.default_rng(seed)
     pixels = rng.integers(0, 150, size=(BAND_H, W), dtype=np.uint8)
     for _ in range(12):  # bright streaks, elsewhere on every sample
@@ -39,6 +40,8 @@ def _band(seed: int, lines: Sequence[tuple[str, float]]) -> bytes:
         pixels[y : y + 3, x : x + int(rng.integers(40, 200))] = 240
     img = Image.fromarray(pixels)
     draw = ImageDraw.Draw(img)
+    if ring:
+        draw.ellipse((500, 300, 600, 400), outline=255, width=3)
     for text, y in lines:
         draw.text(
             (W / 2, y * BAND_H), text, font=_font(), fill=255, anchor="mm", stroke_width=3, stroke_fill=0
@@ -48,10 +51,14 @@ def _band(seed: int, lines: Sequence[tuple[str, float]]) -> bytes:
     return buf.getvalue()
 
 
-def _samples(seconds: float, shown: Sequence[tuple[str, float, float, float]]) -> BandSamples:
+def _samples(
+    seconds: float, shown: Sequence[tuple[str, float, float, float]], ring: bool = False
+) -> BandSamples:
     """Samples every :data:`SAMPLE_S` for ``seconds``; ``shown``: (text, y, from, until)."""
     times = [round(k * SAMPLE_S, 3) for k in range(round(seconds / SAMPLE_S))]
-    jpegs = [_band(k, [(text, y) for text, y, t0, t1 in shown if t0 <= t < t1]) for k, t in enumerate(times)]
+    jpegs = [
+        _band(k, [(text, y) for text, y, t0, t1 in shown if t0 <= t < t1], ring) for k, t in enumerate(times)
+    ]
     return BandSamples(times, jpegs, (W, H), seconds)
 
 
@@ -87,3 +94,27 @@ def test_a_moving_background_without_text_gives_no_cue_and_reads_nothing() -> No
     track = read_subtitle_track(samples, text_reader())
     assert track.cues == []
     assert (track.read, track.skipped, track.samples) == (0, len(samples), len(samples))
+
+
+class _Counting:
+    """The text reader, counting the detector's calls."""
+
+    def __init__(self) -> None:
+        self.reader = text_reader()
+        self.detections = 0
+
+    def detect(self, image: np.ndarray, scale: float = 1.0) -> np.ndarray:
+        self.detections += 1
+        return self.reader.detect(image, scale)
+
+    def recognize(self, image: np.ndarray, quads: np.ndarray) -> list[RawLine]:
+        return self.reader.recognize(image, quads)
+
+
+def test_a_graphic_that_stays_put_is_not_looked_at_again_and_again() -> None:
+    # the detector may box it (a ring reads as "O", junk) or not; either way it is remembered
+    reader = _Counting()
+    samples = _samples(5.0, [], ring=True)
+    track = read_subtitle_track(samples, reader)  # type: ignore[arg-type]
+    assert track.cues == []
+    assert reader.detections <= len(samples) // 3, reader.detections
