@@ -31,6 +31,11 @@ _HELP_WORDS = {"帮助", "help", "/help", "?", "？", "菜单", "使用说明"}
 
 _ENGINES = {"auto", "none", "whisper", "funasr"}
 _DETECTORS = {"content", "hybrid", "transnet", "adaptive"}
+_OCR = {  # ocr=… → the request's options.ocr
+    "on": {"enabled": True, "subtitles": True},
+    "keyframes": {"enabled": True, "subtitles": False},
+    "off": {"enabled": False, "subtitles": False},
+}
 
 
 class BadOptions(ValueError):
@@ -70,10 +75,14 @@ def _option(key: str, value: str, options: dict[str, Any]) -> str | None:
         if value.lower() not in _DETECTORS:
             raise BadOptions(f"shots 只能是 {' / '.join(sorted(_DETECTORS))}，收到 “{value}”")
         options.setdefault("shots", {})["detector"] = value.lower()
+    elif key == "ocr":
+        if value.lower() not in _OCR:
+            raise BadOptions(f"ocr 只能是 {' / '.join(_OCR)}，收到 “{value}”")
+        options["ocr"] = _OCR[value.lower()]
     elif key == "title":
         return value[:100]
     else:
-        raise BadOptions(f"不认识的选项 “{key}”：可用 asr、lang、shots、title（发送“帮助”查看说明）")
+        raise BadOptions(f"不认识的选项 “{key}”：可用 asr、lang、shots、ocr、title（发送“帮助”查看说明）")
     return None
 
 

@@ -19,6 +19,7 @@ __all__ = [
     "FeishuFile",
     "LimitOptions",
     "Manifest",
+    "OcrOptions",
     "Options",
     "OutputFormat",
     "ShotOptions",
@@ -42,6 +43,13 @@ class ShotOptions(_Model):
     threshold: float | None = None  # detector default when None
     min_shot_s: float = 0.5
     screenshot_times_s: list[float] = Field(default_factory=list)
+
+
+class OcrOptions(_Model):
+    """On-screen text: on the keyframes and screenshots (``enabled``), and the subtitle track."""
+
+    enabled: bool = True
+    subtitles: bool = True
 
 
 class AudioOptions(_Model):
@@ -84,6 +92,7 @@ OutputFormat = Annotated[str, AfterValidator(_known_output)]
 class Options(_Model):
     asr: AsrOptions = Field(default_factory=AsrOptions)
     shots: ShotOptions = Field(default_factory=ShotOptions)
+    ocr: OcrOptions = Field(default_factory=OcrOptions)
     audio: AudioOptions = Field(default_factory=AudioOptions)
     limits: LimitOptions = Field(default_factory=LimitOptions)
     analysis: AnalysisOptions = Field(default_factory=AnalysisOptions)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from bot_gateway import BadOptions, is_help, message_text, parse_text
+from steps import Options
 
 SHARES = {
     # Douyin: a short link inside Chinese text, emoji and a trailing code
@@ -40,6 +41,18 @@ def test_many_links_options_and_a_title() -> None:
     assert ask.title == "双十二"
 
 
+@pytest.mark.parametrize(
+    ("word", "ocr"),
+    [("off", {"enabled": False, "subtitles": False}), ("keyframes", {"enabled": True, "subtitles": False})],
+)
+def test_the_ocr_option_turns_reading_the_picture_off_or_down_to_the_keyframes(
+    word: str, ocr: dict[str, bool]
+) -> None:
+    ask = parse_text(f"https://a.example/x.mp4 ocr={word}")
+    assert ask.options == {"ocr": ocr}
+    Options.model_validate(ask.options)  # what the request's options accept
+
+
 def test_a_query_string_is_not_an_option() -> None:
     ask = parse_text("https://a.example/v?id=3&asr=none")
     assert ask.links == ["https://a.example/v?id=3&asr=none"] and ask.options == {}
@@ -47,7 +60,12 @@ def test_a_query_string_is_not_an_option() -> None:
 
 @pytest.mark.parametrize(
     ("text", "reason"),
-    [("asr=turbo", "asr 只能是"), ("shots=magic", "shots 只能是"), ("speed=2", "不认识的选项")],
+    [
+        ("asr=turbo", "asr 只能是"),
+        ("shots=magic", "shots 只能是"),
+        ("ocr=maybe", "ocr 只能是"),
+        ("speed=2", "不认识的选项"),
+    ],
 )
 def test_bad_options_say_why(text: str, reason: str) -> None:
     with pytest.raises(BadOptions, match=reason):

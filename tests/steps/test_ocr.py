@@ -159,6 +159,27 @@ def test_without_the_band_the_ocr_step_decodes_the_video_and_reads_the_same_cues
     assert [(c.start_s, c.end_s) for c in own.cues] == [(c.start_s, c.end_s) for c in shared.cues]
 
 
+def test_options_turn_the_subtitle_track_or_all_reading_off(
+    text_videos: dict[str, TextVideo], settings: Settings
+) -> None:
+    ctx = StepContext(settings=settings)
+    ref = {"task_id": "ocr_keyframes", "video_id": "v1"}
+    ws, _ = make_task(
+        settings, [text_videos["horizontal"].path], {"ocr": {"subtitles": False}}, task_id=ref["task_id"]
+    )
+    shots_handler(ref, ctx)
+    ocr_handler(ref, ctx)
+    _, text = _records(ws.video_dir("v1"))
+    assert text.shots and any(text.shots)  # the keyframes were read
+    assert (text.cues, text.srt) == ([], None) and not (ws.video_dir("v1") / SRT_FILE).exists()
+    # the same folder, asked again with no on-screen text: nothing from the run before is left
+    ws, _ = make_task(
+        settings, [text_videos["horizontal"].path], {"ocr": {"enabled": False}}, task_id=ref["task_id"]
+    )
+    ocr_handler(ref, ctx)
+    assert load_artifact(ws.video_dir("v1"), ScreenTextRecord) is None
+
+
 def test_a_rerun_reuses_the_record(read: dict[str, Path], tmp_path: Path) -> None:
     video_dir = read["horizontal"]
     before = (video_dir / "screen_text.json").stat().st_mtime_ns
