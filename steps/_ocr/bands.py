@@ -9,7 +9,8 @@ itself only when it is missing (an older Shots output) or belongs to another fil
 
 Grey is enough: subtitles are white or yellow (bright in grey) over a dark outline, shadow or box,
 and the recogniser reads a grey crop as well as a colour one (bench/ocr.py). Bands are stored as
-JPEG at high quality (a few tens of KB each; about 3 ms to encode at 720 px).
+JPEG at quality 90 (about 3 ms to encode at 720 px; 15–20 MB a minute on the generated
+backgrounds of noise and fractals, the worst case; quality 85–95 read the same text in bench/ocr.py).
 """
 
 from __future__ import annotations
@@ -43,7 +44,7 @@ SAMPLE_S = 0.5  # about 2 samples a second
 BAND_TOP = 0.6  # the band is the picture below this fraction of its height
 BAND_BOTTOM = 0.97  # ... down to here (the very edge holds progress bars and watermarks)
 _VERSION = 1
-_JPEG_QUALITY = 95
+_JPEG_QUALITY = 90
 
 
 @dataclass(frozen=True)

@@ -47,7 +47,7 @@ def _band(seed: int, lines: Sequence[tuple[str, float]], ring: bool = False) -> 
             (W / 2, y * BAND_H), text, font=_font(), fill=255, anchor="mm", stroke_width=3, stroke_fill=0
         )
     buf = io.BytesIO()
-    img.save(buf, format="JPEG", quality=95)
+    img.save(buf, format="JPEG", quality=90)
     return buf.getvalue()
 
 

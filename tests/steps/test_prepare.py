@@ -50,6 +50,7 @@ def test_options_are_kept(settings: Settings) -> None:
     options = {
         "asr": {"engine": "whisper", "language": "en"},
         "shots": {"detector": "content", "threshold": 30, "min_shot_s": 1, "screenshot_times_s": [0, 2.5]},
+        "ocr": {"enabled": True, "subtitles": False},
         "audio": {"sample_rate": 22050, "channels": 2},
         "limits": {"max_video_mb": 50, "max_duration_s": 60},
         "analysis": {
