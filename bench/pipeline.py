@@ -43,7 +43,18 @@ from tests.media import Utterance, make_video, mix_speech  # noqa: E402
 from video_insight._app import build_engine  # noqa: E402
 
 LONG_ZH = Utterance("fasr", "fasr/asset/example/vad_example.wav", "")
-STATES = ("Prepare", "Fetch", "Media", "Transcribe", "Shots", "OCR", "Understand", "Analyze", "Publish", "Finish")
+STATES = (
+    "Prepare",
+    "Fetch",
+    "Media",
+    "Transcribe",
+    "Shots",
+    "OCR",
+    "Understand",
+    "Analyze",
+    "Publish",
+    "Finish",
+)
 OLD = {"engine": "whisper", "model": "tiny.en", "language": "en"}
 RUNS: dict[str, tuple[dict[str, Any], str]] = {  # name: (asr options, the video's speech)
     "old, English": (OLD, "en"),
