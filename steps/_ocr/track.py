@@ -1,13 +1,21 @@
 """Burned-in subtitles as a timed track: the picture's lower band sampled about twice a second.
 
 The samples come from the Shots pass's decoding (:mod:`.bands`): reading the track decodes
-nothing. A sample whose band looks as before (no pixel of a small copy moved beyond compression
-noise) is the same cue and costs nothing more. A band where the last text's bright strokes are
-found again inside its boxes (the background moved behind unchanged text) costs nothing either.
-The rest go to the detector, on the band shrunk so that the picture's short side is
-:data:`DETECT_SHORT_SIDE` pixels (subtitles stay tens of pixels tall); a band without text boxes
-is not read, nor one whose boxes and strokes are the last text's. Only the rest is read: each box
-recognised at full resolution. Consecutive samples with the same text become one cue.
+nothing. Each sample costs as little as it can, cheapest test first:
+
+1. The band looks as before (no pixel of a small copy moved beyond compression noise): same cue.
+2. The last text's bright strokes are all found again inside its boxes, and no new strokes stand
+   still anywhere else: same cue (the background moved behind unchanged text).
+3. Otherwise the detector looks at strips of the band only: where the last text was, and rows
+   where thin bright strokes stood still since the sample before (text stands still while
+   backgrounds move). Where such rows cover most of the band (a textured background) it glances at
+   the whole band shrunk first. A strip costs a fraction of the whole band.
+4. Boxes whose strokes are the last text's: same cue. Otherwise each box is recognised once, at
+   full resolution (no second detection), and the text read starts a new cue.
+
+New text is found once it stands still, one sample after it appears; when its strokes were there
+on the sample before already, its cue starts there. Strokes are bright pixels: white and yellow
+subtitles (the usual ones). Dark text on a light box is not looked for.
 """
 
 from __future__ import annotations
@@ -24,7 +32,7 @@ from .reader import TextReader
 
 __all__ = ["BAND_BOTTOM", "BAND_TOP", "DETECT_SHORT_SIDE", "SAMPLE_S", "SubtitleTrack", "read_subtitle_track"]
 
-DETECT_SHORT_SIDE = 720  # the picture's short side, in pixels, for detecting text on its band
+DETECT_SHORT_SIDE = 720  # strips are detected at full size up to this short side (larger: shrunk)
 # A band is unchanged when almost no pixel of its small grey copy moved by more than compression
 # noise does. (A perceptual hash is too coarse here: a new line of text in the same place over a
 # still background changes only its high frequencies, and pHash keeps the low ones.)
