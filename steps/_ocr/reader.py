@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import copy
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,12 +22,11 @@ from PIL import Image
 
 from ..errors import ModelUnavailable
 
-__all__ = ["BAND_SIDE", "COARSE_SIDE", "ENGINE", "MODEL", "RawLine", "TextReader", "text_reader"]
+__all__ = ["COARSE_SIDE", "ENGINE", "MODEL", "RawLine", "TextReader", "text_reader"]
 
 ENGINE = "rapidocr"
 MODEL = "PP-OCRv4"
 COARSE_SIDE = 480  # the long side of a picture for the coarse scan (detection only)
-BAND_SIDE = 960  # RapidOCR's "max" rule for a band (a wide strip): detected at its own size
 _LOCK = threading.Lock()
 _READER: TextReader | None = None
 
@@ -37,6 +38,35 @@ class RawLine:
     text: str
     box: tuple[float, float, float, float]  # left, top, right, bottom
     confidence: float
+
+
+SPINNING = "session.intra_op.allow_spinning"  # onnxruntime's session option
+
+
+@contextmanager
+def _threads_that_sleep() -> Iterator[None]:
+    """While RapidOCR builds its onnxruntime sessions, turn off their worker threads' spinning.
+
+    By default onnxruntime's threads spin while they wait for work. On cores that other work shares
+    (a batch runs several steps at once, two cores in all) that more than doubled the CPU time of
+    the subtitle track and its wall time (bench/ocr.py: 2.3 → 0.9 CPU-s on the 30 s video, with
+    another process busy). RapidOCR's config has no entry for it, so its session options are
+    amended as they are made.
+    """
+    from rapidocr_onnxruntime.utils import infer_engine
+
+    original = infer_engine.OrtInferSession._init_sess_opts
+
+    def amended(config: dict[str, Any]) -> Any:
+        options = original(config)
+        options.add_session_config_entry(SPINNING, "0")
+        return options
+
+    infer_engine.OrtInferSession._init_sess_opts = staticmethod(amended)
+    try:
+        yield
+    finally:
+        infer_engine.OrtInferSession._init_sess_opts = staticmethod(original)
 
 
 class TextReader:
@@ -53,20 +83,20 @@ class TextReader:
                 "读取画面文字需要 rapidocr-onnxruntime（scripts/bootstrap 会安装）"
                 f"（on-screen text needs the rapidocr-onnxruntime package: {exc}）"
             ) from exc
-        # text_score 0: every recognised line comes back; lines.py filters with a measured threshold
-        self._ocr: Any = RapidOCR(text_score=0.0)
+        with _threads_that_sleep():
+            # text_score 0: every recognised line comes back; lines.py filters with a measured threshold
+            self._ocr: Any = RapidOCR(text_score=0.0)
         # RapidOCR enlarges a picture's short side to 736 px for detection: right for a frame,
-        # wasteful for a wide strip (a 1280×270 band would be detected at 3500×736). Its "max"
-        # rule never shrinks a picture under 2000 px (nor enlarges one): the strip keeps its size.
-        self._band: Any = RapidOCR(text_score=0.0, det_limit_type="max", det_limit_side_len=BAND_SIDE)
+        # wasteful for a strip (a 1280×270 band would be detected at 3500×736). Its "max" rule never
+        # shrinks a picture under 2000 px (nor enlarges one): a picture is detected at the size it is
+        # given (boxes and detect shrink it first where they should).
         coarse = copy.copy(self._ocr.text_det)  # shares the ONNX session, not the resize rule
-        coarse.limit_type = "max"  # the picture is shrunk here first (see boxes)
+        coarse.limit_type = "max"
         self._coarse: Any = coarse
 
-    def read(self, image: np.ndarray, *, band: bool = False) -> list[RawLine]:
-        """Every text line of ``image`` (BGR), top to bottom; empty when it holds none. ``band``:
-        the image is a strip of a picture, detected at its own size (not enlarged)."""
-        found, _ = (self._band if band else self._ocr)(np.ascontiguousarray(image), use_cls=False)
+    def read(self, image: np.ndarray) -> list[RawLine]:
+        """Every text line of ``image`` (a BGR picture), top to bottom; empty when it holds none."""
+        found, _ = self._ocr(np.ascontiguousarray(image), use_cls=False)
         lines: list[RawLine] = []
         for points, text, score in found or ():
             xs = [float(p[0]) for p in points]

@@ -13,6 +13,7 @@ from PIL import Image, ImageDraw, ImageFont
 
 from steps._ocr import RawLine, read_subtitle_track, text_reader
 from steps._ocr.bands import BAND_BOTTOM, BAND_TOP, SAMPLE_S, BandSamples
+from steps._ocr.reader import SPINNING
 from tests.error_rate import cer
 from tests.text_media import font_file
 
@@ -118,3 +119,10 @@ def test_a_graphic_that_stays_put_is_not_looked_at_again_and_again() -> None:
     track = read_subtitle_track(samples, reader)  # type: ignore[arg-type]
     assert track.cues == []
     assert reader.detections <= len(samples) // 3, reader.detections
+
+
+def test_the_reader_s_threads_sleep_while_they_wait() -> None:
+    # spinning threads burn the cores that a batch's other steps share (bench/ocr.py)
+    ocr = text_reader()._ocr
+    for model in (ocr.text_det.infer, ocr.text_rec.session):
+        assert model.session.get_session_options().get_session_config_entry(SPINNING) == "0"
