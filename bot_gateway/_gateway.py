@@ -26,6 +26,7 @@ from steps.errors import InvalidRequest, VideoInsightError
 from ._dedupe import DedupeStore
 from ._inbox import Inbox
 from ._parse import BadOptions, is_help, message_text, parse_text
+from ._running import RunningTasks
 
 __all__ = ["Gateway", "Incoming", "Limits", "Submit", "task_id_for"]
 
@@ -90,9 +91,9 @@ class Gateway:
         self.limits = limits or Limits()
         self.dedupe = DedupeStore(settings.workspace / "gateway" / "dedupe")
         self.inbox = Inbox(settings.workspace / "gateway" / "inbox")
+        self.running = RunningTasks(settings.workspace / "gateway" / "running")  # for the limits
         self._client = client
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="gateway")
-        self._running: dict[str, str] = {}  # task id → requester, for the limits
         self._pending: set[Future[None]] = set()
         self._lock = threading.Lock()
         self.accepted = 0  # events handed to the workers (for tests and the bench)
@@ -257,8 +258,7 @@ class Gateway:
             card = feishu.progress_card(steps.snapshot(ws))
             card_id = feishu.reply_message(self.client, reply_to, card, uuid=f"card-{task_id}"[:50])
             feishu.save_binding(ws, feishu.CardBinding(msg.chat_id, reply_to, msg.open_id, card_id))
-        with self._lock:
-            self._running[task_id] = msg.open_id
+        self.running.add(task_id, msg.open_id)
         try:
             self._submit(request)
         except flows.ExecutionAlreadyExists:  # the name ran before: a redelivery long after the first
@@ -274,12 +274,9 @@ class Gateway:
             log.warning("gateway.reply_failed", message_id=msg.message_id, code=exc.code, error=exc.message)
 
     def _busy(self, open_id: str) -> str:
-        with self._lock:
-            for task_id in list(self._running):
-                if self._finished(task_id):
-                    del self._running[task_id]
-            mine = sum(1 for user in self._running.values() if user == open_id)
-            total = len(self._running)
+        running = self.running.active(self._finished)  # every instance's tasks
+        mine = sum(1 for user in running.values() if user == open_id)
+        total = len(running)
         if mine >= self.limits.per_user:
             return f"你已有 {mine} 个任务在运行（上限 {self.limits.per_user} 个），请等其中一个完成后再发。"
         if total >= self.limits.total:

@@ -142,8 +142,8 @@ class Settings:
     feishu_verification_token: Secret = field(default_factory=Secret)
     feishu_encrypt_key: Secret = field(default_factory=Secret)
     feishu_domain: str = DEFAULT_FEISHU_DOMAIN  # the open-platform origin (a loopback URL in tests)
-    gateway_max_tasks_per_user: int = 3  # running tasks of one requester on a gateway
-    gateway_max_tasks: int = 20  # running tasks on a gateway in total
+    gateway_max_tasks_per_user: int = 3  # running tasks of one requester, over every gateway instance
+    gateway_max_tasks: int = 20  # running tasks in total, over every gateway instance
     # Wait up to this long for a message to be handled (card sent, execution started) before answering
     # Feishu: where an instance may be frozen once it has answered (Function Compute), 2.5 s of Feishu's
     # 3 s. 0: answer at once and handle it after (a long-running server).

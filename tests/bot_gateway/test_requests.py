@@ -97,16 +97,25 @@ def test_in_a_group_the_bot_answers_only_when_mentioned(bot: Bot) -> None:
     assert _replies(bot, quiet_id) == [] and _replies(bot, asked_id) == ["视频分析机器人：使用说明"]
 
 
-def test_over_the_limit_a_user_is_told_to_wait(fake: FakeFeishu, settings: Settings) -> None:
-    bot = make_bot(fake, settings, per_user=1, total=5)
-    ws = steps.TaskWorkspace(bot.settings.workspace, "fs_busy")
+def test_over_the_limit_a_user_is_told_to_wait_by_every_gateway(
+    fake: FakeFeishu, settings: Settings, web: LocalHTTPServer
+) -> None:
+    first = make_bot(fake, settings, per_user=1, total=5)
+    ws = steps.TaskWorkspace(first.settings.workspace, "fs_busy")
     steps.record_task(ws, phase="processing", total=1)
-    bot.gateway._running["fs_busy"] = "ou_alice"  # a task of hers still running
-    message_id, event = bot.user_says("https://example.com/a.mp4", open_id="ou_alice")
-    bot.post(event)
-    bot.settle()
-    assert _replies(bot, message_id) == ["排队中 / busy"]
-    assert bot.engine.list() == []
+    first.gateway.running.add("fs_busy", "ou_alice")  # a task of hers, started by the first instance
+    second = make_bot(fake, settings, per_user=1, total=5)  # another instance, the same workspace
+    message_id, event = second.user_says("https://example.com/a.mp4", open_id="ou_alice")
+    second.post(event)
+    second.settle()
+    assert _replies(second, message_id) == ["排队中 / busy"]
+    assert second.engine.list() == []
+    steps.record_task(ws, phase="finished")  # once it is done, she may send again
+    message_id, event = second.user_says(f"{web.url('/gone.mp4')} asr=none", open_id="ou_alice")
+    second.post(event)
+    second.settle()
+    assert _replies(second, message_id)[0] == "视频分析（1 条）"
+    assert not (first.settings.workspace / "gateway" / "running" / "fs_busy.json").exists()
 
 
 def test_a_message_accepted_by_a_gateway_that_died_is_handled_at_the_next_start(
