@@ -69,6 +69,7 @@ def two_gateways(tmp_path: Path) -> Iterator[tuple[FakeFeishu, list[Served], Loc
             "VI_ALLOW_LOOPBACK": "true",
             "VI_LOG_FORMAT": "json",
             "PYTHONPATH": str(ROOT),
+            "PYTHONWARNINGS": "always::ResourceWarning",  # unclosed files, sockets, event loops
         }
         served = [Served(env), Served(env)]
         try:
@@ -103,3 +104,4 @@ def test_redeliveries_to_two_processes_start_one_execution(
     assert len(cards) == 1
     started = [line for s in (one, two) for line in s.log if '"gateway.started"' in line]
     assert len(started) == 1
+    assert [line for s in (one, two) for line in s.log if "Warning" in line] == []
