@@ -127,13 +127,15 @@ def run(inp: VideoRef, ctx: StepContext) -> ShotsOutput:
         raise InvalidStepInput(
             f"shots: video {inp.video_id} has no fetch.json (the Fetch step did not finish)"
         )
-    opts = load_manifest(ws).options.shots
+    options = load_manifest(ws).options
+    opts = options.shots
+    band = options.ocr.enabled and options.ocr.subtitles  # the OCR step will read the subtitle band
     key = _inputs_key(fetched, opts)
     record = load_artifact(video_dir, ShotsRecord)
     if record is not None and _stored_key(video_dir) == key:
         log.info("shots.reused", shots=len(record.shots))
         return ShotsOutput(task_id=inp.task_id, video_id=inp.video_id, shot_count=len(record.shots))
-    record = _detect_and_write(video_dir, video_dir / fetched.path, fetched.sha256, opts)
+    record = _detect_and_write(video_dir, video_dir / fetched.path, fetched.sha256, opts, band=band)
     save_artifact(video_dir, record)
     atomic_write_json(video_dir / _INPUTS_FILE, {"key": key})
     return ShotsOutput(task_id=inp.task_id, video_id=inp.video_id, shot_count=len(record.shots))
@@ -167,10 +169,17 @@ class _Frames:
 
 
 def _pass_or_replay(
-    video_dir: Path, src: Path, sha256: str, opts: ShotOptions, fps: float, tiles_s: Sequence[float]
+    video_dir: Path,
+    src: Path,
+    sha256: str,
+    opts: ShotOptions,
+    fps: float,
+    tiles_s: Sequence[float],
+    *,
+    band: bool = True,
 ) -> tuple[FrameScores, list[int], _Frames]:
     """Cuts and frame scores: replayed from ``frame_scores.npz`` when it decides them exactly,
-    else measured by one scan."""
+    else measured by one scan (which also samples the subtitle band when ``band``)."""
     frames = _Frames(src, fps)
     min_frames = max(1, round(opts.min_shot_s * fps))
     cached = FrameScores.load(video_dir / SCORES_FILE)
@@ -185,12 +194,13 @@ def _pass_or_replay(
     else:
         renders: dict[int, int | None] = {frames.index(t): TILE_WIDTH for t in tiles_s}
         bands = BandSampler()
-        analysis = _scan(src, opts, min_frames, renders, bands.offer)
+        analysis = _scan(src, opts, min_frames, renders, bands.offer if band else None)
         scores = analysis.scores
         scores.source_sha256 = sha256
         scores.save(video_dir / SCORES_FILE)
         end_s = float(scores.times_s[-1]) + 1.0 / fps if len(scores.times_s) else 0.0
-        bands.samples(round(end_s, 3), sha256).save(video_dir / BANDS_FILE)
+        if band:
+            bands.samples(round(end_s, 3), sha256).save(video_dir / BANDS_FILE)
         frames.rendered = {t: analysis.renders[frames.index(t)] for t in tiles_s}
     cuts = detect_cuts(scores, detector=opts.detector, threshold=opts.threshold, min_shot_frames=min_frames)
     frames.keyframes_s = scores.keyframes_s.tolist()
@@ -202,7 +212,7 @@ def _scan(
     opts: ShotOptions,
     min_frames: int,
     renders: dict[int, int | None],
-    tap: Callable[[DecodedFrame], None],
+    tap: Callable[[DecodedFrame], None] | None,
 ) -> Analysis:
     """One scan of the video: TransNetV2 over every frame, or the coarse scan when it can run.
     ``tap`` sees the frames decoded (the OCR step's subtitle band is sampled from them)."""
@@ -225,13 +235,15 @@ def _facts(video_dir: Path, src: Path) -> tuple[float, float]:
         return float(video.frame_rate), video.duration
 
 
-def _detect_and_write(video_dir: Path, src: Path, sha256: str, opts: ShotOptions) -> ShotsRecord:
+def _detect_and_write(
+    video_dir: Path, src: Path, sha256: str, opts: ShotOptions, *, band: bool = True
+) -> ShotsRecord:
     fps, duration = _facts(video_dir, src)
     shot_times = _wanted_screenshots(opts, duration)
     sheet_times = sample_times(duration)
     # Tiles come from the fast analysis pass (no deblocking: invisible at tile size); keyframes
     # and screenshots, shown at full size, from one accurate grabbing pass afterwards.
-    scores, cuts, frames = _pass_or_replay(video_dir, src, sha256, opts, fps, sheet_times)
+    scores, cuts, frames = _pass_or_replay(video_dir, src, sha256, opts, fps, sheet_times, band=band)
     times = scores.times_s
     n = len(times)
     end_s = float(times[-1]) + 1.0 / fps

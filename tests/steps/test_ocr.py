@@ -172,6 +172,7 @@ def test_options_turn_the_subtitle_track_or_all_reading_off(
     _, text = _records(ws.video_dir("v1"))
     assert text.shots and any(text.shots)  # the keyframes were read
     assert (text.cues, text.srt) == ([], None) and not (ws.video_dir("v1") / SRT_FILE).exists()
+    assert not (ws.video_dir("v1") / BANDS_FILE).exists()  # the Shots pass did not sample it either
     # the same folder, asked again with no on-screen text: nothing from the run before is left
     ws, _ = make_task(
         settings, [text_videos["horizontal"].path], {"ocr": {"enabled": False}}, task_id=ref["task_id"]
