@@ -28,7 +28,7 @@ from ._analysis import AnalyzerRegistry
 from ._analyzers import ANALYZERS
 from ._logging import get_logger
 from ._manifest import load_manifest
-from ._progress import ProgressSink, progress_sink, record_stage
+from ._progress import OPTIONAL_STAGES, ProgressSink, progress_sink, record_stage
 from ._settings import Settings
 from ._workspace import TaskWorkspace
 from .errors import InvalidStepInput, OutputTooLarge, PermanentError, VideoInsightError
@@ -164,8 +164,9 @@ def stage_progress(ctx: StepContext, stage: str | None, ids: Mapping[str, str]) 
     """Record ``stage`` of the video in ``ids`` as running, then as it ended, through ``ctx.progress``.
 
     A video its task's manifest does not list (or a task without one) is refused with
-    ``InvalidStepInput`` before anything is written. A permanent error marks the stage failed; a
-    transient one or a crash leaves it running with the reason, since the flow retries it.
+    ``InvalidStepInput`` before anything is written. A permanent error marks the stage failed (an
+    optional stage skipped: the flow goes on without it); a transient one or a crash leaves it
+    running with the reason, since the flow retries it.
     """
     if stage is None or "video_id" not in ids:
         yield
@@ -177,7 +178,10 @@ def stage_progress(ctx: StepContext, stage: str | None, ids: Mapping[str, str]) 
     try:
         yield
     except VideoInsightError as exc:
-        record("failed" if isinstance(exc, PermanentError) else "running", exc.to_dict())
+        if isinstance(exc, PermanentError):
+            record("skipped" if stage in OPTIONAL_STAGES else "failed", exc.to_dict())
+        else:
+            record("running", exc.to_dict())
         raise
     except Exception as exc:  # FC.Unknown is retried too; RecordFailure records the end
         record("running", {"code": "FC.Unknown", "message": str(exc)})

@@ -13,6 +13,7 @@ from ._artifacts import AnalysisRecord
 from ._folder import VideoFolder
 from ._manifest import load_manifest
 from ._metrics import compute_metrics
+from ._progress import settle_optional_stages
 from ._runtime import StepContext, StepModel, VideoRef, step
 from .errors import PermanentError
 
@@ -27,6 +28,7 @@ class AnalyzeOutput(StepModel):
 def run(inp: VideoRef, ctx: StepContext) -> AnalyzeOutput:
     """Compute metrics from probe, shots and transcript, run the analyzers; write ``analysis.json``."""
     ws = ctx.workspace(inp.task_id)
+    settle_optional_stages(ws, inp.video_id, sink=ctx.progress)  # e.g. OCR gave up: the card moves on
     video = VideoFolder.of(ws, inp.video_id)
     probe, shots = video.probe(), video.shots()
     if probe is None or shots is None:

@@ -144,7 +144,7 @@ def _read(video_dir: Path, fetched: FetchRecord, shots: ShotsRecord, *, subtitle
     return record
 
 
-handler = step("ocr", VideoRef)(run)
+handler = step("ocr", VideoRef, stage="ocr")(run)
 
 
 def initialize(settings: Settings) -> None:

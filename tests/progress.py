@@ -44,7 +44,7 @@ def advance(ws: TaskWorkspace, sink: ProgressSink | None = None) -> None:
         record_stage(ws, vid, "fetch", "ok", sink=sink)
     record_stage(ws, "v1", "media", "ok", sink=sink)
     record_stage(ws, "v1", "transcribe", "running", sink=sink)
-    for stage in ("media", "transcribe", "shots", "analyze"):
+    for stage in ("media", "transcribe", "shots", "ocr", "analyze"):
         record_stage(ws, "v2", stage, "ok", sink=sink)
     error = {"code": "CorruptVideo", "message": "moov atom not found"}
     record_stage(ws, "v3", "media", "failed", error, sink=sink)

@@ -21,12 +21,14 @@ from .labels import (
 )
 from .model import DONE_PHASES, ProgressSnapshot, VideoState, snapshot, video_names
 from .record import (
+    OPTIONAL_STAGES,
     STAGES,
     StageCounts,
     load_progress,
     load_video_progress,
     record_stage,
     record_task,
+    settle_optional_stages,
     summarize,
 )
 from .sink import (
@@ -41,6 +43,7 @@ from .sink import (
 __all__ = [
     "DONE_PHASES",
     "ERROR_LABELS",
+    "OPTIONAL_STAGES",
     "PHASE_LABELS",
     "REPORTERS_FROM_SETTINGS",
     "STAGES",
@@ -62,6 +65,7 @@ __all__ = [
     "progress_sink",
     "record_stage",
     "record_task",
+    "settle_optional_stages",
     "snapshot",
     "stage_label",
     "summarize",

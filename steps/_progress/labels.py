@@ -40,6 +40,7 @@ STAGE_LABELS: Mapping[str, Label] = {
     "media": Label("音频", "Audio"),
     "transcribe": Label("转写", "Transcripts"),
     "shots": Label("截图", "Shots"),
+    "ocr": Label("画面文字", "On-screen text"),
     "analyze": Label("分析", "Analysis"),
 }
 # The last counter of a task: rows written to the outputs.

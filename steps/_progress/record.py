@@ -23,17 +23,22 @@ from .._workspace import TaskWorkspace, atomic_write_json, read_json, valid_id
 from .sink import ProgressSink, ProgressUpdate
 
 __all__ = [
+    "OPTIONAL_STAGES",
     "STAGES",
     "StageCounts",
     "load_progress",
     "load_video_progress",
     "record_stage",
     "record_task",
+    "settle_optional_stages",
     "summarize",
 ]
 
 # Stages of one video, in flow order; "publish" is task-wide and lives in _task.json.
-STAGES = ("fetch", "media", "transcribe", "shots", "analyze")
+STAGES = ("fetch", "media", "transcribe", "shots", "ocr", "analyze")
+# Stages whose failure the flow catches (the video goes on without them): one that fails for good,
+# or is still running when the video moves on, ends as skipped with the reason, never as failed.
+OPTIONAL_STAGES = ("ocr",)
 _RANK = {"pending": 0, "running": 1, "ok": 2, "skipped": 2, "failed": 2}
 _TASK_FILE = "_task.json"
 _TASK_LOCK = threading.Lock()  # task-level fields are merged (Prepare, Publish, Finish, the CLI)
@@ -115,6 +120,18 @@ def _video_state(folder: Path) -> dict[str, Any]:
         if "error" in record and status in ("failed", "running"):  # the end, or why it is retrying
             state["error"] = record["error"]
     return state
+
+
+def settle_optional_stages(ws: TaskWorkspace, video_id: str, *, sink: ProgressSink | None = None) -> None:
+    """Mark the optional stages that never ended (their step gave up after its retries, and the flow
+    went on without it) as skipped, keeping the reason their last attempt recorded."""
+    for stage in OPTIONAL_STAGES:
+        record = _load(ws.progress_dir / video_id / f"{stage}.json")
+        if record.get("status", "pending") in ("pending", "running"):
+            error = record.get("error") or {"code": "NotRun", "message": "this step did not finish"}
+            record_stage(
+                ws, video_id, stage, "skipped", {k: v for k, v in error.items() if k != "stage"}, sink=sink
+            )
 
 
 def load_video_progress(ws: TaskWorkspace, video_id: str) -> dict[str, Any]:

@@ -47,8 +47,8 @@ def test_render_line(ws: TaskWorkspace) -> None:
     advance(ws)
     line = render_line(snapshot(ws, started_at=0.0, now=3.0))
     assert line == (
-        "[00:03] download 3/3 | audio 2/3 (1 failed) | transcripts 1/3 | shots 1/3 | analysis 1/3"
-        " | written 0/3 · processing"
+        "[00:03] download 3/3 | audio 2/3 (1 failed) | transcripts 1/3 | shots 1/3 | on-screen text 1/3"
+        " | analysis 1/3 | written 0/3 · processing"
     )
 
 

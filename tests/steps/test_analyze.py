@@ -28,9 +28,11 @@ from steps import (
     VideoFolder,
     Word,
     load_artifact,
+    load_video_progress,
     save_artifact,
 )
 from steps._metrics import compute_metrics, hook_text, performance_metrics, speech_units
+from steps._progress import record_stage
 from steps.analyze import handler
 from steps.errors import PermanentError
 from tests.steps._ws import make_task
@@ -160,6 +162,16 @@ def test_handler_writes_analysis_from_the_artifacts(settings: Settings, silent_v
     assert record.ai == dict.fromkeys(["人群", "功能", "痛点", "场景", "概述", "分析"], "未配置")
     assert record.ai_status is not None and record.ai_status.state == "not_configured"
     assert record.ai_usage is None
+
+
+def test_the_analysis_moves_the_card_past_an_ocr_stage_that_gave_up(settings: Settings, silent_video) -> None:
+    ws, (vid,) = make_task(settings, [silent_video.path])
+    vdir = ws.video_dir(vid)
+    save_artifact(vdir, _probe(8.0, has_audio=False))
+    save_artifact(vdir, _shots(0, 2, 3.6, 6, 8))
+    record_stage(ws, vid, "ocr", "running", {"code": "Transient.Network", "message": "reset"})
+    handler({"task_id": ws.task_id, "video_id": vid}, StepContext(settings=settings))
+    assert load_video_progress(ws, vid)["stages"] == {"ocr": "skipped", "analyze": "ok"}
 
 
 def test_handler_refuses_when_shots_are_missing(settings: Settings, silent_video) -> None:

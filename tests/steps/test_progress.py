@@ -240,4 +240,4 @@ def test_every_stage_and_phase_has_a_chinese_label_first() -> None:
     for label in [*STAGE_LABELS.values(), *PHASE_LABELS.values()]:
         assert "\u4e00" <= str(label)[0] <= "\u9fff", label
     assert str(STAGE_LABELS["fetch"]) == "下载 Download" and STAGE_LABELS["fetch"].word == "download"
-    assert str(stage_label("ocr")) == "ocr"  # a stage without a label shows its key
+    assert str(stage_label("lipsync")) == "lipsync"  # a stage without a label shows its key

@@ -32,10 +32,13 @@ from steps import (
     step,
     step_services,
 )
+from steps._progress import record_stage, settle_optional_stages, snapshot
 from steps._runtime import StepModel, dump_output, log_context, parse_event, stage_progress, step_context
+from steps._workspace import read_json
 from steps.errors import (
     CorruptVideo,
     InvalidStepInput,
+    ModelUnavailable,
     NetworkError,
     OutputTooLarge,
 )
@@ -175,6 +178,31 @@ def test_how_a_stage_ends_when_the_step_raises(
         raise raised
     state = load_video_progress(ws, "v1")
     assert state["stages"]["media"] == status and state["error"]["code"] == code
+
+
+def test_an_optional_stage_that_fails_is_skipped_and_the_video_goes_on(settings: Settings) -> None:
+    ws = _task(settings)
+    ctx = StepContext(settings=settings)
+    ids = {"task_id": ws.task_id, "video_id": "v1"}
+    with pytest.raises(ModelUnavailable), stage_progress(ctx, "ocr", ids):
+        raise ModelUnavailable("on-screen text needs rapidocr-onnxruntime")  # permanent, caught by the flow
+    assert _stage(ws, "v1", "ocr") == "skipped"
+    assert snapshot(ws).videos[0].status != "failed"
+
+
+def test_an_optional_stage_still_retrying_when_the_video_moves_on_ends_skipped(settings: Settings) -> None:
+    ws = _task(settings)
+    ctx = StepContext(settings=settings)
+    ids = {"task_id": ws.task_id, "video_id": "v1"}
+    with pytest.raises(NetworkError), stage_progress(ctx, "ocr", ids):
+        raise NetworkError("reset")  # the flow retried, gave up and went on (Catch → NoScreenText)
+    assert _stage(ws, "v1", "ocr") == "running"
+    settle_optional_stages(ws, "v1")  # what Analyze does first
+    assert _stage(ws, "v1", "ocr") == "skipped"
+    assert read_json(ws.progress_dir / "v1" / "ocr.json")["error"]["code"] == "Transient.Network"
+    record_stage(ws, "v1", "shots", "running")
+    settle_optional_stages(ws, "v1")  # only optional stages are settled
+    assert _stage(ws, "v1", "shots") == "running"
 
 
 def test_a_step_without_a_stage_records_no_progress(settings: Settings) -> None:
