@@ -141,13 +141,16 @@ class TextReader:
             small = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
         if small.ndim == 2:
             small = cv2.cvtColor(small, cv2.COLOR_GRAY2BGR)
-        found, _ = self._coarse(np.ascontiguousarray(small))
+        sh, sw = small.shape[:2]
+        # The detector works on sides that are multiples of 32 and resizes a picture to the nearest
+        # ones: a 44-row strip would be squashed to 32 rows (its text with it). Pad it instead.
+        padded = cv2.copyMakeBorder(small, 0, -sh % 32, 0, -sw % 32, cv2.BORDER_CONSTANT, value=0)
+        found, _ = self._coarse(np.ascontiguousarray(padded))
         if found is None or len(found) == 0:
             return np.zeros((0, 4, 2), dtype=np.float32)
-        sh, sw = small.shape[:2]
         quads = np.asarray(self._ocr.sorted_boxes(found), dtype=np.float32)
-        quads[:, :, 0] *= w / sw
-        quads[:, :, 1] *= h / sh
+        quads[:, :, 0] = np.clip(quads[:, :, 0] * (w / sw), 0, w)
+        quads[:, :, 1] = np.clip(quads[:, :, 1] * (h / sh), 0, h)
         return quads
 
     def recognize(self, image: np.ndarray, quads: np.ndarray) -> list[RawLine]:

@@ -30,7 +30,15 @@ from .bands import BAND_BOTTOM, BAND_TOP, SAMPLE_S, BandSample, BandSamples
 from .lines import clean_lines, same_text
 from .reader import TextReader
 
-__all__ = ["BAND_BOTTOM", "BAND_TOP", "DETECT_SHORT_SIDE", "SAMPLE_S", "SubtitleTrack", "read_subtitle_track"]
+__all__ = [
+    "BAND_BOTTOM",
+    "BAND_TOP",
+    "DETECT_SHORT_SIDE",
+    "GLANCE_SHORT_SIDE",
+    "SAMPLE_S",
+    "SubtitleTrack",
+    "read_subtitle_track",
+]
 
 DETECT_SHORT_SIDE = 720  # strips are detected at full size up to this short side (larger: shrunk)
 # A band is unchanged when almost no pixel of its small grey copy moved by more than compression
@@ -46,8 +54,9 @@ _MORE_STROKES = 2.5  # ... unless the box holds this many times as many bright p
 _MIN_LINE = 0.012  # of the picture's short side: a line of text is at least this tall
 _STROKE = 0.015  # ... and its strokes thinner than this
 _ROW_SHARE = 0.01  # of the band's width: static thin strokes on a row that may hold text
-_WHOLE_BAND = 0.6  # stretches to look at covering more of the band than this: glance at all of it
-_GLANCE = 0.5  # ... shrunk this much more (a quarter of the cost), then look closely where text is
+_WHOLE_BAND = 0.6  # stretches to look at covering more of the band than this: glance at all of it,
+GLANCE_SHORT_SIDE = 360  # ... shrunk to this short side (a quarter of the cost at 720), then a
+# close look where it shows text
 
 
 @dataclass
@@ -167,6 +176,7 @@ class _Track:
         short = max(1, min(width, height))
         self.reader = reader
         self.scale = min(1.0, DETECT_SHORT_SIDE / short)
+        self.glance = min(1.0, GLANCE_SHORT_SIDE / short)
         self.top, self.height = samples.band_top, height
         self.min_line = max(4, round(_MIN_LINE * short))  # rows a line of text is tall, at least
         self.stroke = max(3, round(_STROKE * short))  # strokes are thinner than this
@@ -259,9 +269,10 @@ class _Track:
         h, w = band.shape
         spans = self._spans(rows, h)
         if sum(b - a for a, b in spans) > _WHOLE_BAND * h:
-            # strokes everywhere (a textured background): a glance at the whole band, shrunk, then
-            # a close look where it shows text
-            glance = self.reader.detect(band, self.scale * _GLANCE)
+            # strokes everywhere (a textured background): a glance at the whole band, shrunk (not
+            # below GLANCE_SHORT_SIDE: small pictures are not shrunk at all), then a close look
+            # where it shows text
+            glance = self.reader.detect(band, self.glance)
             found = [(max(0, int(q[:, 1].min())), min(h - 1, int(q[:, 1].max()))) for q in glance]
             spans = self._spans(found, h)
         quads = np.zeros((0, 4, 2), np.float32)

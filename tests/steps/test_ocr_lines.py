@@ -24,6 +24,10 @@ def test_a_subtitle_is_an_ordinary_line_in_the_lower_band_and_anything_else_an_o
     assert line_kind(0.85, 0.12) == "overlay"  # a large line at the bottom is a headline (花字)
     assert line_kind(0.15, 0.05) == "overlay"
     assert line_kind(0.4, 0.1) == "overlay"
+    # a sentence at the bottom is a subtitle though a little large (a boxed caption on a small picture)
+    assert line_kind(0.9, 0.083, chars=30) == "subtitle"
+    assert line_kind(0.9, 0.083, chars=4) == "overlay"  # short and large: a headline
+    assert line_kind(0.9, 0.12, chars=30) == "overlay"
 
 
 def test_clean_lines_keeps_text_and_drops_junk_with_boxes_as_fractions() -> None:

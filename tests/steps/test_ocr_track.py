@@ -6,15 +6,17 @@ from __future__ import annotations
 import io
 from collections.abc import Sequence
 from functools import cache
+from typing import Any
 
 import numpy as np
 import pytest
 from PIL import Image, ImageDraw, ImageFont
 
 from steps._ocr import RawLine, read_subtitle_track, text_reader
-from steps._ocr.bands import BAND_BOTTOM, BAND_TOP, SAMPLE_S, BandSamples
+from steps._ocr.bands import BAND_BOTTOM, BAND_TOP, SAMPLE_S, BandSamples, decode_bands
 from steps._ocr.reader import SPINNING
 from tests.error_rate import cer
+from tests.test_examples import EXAMPLES, make_media
 from tests.text_media import font_file
 
 pytestmark = pytest.mark.slow
@@ -126,3 +128,18 @@ def test_the_reader_s_threads_sleep_while_they_wait() -> None:
     ocr = text_reader()._ocr
     for model in (ocr.text_det.infer, ocr.text_rec.session):
         assert model.session.get_session_options().get_session_config_entry(SPINNING) == "0"
+
+
+CAPTIONED = [clip for clip in make_media.CLIPS if any(shot.line for shot in clip.shots)]
+
+
+@pytest.mark.parametrize("clip", CAPTIONED, ids=lambda clip: clip.name)
+def test_each_caption_of_the_example_clips_is_one_cue(clip: Any) -> None:
+    # 426×240: boxed 15 px captions, taller than "ordinary" once detected, found on short strips
+    samples = decode_bands(EXAMPLES / "media" / clip.name)
+    cues = read_subtitle_track(samples, text_reader()).cues
+    lines = [shot.line for shot in clip.shots if shot.line]
+    assert len(cues) == len(lines), [c.text for c in cues]
+    for line, cue in zip(lines, cues, strict=True):
+        assert cer(line, cue.text) <= 0.1, (line, cue.text)
+    assert [c.start_s for c in cues] == sorted(c.start_s for c in cues)
