@@ -223,7 +223,7 @@ def _scan(
         plan, index = plan_for(video, make_rule(opts.detector, opts.threshold, min_frames), renders)
         if plan.path == "coarse" and index is not None:
             return coarse_analyze(video, index, plan, renders=renders, detector=opts.detector, tap=tap)
-        return analyze(video, renders=renders, reason=plan.reason, tap=tap)
+        return analyze(video, renders=renders, reason=plan.reason, tap=tap, index=index)
 
 
 def _facts(video_dir: Path, src: Path) -> tuple[float, float]:

@@ -25,7 +25,7 @@ from av.video.reformatter import VideoReformatter
 from ..errors import CorruptVideo
 from .probe import duration_of, frame_rate, map_av_errors, open_input, select_video_stream
 
-__all__ = ["ANALYSIS_WIDTH", "DecodedFrame", "VideoStream", "grab_frames", "open_video"]
+__all__ = ["ANALYSIS_WIDTH", "DecodedFrame", "VideoStream", "grab_frames", "open_video", "usable_cores"]
 
 ANALYSIS_WIDTH = 256  # the width PySceneDetect's auto-downscale aims at
 _INTERPOLATION = "FAST_BILINEAR"
@@ -35,7 +35,8 @@ _INTERPOLATION = "FAST_BILINEAR"
 _SKIP_LOOP_FILTER_CODECS = frozenset({"h264", "hevc"})
 
 
-def _usable_cores() -> int:
+def usable_cores() -> int:
+    """CPU cores this process may run on."""
     try:
         return max(1, len(os.sched_getaffinity(0)))
     except AttributeError:  # not on Linux
@@ -105,7 +106,7 @@ class DecodedFrame:
 class VideoStream:
     """An opened video file: its facts, and one decoding pass over its frames."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, threads: int | None = None) -> None:
         self.path = path
         self._container = open_input(path)
         try:
@@ -114,7 +115,7 @@ class VideoStream:
                 self._stream.thread_type = "AUTO"
                 # One decoding thread per usable core: FFmpeg's automatic count (cores + 1) is
                 # about 15 % slower on 2 cores (bench/shots.py).
-                self._stream.codec_context.thread_count = _usable_cores()
+                self._stream.codec_context.thread_count = threads or usable_cores()
         except BaseException:
             self._container.close()
             raise
@@ -245,9 +246,13 @@ class VideoStream:
         self.close()
 
 
-def open_video(path: Path) -> VideoStream:
-    """Open ``path`` for decoding (typed errors for missing, empty, non-video or damaged files)."""
-    return VideoStream(path)
+def open_video(path: Path, *, threads: int | None = None) -> VideoStream:
+    """Open ``path`` for decoding (typed errors for missing, empty, non-video or damaged files).
+
+    ``threads``: decoding threads (default: one per usable core); a single thread when several
+    decoders share the cores (:mod:`steps._shots.stretches`).
+    """
+    return VideoStream(path, threads)
 
 
 def grab_frames(

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import io
 import itertools
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -118,33 +119,44 @@ def load_bands(path: Path, sha256: str) -> BandSamples | None:
 class BandSampler:
     """Keeps the band of the first frame offered at or after every multiple of :data:`SAMPLE_S`.
 
-    Frames must be offered in presentation order while they are current (a decoding pass may skip
-    some: the next one offered stands in, a few frames late at most).
+    Frames are offered while they are current, in presentation order or in stretches that are
+    each in presentation order, from one thread each (the Shots pass decodes stretches of a video
+    side by side); a decoding pass may skip some frames: the next one offered stands in, a few
+    frames late at most.
     """
 
     def __init__(self) -> None:
-        self.times_s: list[float] = []
-        self.jpegs: list[bytes] = []
         self.frame_size = (0, 0)
-        self._due = 0.0
+        self._kept: dict[int, tuple[float, bytes]] = {}  # slot (multiple of SAMPLE_S) → sample
+        self._lock = threading.Lock()
+
+    @property
+    def times_s(self) -> list[float]:
+        return [self._kept[slot][0] for slot in sorted(self._kept)]
+
+    @property
+    def jpegs(self) -> list[bytes]:
+        return [self._kept[slot][1] for slot in sorted(self._kept)]
 
     def offer(self, frame: DecodedFrame) -> None:
-        """Keep ``frame``'s band if a sample is due."""
-        if frame.time_s + 1e-6 < self._due:
-            return
+        """Keep ``frame``'s band if no earlier frame of its slot was kept."""
+        slot, t = int((frame.time_s + 1e-6) / SAMPLE_S), round(frame.time_s, 3)
+        with self._lock:
+            if slot in self._kept and self._kept[slot][0] <= t:
+                return
         picture = frame.render(None, "gray")
         h, w = picture.shape[:2]
-        self.frame_size = (w, h)
         band = picture[round(h * BAND_TOP) : round(h * BAND_BOTTOM)]
         buf = io.BytesIO()
         Image.fromarray(np.ascontiguousarray(band)).save(buf, format="JPEG", quality=_JPEG_QUALITY)
-        self.times_s.append(round(frame.time_s, 3))
-        self.jpegs.append(buf.getvalue())
-        self._due = (int(frame.time_s / SAMPLE_S) + 1) * SAMPLE_S
+        with self._lock:
+            if slot not in self._kept or t < self._kept[slot][0]:
+                self._kept[slot] = (t, buf.getvalue())
+                self.frame_size = (w, h)
 
     def samples(self, end_s: float, source_sha256: str = "") -> BandSamples:
         """What was kept; ``end_s``: when the video's last frame ends."""
-        return BandSamples(list(self.times_s), list(self.jpegs), self.frame_size, end_s, source_sha256)
+        return BandSamples(self.times_s, self.jpegs, self.frame_size, end_s, source_sha256)
 
 
 def decode_bands(src: Path) -> BandSamples:

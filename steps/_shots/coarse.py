@@ -24,7 +24,10 @@ frames as a full pass, and the gating then places the same cuts.
 
 The pixels measured are the pixels of the full pass (same decoder settings, decoding from the
 stream start or from a keyframe), so every score is bit-equal; the rule runs once over all of
-them. On P-only streams (no B-frames) every picture must be decoded anyway and the full pass runs.
+them. Stretches of the video that start at keyframes are scanned side by side, one
+single-threaded decoder each (:mod:`.stretches`); a stretch runs on past its end while changes
+it found reach further. On P-only streams (no B-frames) every picture must be decoded anyway and
+the full pass runs.
 Calibration (generated high-motion cuts and transitions, tests/steps/conftest.py, bench/shots.py):
 a cut's thumbnail change is at least 1.55 times its neighbours' and 30 grey levels, and a content
 score of 15 (the lowest any rule flags) comes with a thumbnail change of at least 6 (27: 11).
@@ -38,7 +41,7 @@ from __future__ import annotations
 import math
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping
-from contextlib import closing
+from contextlib import ExitStack, closing
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -46,11 +49,12 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 from .._logging import get_logger
-from .._media.frames import ANALYSIS_WIDTH, DecodedFrame, VideoStream, open_video
+from .._media.frames import ANALYSIS_WIDTH, DecodedFrame, VideoStream, open_video, usable_cores
 from .._media.packets import PacketIndex, read_packet_index
 from .detect import Analysis, Scan, ScoreColumns
-from .prefetch import prefetched
+from .prefetch import prefetched_all
 from .rules import CutRule
+from .stretches import owned_by, stretches
 
 __all__ = ["ScanPlan", "coarse_analyze", "plan_for", "plan_scan"]
 
@@ -165,12 +169,11 @@ def plan_scan(
 def plan_for(
     video: VideoStream, rule: CutRule, renders: Mapping[int, int | None]
 ) -> tuple[ScanPlan, PacketIndex | None]:
-    """:func:`plan_scan` for an open video, and its packet index (not read when not needed)."""
-    if not rule.sparse_ok:
-        return plan_scan(None, rule, renders), None
-    if not video.reorders:
-        return ScanPlan("full", "no B-frames: every picture is a reference, decoded anyway"), None
+    """:func:`plan_scan` for an open video, and its packet index (which also lets a full pass
+    decode stretches of the video side by side)."""
     index = read_packet_index(video.path)
+    if rule.sparse_ok and not video.reorders:
+        return ScanPlan("full", "no B-frames: every picture is a reference, decoded anyway"), index
     return plan_scan(index, rule, renders), index
 
 
@@ -202,15 +205,16 @@ class _Producer:
 
     def __init__(
         self,
-        video: VideoStream,
         index: PacketIndex,
         plan: ScanPlan,
         renders: Mapping[int, int | None],
+        stretch: tuple[int, int, int],
         tap: Callable[[DecodedFrame], None] | None = None,
     ):
-        self.video = video
         self.tap = tap
         self.index = index
+        # the stretch it decodes (promotions extend it), and the last frame it shows the tap
+        self.first, self.until, self.owns = stretch
         self.wanted = plan.wanted.copy()
         self.decode = plan.decode.copy()
         self.before, self.after, self.busy = plan.before, plan.after, plan.busy
@@ -222,16 +226,24 @@ class _Producer:
         self._rates: deque[float] = deque(maxlen=8)  # recent changes per frame
         self._next_sample = 0
 
-    def items(self, width: int) -> Iterator[_Item]:
-        thumb = self.video.thumbnailer(TINY_WIDTH)
+    def items(self, video: VideoStream, width: int) -> Iterator[_Item]:
+        thumb = video.thumbnailer(TINY_WIDTH)
         held: deque[_Held] = deque()
         last_thumb: np.ndarray | None = None
         previous = -1
         last: DecodedFrame | None = None
-        frames = self.video.selected_frames(self.index.index_of(), self.decode.__getitem__, width, fast=True)
+        start = int(self.index.pts[self.first]) if self.first > 0 else None
+        frames = video.selected_frames(
+            self.index.index_of(), self.decode.__getitem__, width, fast=True, start_pts=start
+        )
         for frame in frames:
+            # the end of the stretch, once the frames before it were tested (``_test`` runs on
+            # the frame two decoded frames back)
+            if frame.index > self.until and sum(h.frame.index > self.until for h in held) >= 2:
+                frames.close()
+                break
             self.decoded += 1
-            if self.tap is not None:
+            if self.tap is not None and frame.index <= self.owns:
                 self.tap(frame)
             change = None
             if self.dense_from is None:
@@ -286,6 +298,7 @@ class _Producer:
             self.wanted[first : last + 1] = True
             self.decode[first : last + 1] = True  # helps when their packets are still ahead
             self.promoted.append((first, last))
+            self.until = max(self.until, last)
         self._recent.append(1)
         if sum(self._recent) >= _DENSE:
             self.dense_from = index
@@ -348,30 +361,54 @@ def coarse_analyze(
     width: int = ANALYSIS_WIDTH,
     detector: str = "",
     tap: Callable[[DecodedFrame], None] | None = None,
+    decoders: int | None = None,
 ) -> Analysis:
     """Run the scan ``plan`` describes over ``video`` (see the module docstring); ``detector``
     names the detector the plan was made for (kept with the scores); ``tap`` is shown every frame
-    the scan decodes, in order (the reference pictures at least), while it is current."""
+    the scan decodes (the reference pictures at least), while it is current, in presentation
+    order within each stretch. Stretches of the video are decoded side by side, by up to
+    ``decoders`` decoders (default: one per usable core)."""
     n = index.frame_count
-    producer = _Producer(video, index, plan, renders or {}, tap)
-    cols = ScoreColumns(n)
+    cores = usable_cores()
+    parts = stretches(index, plan.decode, decoders or cores)
+    owners = [*(first - 1 for first, _ in parts[1:]), n - 1]  # the last frame each stretch shows the tap
+    producers = [
+        _Producer(index, plan, wanted, (first, last, owns), tap)
+        for (first, last), owns, wanted in zip(parts, owners, owned_by(renders or {}, parts, n), strict=True)
+    ]
+    cols = [ScoreColumns(n) for _ in parts]
     out: dict[int, np.ndarray] = {}
-    with closing(prefetched(producer.items(width))) as items:
-        for item in items:
-            out.update(item.renders)
-            if item.image is not None:
-                cols.measure(item.index, item.image)
-    checked = [*plan.regions, *producer.promoted]
-    gaps = _gaps(cols.content, checked)
-    decoded = producer.decoded
+    with ExitStack() as stack:
+        videos = [video]
+        if len(parts) > 1:  # one single-threaded decoder per stretch
+            threads = max(1, cores // len(parts))
+            videos = [stack.enter_context(open_video(video.path, threads=threads)) for _ in parts]
+        sources = [p.items(v, width) for p, v in zip(producers, videos, strict=True)]
+        with closing(prefetched_all(sources)) as items:
+            for k, item in items:
+                out.update(item.renders)
+                if item.image is not None:
+                    cols[k].measure(item.index, item.image)
+    merged = ScoreColumns.merged(cols)
+    promoted = [r for p in producers for r in p.promoted]
+    gaps = _gaps(merged.content, [*plan.regions, *promoted])
+    decoded = sum(p.decoded for p in producers)
     for first, last in gaps:
-        decoded += _repair(video.path, index, cols, first, last, width)
-    reason = plan.reason + f"; {len(producer.promoted)} changes found by thumbnails, {len(gaps)} re-decoded"
-    if producer.dense_from is not None:
-        reason += f"; every frame measured from frame {producer.dense_from}"
+        decoded += _repair(video.path, index, merged, first, last, width)
+    reason = plan.reason + f"; {len(promoted)} changes found by thumbnails, {len(gaps)} re-decoded"
+    dense = [p.dense_from for p in producers if p.dense_from is not None]
+    if dense:
+        reason += f"; every frame measured from frame {dense[0]}"
+    if len(parts) > 1:
+        reason += f"; {len(parts)} stretches decoded side by side"
     log.info(
-        "shots.coarse_scan", frames=n, decoded=decoded, promoted=len(producer.promoted), repaired=len(gaps)
+        "shots.coarse_scan",
+        frames=n,
+        decoded=decoded,
+        promoted=len(promoted),
+        repaired=len(gaps),
+        stretches=len(parts),
     )
     times = index.times_s()
     scan = Scan("coarse", reason, decoded, n, detector)
-    return Analysis(cols.scores(times, times[index.key], width, scan), out)
+    return Analysis(merged.scores(times, times[index.key], width, scan), out)

@@ -11,7 +11,9 @@ Throughput (bench/shots.py, 2 cores): the full pass runs within 1.0-1.2x of a ba
 same file, because (1) decoding runs in its own thread (PyAV releases the GIL) while this thread
 scores frames, (2) H.264/HEVC deblocking is skipped (about 13 % less decoding CPU; cut F1 and
 keyframe picks unchanged), (3) swscale shrinks straight to I420 (cheaper than to BGR) and OpenCV
-computes the scores (about 3x cheaper than PySceneDetect's NumPy code, same value). A smaller
+computes the scores (about 3x cheaper than PySceneDetect's NumPy code, same value), (4) given
+the packet index, stretches of the video are decoded side by side by single-threaded decoders
+(:mod:`.stretches`: frame threading keeps about 1.5 of 2 cores busy). A smaller
 analysis width (160 px) was measured too: little faster on 720p (decoding dominates), and
 AdaptiveDetector lost a cut of bikes.mp4, so the width stays PySceneDetect's 256.
 """
@@ -20,24 +22,29 @@ from __future__ import annotations
 
 import io
 import math
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import closing
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import ExitStack, closing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from .._media.frames import ANALYSIS_WIDTH, DecodedFrame, VideoStream
+from .._logging import get_logger
+from .._media.frames import ANALYSIS_WIDTH, DecodedFrame, VideoStream, open_video, usable_cores
+from .._media.packets import PacketIndex
 from .._workspace import atomic_write_bytes
-from .prefetch import prefetched
+from .prefetch import prefetched, prefetched_all
 from .rules import LAG, DetectorName, ScoreTrack, default_threshold, make_rule
 from .score import FrameMeter, LaggedColours, i420_to_bgr
+from .stretches import owned_by, stretches
 from .transnet import TransNetScorer, cuts_from_probabilities
 
 __all__ = ["Analysis", "FrameScores", "Scan", "ScoreColumns", "analyze", "detect_cuts", "replayable"]
 
 SCORES_VERSION = 3  # 3: histogram distances, NaN for frames a coarse scan did not measure
+_COLUMNS = ("content", "hist", "layout", "lagged", "sharpness")
+log = get_logger(__name__)
 
 
 @dataclass(frozen=True)
@@ -194,9 +201,26 @@ class ScoreColumns:
         if lagged is not None:
             self.lagged[lagged[0]] = lagged[1]
 
+    @classmethod
+    def merged(cls, parts: Sequence[ScoreColumns]) -> ScoreColumns:
+        """The measurements of several decoders (of stretches of one video) as one: each value
+        from the first part that measured it (parts measure the same pixels, so they agree)."""
+        out = parts[0]
+        for part in parts[1:]:
+            size = max(len(out.content), len(part.content))
+            out._grow(size)
+            part._grow(size)
+            for name in _COLUMNS:
+                mine, theirs = getattr(out, name), getattr(part, name)
+                gap = np.isnan(mine)
+                mine[gap] = theirs[gap]
+        return out
+
     def _grow(self, size: int) -> None:
         extra = size - len(self.content)
-        for name in ("content", "hist", "layout", "lagged", "sharpness"):
+        if extra <= 0:
+            return
+        for name in _COLUMNS:
             column = getattr(self, name)
             setattr(self, name, np.concatenate([column, np.full(extra, np.nan, dtype=column.dtype)]))
 
@@ -226,11 +250,15 @@ def analyze(
     width: int = ANALYSIS_WIDTH,
     reason: str = "every frame",
     tap: Callable[[DecodedFrame], None] | None = None,
+    index: PacketIndex | None = None,
+    decoders: int | None = None,
 ) -> Analysis:
     """Decode every frame of ``video`` once: measure it, render chosen frames, feed TransNetV2.
 
     Decoding (without deblocking, scaled straight to small planar I420) runs in a background
-    thread; this thread measures each small frame.
+    thread; this thread measures each small frame. Given the stream's packet ``index`` (and no
+    TransNetV2, which needs the frames in order), stretches of the video are decoded side by
+    side, one decoder per core (:mod:`.stretches`): the same scores, sooner.
 
     Args:
         renders: frame index → width of an RGB rendering of that frame (None: full resolution).
@@ -238,8 +266,16 @@ def analyze(
         transnet: also run TransNetV2 (the accuracy mode) over every frame.
         reason: why the full pass runs (recorded with the scores).
         tap: shown every decoded frame, in the decoding thread, while it is current (the subtitle
-            band sampler).
+            band sampler; in presentation order within each stretch, from one thread per stretch).
+        index: the packet index of ``video`` (:func:`.packets.read_packet_index`), if read.
+        decoders: decoders side by side at most (default: one per usable core).
     """
+    if index is not None and not transnet:
+        parts = stretches(index, np.ones(index.frame_count, dtype=bool), decoders or usable_cores())
+        if len(parts) > 1:
+            split = _analyze_stretches(video.path, index, parts, dict(renders or {}), width, reason, tap)
+            if split is not None:
+                return split
     net = TransNetScorer() if transnet else None
     cols = ScoreColumns(max(1, round(video.duration * float(video.frame_rate)) + 2))
     times: list[float] = []
@@ -291,3 +327,75 @@ def _decode(
         last = frame
     if last is not None and wanted:  # past the end: the last frame stands in
         yield _Small(-1, 0.0, False, None, {index: last.render(w) for index, w in wanted.items()})
+
+
+def _analyze_stretches(
+    path: Path,
+    index: PacketIndex,
+    parts: list[tuple[int, int]],
+    renders: dict[int, int | None],
+    width: int,
+    reason: str,
+    tap: Callable[[DecodedFrame], None] | None,
+) -> Analysis | None:
+    """:func:`analyze` with one single-threaded decoder per stretch; None when a frame of the
+    index did not decode (the sequential pass then numbers the frames as they come)."""
+    n = index.frame_count
+    cols = [ScoreColumns(n) for _ in parts]
+    out: dict[int, np.ndarray] = {}
+    decoded = 0
+    threads = max(1, usable_cores() // len(parts))
+    with ExitStack() as stack:
+        videos = [stack.enter_context(open_video(path, threads=threads)) for _ in parts]
+        owners = [*(first - 1 for first, _ in parts[1:]), n - 1]  # the last frame each shows the tap
+        sources = [
+            _decode_stretch(v, index, (first, last, owns), width, wanted, tap)
+            for v, (first, last), owns, wanted in zip(
+                videos, parts, owners, owned_by(renders, parts, n), strict=True
+            )
+        ]
+        with closing(prefetched_all(sources)) as frames:
+            for k, frame in frames:
+                out.update(frame.renders)
+                if frame.image is not None:
+                    cols[k].measure(frame.index, frame.image)
+                    decoded += 1
+    merged = ScoreColumns.merged(cols)
+    missing = int(np.isnan(merged.sharpness[:n]).sum())
+    if missing:
+        log.warning("shots.stretches_incomplete", frames=n, missing=missing)
+        return None
+    times = index.times_s()
+    scan = Scan("full", reason + f"; {len(parts)} stretches decoded side by side", decoded, n)
+    return Analysis(merged.scores(times, times[index.key], width, scan), out)
+
+
+def _decode_stretch(
+    video: VideoStream,
+    index: PacketIndex,
+    stretch: tuple[int, int, int],
+    width: int,
+    wanted: dict[int, int | None],
+    tap: Callable[[DecodedFrame], None] | None,
+) -> Iterator[_Small]:
+    """Frames ``first``..``last`` decoded from the keyframe ``first`` (runs in a decoding thread);
+    ``tap`` is shown those up to ``owns`` (the next stretch shows it the rest)."""
+    first, last, owns = stretch
+    start = int(index.pts[first]) if first > 0 else None
+    frames = video.selected_frames(index.index_of(), _every, width, fast=True, start_pts=start)
+    current: DecodedFrame | None = None
+    with closing(frames):
+        for frame in frames:
+            if frame.index > last:
+                break
+            if tap is not None and frame.index <= owns:
+                tap(frame)
+            renders = {frame.index: frame.render(wanted.pop(frame.index))} if frame.index in wanted else {}
+            yield _Small(frame.index, frame.time_s, frame.key, frame.image, renders)
+            current = frame
+    if current is not None and wanted:  # past the end: the last frame stands in
+        yield _Small(-1, 0.0, False, None, {i: current.render(w) for i, w in wanted.items()})
+
+
+def _every(index: int) -> bool:
+    return True

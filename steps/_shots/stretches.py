@@ -1,0 +1,57 @@
+"""Stretches of a video that separate decoders decode side by side, each from a keyframe.
+
+One decoder with FFmpeg's frame threading keeps about 1.5 of 2 cores busy, and the threading
+costs CPU of its own; single-threaded decoders over separate stretches of the video, each
+starting at a keyframe, keep every core busy for less CPU in all (bench/shots.py). A picture
+decoded from a keyframe is the picture decoded from the start of the stream (the coarse scan's
+re-decoding relies on it too), so every score is bit-equal. Each stretch runs ``SEAM`` frames
+into the next one: the next one cannot score its keyframe's change (the frame before is not
+its own), and the lagged colours of the frames before the keyframe look ``LAG`` frames ahead.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+
+from .._media.packets import PacketIndex
+from .rules import LAG
+
+__all__ = ["MAX_DECODERS", "SEAM", "owned_by", "stretches"]
+
+MAX_DECODERS = 4
+MIN_DECODED = 120  # frames a stretch must decode to be worth a decoder of its own
+SEAM = LAG + 2  # frames a stretch decodes past the start of the next one
+
+
+def stretches(index: PacketIndex, decode: np.ndarray, decoders: int) -> list[tuple[int, int]]:
+    """Up to ``decoders`` stretches ``(first, last)`` (inclusive) that cover every frame, each
+    after the first starting at a keyframe, with about as many frames to ``decode`` each."""
+    n = index.frame_count
+    decoders = min(decoders, MAX_DECODERS)
+    keys = np.flatnonzero(index.key[1:]) + 1
+    if n == 0 or decoders < 2 or not len(keys):
+        return [(0, max(0, n - 1))]
+    cost = np.concatenate([[0], np.cumsum(decode[:n], dtype=np.int64)])  # cost[b] - cost[a]: [a, b)
+    starts = [0]
+    for part in range(1, decoders):
+        target = cost[n] * part / decoders
+        k = int(keys[np.argmin(np.abs(cost[keys] - target))])
+        if k > starts[-1] and cost[k] - cost[starts[-1]] >= MIN_DECODED and cost[n] - cost[k] >= MIN_DECODED:
+            starts.append(k)
+    ends = [min(n - 1, k + SEAM) for k in starts[1:]] + [n - 1]
+    return list(zip(starts, ends, strict=True))
+
+
+def owned_by(
+    renders: Mapping[int, int | None], parts: list[tuple[int, int]], frame_count: int
+) -> list[dict[int, int | None]]:
+    """``renders`` split among ``parts``: each frame goes to the stretch that starts at or before
+    it last (frames past the end to the last stretch, which renders its last frame for them)."""
+    starts = [first for first, _ in parts]
+    out: list[dict[int, int | None]] = [{} for _ in parts]
+    for i, width in renders.items():
+        k = int(np.searchsorted(starts, min(i, frame_count - 1), side="right")) - 1
+        out[max(0, k)][i] = width
+    return out
