@@ -29,6 +29,7 @@ adaptive). Then the whole Shots step on two of the videos.
 from __future__ import annotations
 
 import argparse
+import math
 import statistics
 import subprocess
 import tempfile
@@ -59,6 +60,7 @@ BIKES_CUTS = (30, 76, 137, 187, 242)
 SHOTS_720P = (200, 300, 150, 350, 250, 250)  # 1500 frames = 60 s at 25 fps
 MOTION_720P = (230, 270, 180, 320, 260, 240)
 MIN_FRAMES = 12  # min_shot_s 0.5 at 25 fps
+_ROUNDS_S, _MAX_ROUNDS = 2.0, 15
 
 
 @dataclass(frozen=True)
@@ -234,17 +236,26 @@ def _transnet(path: Path) -> Run:
     )
 
 
-def _interleaved(runs: dict[str, Callable[[], Run]], repeat: int) -> dict[str, tuple[float, float, Run]]:
-    """Each round runs every variant once; medians of wall and CPU seconds per variant."""
+def _interleaved(
+    runs: dict[str, Callable[[], Run]], repeat: int, *, short_more: bool = True
+) -> dict[str, tuple[float, float, Run]]:
+    """Each round runs every variant once; medians of wall and CPU seconds per variant. With
+    ``short_more``, short videos get more rounds (about ``_ROUNDS_S`` of the slowest variant in
+    all, ``_MAX_ROUNDS`` at most): a tenth of a second is easily lost to whatever else runs."""
     walls: dict[str, list[float]] = {k: [] for k in runs}
     cpus: dict[str, list[float]] = {k: [] for k in runs}
     last: dict[str, Run] = {}
-    for _ in range(repeat):
+    done, rounds = 0, repeat
+    while done < rounds:
         for label, fn in runs.items():
             wall, cpu = time.perf_counter(), time.process_time()
             last[label] = fn()
             walls[label].append(time.perf_counter() - wall)
             cpus[label].append(time.process_time() - cpu)
+        done += 1
+        if done == 1 and short_more:
+            slowest = max(w[0] for w in walls.values())
+            rounds = max(repeat, min(_MAX_ROUNDS, math.ceil(_ROUNDS_S / slowest)))
     return {k: (statistics.median(walls[k]), statistics.median(cpus[k]), last[k]) for k in runs}
 
 
@@ -296,7 +307,7 @@ def bench_detection(repeat: int, transnet: bool, only: str | None = None) -> Non
         }
         results = _interleaved(variants, repeat)
         if transnet:
-            results.update(_interleaved({"transnet": lambda v=video: _transnet(v.path)}, 1))
+            results.update(_interleaved({"transnet": lambda v=video: _transnet(v.path)}, 1, short_more=False))
         base, base_cpu = results["pyscenedetect"][:2]
         print(f"{video.name}  (cuts {list(video.cuts) if video.cuts is not None else 'unknown'})")
         print(header)

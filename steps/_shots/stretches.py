@@ -21,7 +21,7 @@ from .rules import LAG
 __all__ = ["MAX_DECODERS", "SEAM", "owned_by", "stretches"]
 
 MAX_DECODERS = 4
-MIN_DECODED = 120  # frames a stretch must decode to be worth a decoder of its own
+MIN_DECODED = 60  # frames a stretch must decode to be worth a decoder of its own
 SEAM = LAG + 2  # frames a stretch decodes past the start of the next one
 
 
