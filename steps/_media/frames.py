@@ -249,8 +249,8 @@ class VideoStream:
 def open_video(path: Path, *, threads: int | None = None) -> VideoStream:
     """Open ``path`` for decoding (typed errors for missing, empty, non-video or damaged files).
 
-    ``threads``: decoding threads (default: one per usable core); a single thread when several
-    decoders share the cores (:mod:`steps._shots.stretches`).
+    ``threads``: decoding threads (default: one per usable core; fewer where several decoders
+    share the cores, :mod:`steps._shots.stretches`).
     """
     return VideoStream(path, threads)
 

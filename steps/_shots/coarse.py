@@ -24,10 +24,9 @@ frames as a full pass, and the gating then places the same cuts.
 
 The pixels measured are the pixels of the full pass (same decoder settings, decoding from the
 stream start or from a keyframe), so every score is bit-equal; the rule runs once over all of
-them. Stretches of the video that start at keyframes are scanned side by side, one
-single-threaded decoder each (:mod:`.stretches`); a stretch runs on past its end while changes
-it found reach further. On P-only streams (no B-frames) every picture must be decoded anyway and
-the full pass runs.
+them. Stretches of the video that start at keyframes are scanned side by side, a decoder each
+(:mod:`.stretches`); a stretch runs on past its end while changes it found reach further. On
+P-only streams (no B-frames) every picture must be decoded anyway and the full pass runs.
 Calibration (generated high-motion cuts and transitions, tests/steps/conftest.py, bench/shots.py):
 a cut's thumbnail change is at least 1.55 times its neighbours' and 30 grey levels, and a content
 score of 15 (the lowest any rule flags) comes with a thumbnail change of at least 6 (27: 11).
@@ -54,7 +53,7 @@ from .._media.packets import PacketIndex, read_packet_index
 from .detect import Analysis, Scan, ScoreColumns
 from .prefetch import prefetched_all
 from .rules import CutRule
-from .stretches import owned_by, stretches
+from .stretches import owned_by, stretches, threads_each
 
 __all__ = ["ScanPlan", "coarse_analyze", "plan_for", "plan_scan"]
 
@@ -369,8 +368,7 @@ def coarse_analyze(
     order within each stretch. Stretches of the video are decoded side by side, by up to
     ``decoders`` decoders (default: one per usable core)."""
     n = index.frame_count
-    cores = usable_cores()
-    parts = stretches(index, plan.decode, decoders or cores)
+    parts = stretches(index, plan.decode, decoders or usable_cores())
     owners = [*(first - 1 for first, _ in parts[1:]), n - 1]  # the last frame each stretch shows the tap
     producers = [
         _Producer(index, plan, wanted, (first, last, owns), tap)
@@ -380,8 +378,8 @@ def coarse_analyze(
     out: dict[int, np.ndarray] = {}
     with ExitStack() as stack:
         videos = [video]
-        if len(parts) > 1:  # one single-threaded decoder per stretch
-            threads = max(1, cores // len(parts))
+        if len(parts) > 1:  # one decoder per stretch
+            threads = threads_each(usable_cores(), len(parts))
             videos = [stack.enter_context(open_video(video.path, threads=threads)) for _ in parts]
         sources = [p.items(v, width) for p, v in zip(producers, videos, strict=True)]
         with closing(prefetched_all(sources)) as items:

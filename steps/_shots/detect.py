@@ -12,8 +12,8 @@ same file, because (1) decoding runs in its own thread (PyAV releases the GIL) w
 scores frames, (2) H.264/HEVC deblocking is skipped (about 13 % less decoding CPU; cut F1 and
 keyframe picks unchanged), (3) swscale shrinks straight to I420 (cheaper than to BGR) and OpenCV
 computes the scores (about 3x cheaper than PySceneDetect's NumPy code, same value), (4) given
-the packet index, stretches of the video are decoded side by side by single-threaded decoders
-(:mod:`.stretches`: frame threading keeps about 1.5 of 2 cores busy). A smaller
+the packet index, stretches of the video are decoded side by side (:mod:`.stretches`: one
+decoder's frame threading keeps about 1.5 of 2 cores busy). A smaller
 analysis width (160 px) was measured too: little faster on 720p (decoding dominates), and
 AdaptiveDetector lost a cut of bikes.mp4, so the width stays PySceneDetect's 256.
 """
@@ -37,7 +37,7 @@ from .._workspace import atomic_write_bytes
 from .prefetch import prefetched, prefetched_all
 from .rules import LAG, DetectorName, ScoreTrack, default_threshold, make_rule
 from .score import FrameMeter, LaggedColours, i420_to_bgr
-from .stretches import owned_by, stretches
+from .stretches import owned_by, stretches, threads_each
 from .transnet import TransNetScorer, cuts_from_probabilities
 
 __all__ = ["Analysis", "FrameScores", "Scan", "ScoreColumns", "analyze", "detect_cuts", "replayable"]
@@ -338,13 +338,13 @@ def _analyze_stretches(
     reason: str,
     tap: Callable[[DecodedFrame], None] | None,
 ) -> Analysis | None:
-    """:func:`analyze` with one single-threaded decoder per stretch; None when a frame of the
-    index did not decode (the sequential pass then numbers the frames as they come)."""
+    """:func:`analyze` with one decoder per stretch; None when a frame of the index did not
+    decode (the sequential pass then numbers the frames as they come)."""
     n = index.frame_count
     cols = [ScoreColumns(n) for _ in parts]
     out: dict[int, np.ndarray] = {}
     decoded = 0
-    threads = max(1, usable_cores() // len(parts))
+    threads = threads_each(usable_cores(), len(parts))
     with ExitStack() as stack:
         videos = [stack.enter_context(open_video(path, threads=threads)) for _ in parts]
         owners = [*(first - 1 for first, _ in parts[1:]), n - 1]  # the last frame each shows the tap

@@ -1,12 +1,14 @@
 """Stretches of a video that separate decoders decode side by side, each from a keyframe.
 
-One decoder with FFmpeg's frame threading keeps about 1.5 of 2 cores busy, and the threading
-costs CPU of its own; single-threaded decoders over separate stretches of the video, each
-starting at a keyframe, keep every core busy for less CPU in all (bench/shots.py). A picture
-decoded from a keyframe is the picture decoded from the start of the stream (the coarse scan's
-re-decoding relies on it too), so every score is bit-equal. Each stretch runs ``SEAM`` frames
-into the next one: the next one cannot score its keyframe's change (the frame before is not
-its own), and the lagged colours of the frames before the keyframe look ``LAG`` frames ahead.
+One decoder with FFmpeg's frame threading keeps about 1.5 of 2 cores busy (a picture waits for
+the rows of the pictures it is predicted from); two decoders over two stretches of the video,
+each starting at a keyframe and each with its frame threads, keep both busy, and the one that
+finishes first leaves its cores to the other (single-threaded decoders were slower wherever the
+stretches' work was uneven, as where a coarse scan finds more to decode in one; bench/shots.py).
+A picture decoded from a keyframe is the picture decoded from the start of the stream (the coarse
+scan's re-decoding relies on it too), so every score is bit-equal. Each stretch runs ``SEAM``
+frames into the next one: the next one cannot score its keyframe's change (the frame before is
+not its own), and the lagged colours of the frames before the keyframe look ``LAG`` frames ahead.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import numpy as np
 from .._media.packets import PacketIndex
 from .rules import LAG
 
-__all__ = ["MAX_DECODERS", "SEAM", "owned_by", "stretches"]
+__all__ = ["MAX_DECODERS", "SEAM", "owned_by", "stretches", "threads_each"]
 
 MAX_DECODERS = 4
 MIN_DECODED = 60  # frames a stretch must decode to be worth a decoder of its own
@@ -55,3 +57,9 @@ def owned_by(
         k = int(np.searchsorted(starts, min(i, frame_count - 1), side="right")) - 1
         out[max(0, k)][i] = width
     return out
+
+
+def threads_each(cores: int, decoders: int) -> int:
+    """Frame threads for each of ``decoders`` decoders side by side on ``cores`` cores: their
+    share, and at least two (one decoder's threads take over the cores the other leaves idle)."""
+    return max(2, -(-cores // max(1, decoders)))

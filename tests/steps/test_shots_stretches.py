@@ -16,7 +16,7 @@ from steps._media.packets import PacketIndex, read_packet_index
 from steps._ocr.bands import BandSampler
 from steps._shots import analyze
 from steps._shots.prefetch import prefetched_all
-from steps._shots.stretches import SEAM, owned_by, stretches
+from steps._shots.stretches import SEAM, owned_by, stretches, threads_each
 from steps.errors import CorruptVideo
 from tests.media import MadeVideo
 
@@ -50,6 +50,10 @@ def test_stretches_start_at_keyframes_with_as_much_to_decode_each() -> None:
     # no keyframe to start a second decoder at, or too little for two
     assert stretches(_index(1000, [0]), every, 2) == [(0, 999)]
     assert stretches(_index(150, [0, 50, 100]), np.ones(150, dtype=bool), 2) == [(0, 149)]
+
+
+def test_each_decoder_keeps_frame_threads_of_its_own() -> None:
+    assert [threads_each(2, 2), threads_each(16, 4), threads_each(3, 2), threads_each(1, 1)] == [2, 4, 2, 2]
 
 
 def test_renders_go_to_the_stretch_that_shows_the_frame() -> None:
