@@ -206,7 +206,7 @@ def _refs_split(path: Path) -> Run:
     index = read_packet_index(path)
     if index is None:
         return Run(0, 0, [], "no index")
-    parts = stretches(index, index.ref, usable_cores())
+    parts = stretches(index, index.ref)
     threads = threads_each(usable_cores(), len(parts))
 
     def decode(first: int, last: int) -> Iterator[int]:

@@ -53,7 +53,7 @@ from .._media.packets import PacketIndex, read_packet_index
 from .detect import Analysis, Scan, ScoreColumns
 from .prefetch import prefetched_all
 from .rules import CutRule
-from .stretches import owned_by, stretches, threads_each
+from .stretches import owned_by, stretches, threads_each, worth_splitting
 
 __all__ = ["ScanPlan", "coarse_analyze", "plan_for", "plan_scan"]
 
@@ -168,11 +168,15 @@ def plan_scan(
 def plan_for(
     video: VideoStream, rule: CutRule, renders: Mapping[int, int | None]
 ) -> tuple[ScanPlan, PacketIndex | None]:
-    """:func:`plan_scan` for an open video, and its packet index (which also lets a full pass
-    decode stretches of the video side by side)."""
+    """:func:`plan_scan` for an open video, and its packet index where read: the plan needs it,
+    or a full pass of a long video decodes stretches of it side by side with it."""
+    long = worth_splitting(video.duration * float(video.frame_rate))
+    if not rule.sparse_ok:
+        return plan_scan(None, rule, renders), read_packet_index(video.path) if long else None
+    if not video.reorders:
+        plan = ScanPlan("full", "no B-frames: every picture is a reference, decoded anyway")
+        return plan, read_packet_index(video.path) if long else None
     index = read_packet_index(video.path)
-    if rule.sparse_ok and not video.reorders:
-        return ScanPlan("full", "no B-frames: every picture is a reference, decoded anyway"), index
     return plan_scan(index, rule, renders), index
 
 
@@ -365,10 +369,10 @@ def coarse_analyze(
     """Run the scan ``plan`` describes over ``video`` (see the module docstring); ``detector``
     names the detector the plan was made for (kept with the scores); ``tap`` is shown every frame
     the scan decodes (the reference pictures at least), while it is current, in presentation
-    order within each stretch. Stretches of the video are decoded side by side, by up to
-    ``decoders`` decoders (default: one per usable core)."""
+    order within each stretch. Stretches of the video are decoded side by side, by ``decoders``
+    decoders (default: one per usable core, for a long enough video: :func:`.stretches.stretches`)."""
     n = index.frame_count
-    parts = stretches(index, plan.decode, decoders or usable_cores())
+    parts = stretches(index, plan.decode, decoders)
     owners = [*(first - 1 for first, _ in parts[1:]), n - 1]  # the last frame each stretch shows the tap
     producers = [
         _Producer(index, plan, wanted, (first, last, owns), tap)

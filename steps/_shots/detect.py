@@ -268,10 +268,10 @@ def analyze(
         tap: shown every decoded frame, in the decoding thread, while it is current (the subtitle
             band sampler; in presentation order within each stretch, from one thread per stretch).
         index: the packet index of ``video`` (:func:`.packets.read_packet_index`), if read.
-        decoders: decoders side by side at most (default: one per usable core).
+        decoders: decoders side by side (default: one per usable core, for a long enough video).
     """
     if index is not None and not transnet:
-        parts = stretches(index, np.ones(index.frame_count, dtype=bool), decoders or usable_cores())
+        parts = stretches(index, np.ones(index.frame_count, dtype=bool), decoders)
         if len(parts) > 1:
             split = _analyze_stretches(video.path, index, parts, dict(renders or {}), width, reason, tap)
             if split is not None:

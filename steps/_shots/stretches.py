@@ -17,21 +17,28 @@ from collections.abc import Mapping
 
 import numpy as np
 
+from .._media.frames import usable_cores
 from .._media.packets import PacketIndex
 from .rules import LAG
 
-__all__ = ["MAX_DECODERS", "SEAM", "owned_by", "stretches", "threads_each"]
+__all__ = ["MAX_DECODERS", "MIN_DECODED", "SEAM", "owned_by", "stretches", "threads_each", "worth_splitting"]
 
 MAX_DECODERS = 4
-MIN_DECODED = 60  # frames a stretch must decode to be worth a decoder of its own
+MIN_DECODED = 250  # frames each stretch must decode before a second decoder pays (a 250-frame
+# clip split in two took 10 % longer: a second container and thread, the seam decoded twice)
 SEAM = LAG + 2  # frames a stretch decodes past the start of the next one
 
 
-def stretches(index: PacketIndex, decode: np.ndarray, decoders: int) -> list[tuple[int, int]]:
-    """Up to ``decoders`` stretches ``(first, last)`` (inclusive) that cover every frame, each
-    after the first starting at a keyframe, with about as many frames to ``decode`` each."""
+def stretches(index: PacketIndex, decode: np.ndarray, decoders: int | None = None) -> list[tuple[int, int]]:
+    """Stretches ``(first, last)`` (inclusive) that cover every frame, each after the first
+    starting at a keyframe, with about as many frames to ``decode`` each.
+
+    ``decoders``: that many stretches where the keyframes allow; by default one per usable core,
+    where each gets at least ``MIN_DECODED`` frames to decode.
+    """
     n = index.frame_count
-    decoders = min(decoders, MAX_DECODERS)
+    least = MIN_DECODED if decoders is None else 1
+    decoders = min(usable_cores() if decoders is None else decoders, MAX_DECODERS)
     keys = np.flatnonzero(index.key[1:]) + 1
     if n == 0 or decoders < 2 or not len(keys):
         return [(0, max(0, n - 1))]
@@ -40,10 +47,15 @@ def stretches(index: PacketIndex, decode: np.ndarray, decoders: int) -> list[tup
     for part in range(1, decoders):
         target = cost[n] * part / decoders
         k = int(keys[np.argmin(np.abs(cost[keys] - target))])
-        if k > starts[-1] and cost[k] - cost[starts[-1]] >= MIN_DECODED and cost[n] - cost[k] >= MIN_DECODED:
+        if k > starts[-1] and cost[k] - cost[starts[-1]] >= least and cost[n] - cost[k] >= least:
             starts.append(k)
     ends = [min(n - 1, k + SEAM) for k in starts[1:]] + [n - 1]
     return list(zip(starts, ends, strict=True))
+
+
+def worth_splitting(frames: float) -> bool:
+    """Whether a video of about ``frames`` frames is long enough for two decoders."""
+    return frames >= 2 * MIN_DECODED
 
 
 def owned_by(

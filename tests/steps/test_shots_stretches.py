@@ -16,7 +16,7 @@ from steps._media.packets import PacketIndex, read_packet_index
 from steps._ocr.bands import BandSampler
 from steps._shots import analyze
 from steps._shots.prefetch import prefetched_all
-from steps._shots.stretches import SEAM, owned_by, stretches, threads_each
+from steps._shots.stretches import MIN_DECODED, SEAM, owned_by, stretches, threads_each, worth_splitting
 from steps.errors import CorruptVideo
 from tests.media import MadeVideo
 
@@ -47,9 +47,14 @@ def test_stretches_start_at_keyframes_with_as_much_to_decode_each() -> None:
     front = np.zeros(1000, dtype=bool)
     front[:400] = True
     assert stretches(index, front, 2) == [(0, 200 + SEAM), (200, 999)]
-    # no keyframe to start a second decoder at, or too little for two
+    # no keyframe to start a second decoder at
     assert stretches(_index(1000, [0]), every, 2) == [(0, 999)]
-    assert stretches(_index(150, [0, 50, 100]), np.ones(150, dtype=bool), 2) == [(0, 149)]
+
+
+def test_by_default_a_short_video_keeps_one_decoder() -> None:
+    index = _index(2 * MIN_DECODED - 2, list(range(0, 2 * MIN_DECODED, 50)))
+    assert stretches(index, np.ones(index.frame_count, dtype=bool)) == [(0, index.frame_count - 1)]
+    assert not worth_splitting(index.frame_count) and worth_splitting(2 * MIN_DECODED)
 
 
 def test_each_decoder_keeps_frame_threads_of_its_own() -> None:
