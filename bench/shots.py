@@ -206,7 +206,9 @@ def _refs_split(path: Path) -> Run:
     index = read_packet_index(path)
     if index is None:
         return Run(0, 0, [], "no index")
-    parts = stretches(index, index.ref)
+    with open_video(path) as video:
+        pixels = math.prod(video.frame_size)
+    parts = stretches(index, index.ref, frame_pixels=pixels)
     threads = threads_each(usable_cores(), len(parts))
 
     def decode(first: int, last: int) -> Iterator[int]:

@@ -170,7 +170,7 @@ def plan_for(
 ) -> tuple[ScanPlan, PacketIndex | None]:
     """:func:`plan_scan` for an open video, and its packet index where read: the plan needs it,
     or a full pass of a long video decodes stretches of it side by side with it."""
-    long = worth_splitting(video.duration * float(video.frame_rate))
+    long = worth_splitting(video.duration * float(video.frame_rate), math.prod(video.frame_size))
     if not rule.sparse_ok:
         return plan_scan(None, rule, renders), read_packet_index(video.path) if long else None
     if not video.reorders:
@@ -372,7 +372,7 @@ def coarse_analyze(
     order within each stretch. Stretches of the video are decoded side by side, by ``decoders``
     decoders (default: one per usable core, for a long enough video: :func:`.stretches.stretches`)."""
     n = index.frame_count
-    parts = stretches(index, plan.decode, decoders)
+    parts = stretches(index, plan.decode, decoders, frame_pixels=math.prod(video.frame_size))
     owners = [*(first - 1 for first, _ in parts[1:]), n - 1]  # the last frame each stretch shows the tap
     producers = [
         _Producer(index, plan, wanted, (first, last, owns), tap)

@@ -271,7 +271,8 @@ def analyze(
         decoders: decoders side by side (default: one per usable core, for a long enough video).
     """
     if index is not None and not transnet:
-        parts = stretches(index, np.ones(index.frame_count, dtype=bool), decoders)
+        every = np.ones(index.frame_count, dtype=bool)
+        parts = stretches(index, every, decoders, frame_pixels=math.prod(video.frame_size))
         if len(parts) > 1:
             split = _analyze_stretches(video.path, index, parts, dict(renders or {}), width, reason, tap)
             if split is not None:

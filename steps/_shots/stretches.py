@@ -13,6 +13,7 @@ not its own), and the lagged colours of the frames before the keyframe look ``LA
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 
 import numpy as np
@@ -21,23 +22,27 @@ from .._media.frames import usable_cores
 from .._media.packets import PacketIndex
 from .rules import LAG
 
-__all__ = ["MAX_DECODERS", "MIN_DECODED", "SEAM", "owned_by", "stretches", "threads_each", "worth_splitting"]
+__all__ = ["MAX_DECODERS", "MIN_PIXELS", "SEAM", "owned_by", "stretches", "threads_each", "worth_splitting"]
 
 MAX_DECODERS = 4
-MIN_DECODED = 250  # frames each stretch must decode before a second decoder pays (a 250-frame
-# clip split in two took 10 % longer: a second container and thread, the seam decoded twice)
+# Pixels each stretch must decode before a second decoder pays (about 110 frames of 720p, 430 of
+# 360p): a 250-frame 640x272 clip split in two took 10 % longer (a second container and thread,
+# the seam decoded twice), a 30 s 1080p one a third less.
+MIN_PIXELS = 100_000_000
 SEAM = LAG + 2  # frames a stretch decodes past the start of the next one
 
 
-def stretches(index: PacketIndex, decode: np.ndarray, decoders: int | None = None) -> list[tuple[int, int]]:
+def stretches(
+    index: PacketIndex, decode: np.ndarray, decoders: int | None = None, *, frame_pixels: int = 0
+) -> list[tuple[int, int]]:
     """Stretches ``(first, last)`` (inclusive) that cover every frame, each after the first
     starting at a keyframe, with about as many frames to ``decode`` each.
 
     ``decoders``: that many stretches where the keyframes allow; by default one per usable core,
-    where each gets at least ``MIN_DECODED`` frames to decode.
+    where each gets at least ``MIN_PIXELS`` to decode (frames of ``frame_pixels`` pixels).
     """
     n = index.frame_count
-    least = MIN_DECODED if decoders is None else 1
+    least = 1 if decoders is not None else math.ceil(MIN_PIXELS / max(1, frame_pixels))
     decoders = min(usable_cores() if decoders is None else decoders, MAX_DECODERS)
     keys = np.flatnonzero(index.key[1:]) + 1
     if n == 0 or decoders < 2 or not len(keys):
@@ -53,9 +58,10 @@ def stretches(index: PacketIndex, decode: np.ndarray, decoders: int | None = Non
     return list(zip(starts, ends, strict=True))
 
 
-def worth_splitting(frames: float) -> bool:
-    """Whether a video of about ``frames`` frames is long enough for two decoders."""
-    return frames >= 2 * MIN_DECODED
+def worth_splitting(frames: float, frame_pixels: int) -> bool:
+    """Whether a video of about ``frames`` frames of ``frame_pixels`` pixels is long enough for
+    two decoders."""
+    return frames * frame_pixels >= 2 * MIN_PIXELS
 
 
 def owned_by(

@@ -11,12 +11,20 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from steps._media.frames import open_video
+from steps._media.frames import open_video, usable_cores
 from steps._media.packets import PacketIndex, read_packet_index
 from steps._ocr.bands import BandSampler
 from steps._shots import analyze
 from steps._shots.prefetch import prefetched_all
-from steps._shots.stretches import MIN_DECODED, SEAM, owned_by, stretches, threads_each, worth_splitting
+from steps._shots.stretches import (
+    MAX_DECODERS,
+    MIN_PIXELS,
+    SEAM,
+    owned_by,
+    stretches,
+    threads_each,
+    worth_splitting,
+)
 from steps.errors import CorruptVideo
 from tests.media import MadeVideo
 
@@ -52,9 +60,13 @@ def test_stretches_start_at_keyframes_with_as_much_to_decode_each() -> None:
 
 
 def test_by_default_a_short_video_keeps_one_decoder() -> None:
-    index = _index(2 * MIN_DECODED - 2, list(range(0, 2 * MIN_DECODED, 50)))
-    assert stretches(index, np.ones(index.frame_count, dtype=bool)) == [(0, index.frame_count - 1)]
-    assert not worth_splitting(index.frame_count) and worth_splitting(2 * MIN_DECODED)
+    index = _index(1000, list(range(0, 1000, 50)))
+    every = np.ones(1000, dtype=bool)
+    small, large = 320 * 180, 1920 * 1080  # 1000 frames: 58 and 2074 million pixels
+    assert stretches(index, every, frame_pixels=small) == [(0, 999)]
+    assert len(stretches(index, every, frame_pixels=large)) == min(usable_cores(), MAX_DECODERS)
+    assert not worth_splitting(1000, small) and worth_splitting(1000, large)
+    assert MIN_PIXELS / large < 100  # 1080p: four seconds a stretch
 
 
 def test_each_decoder_keeps_frame_threads_of_its_own() -> None:
