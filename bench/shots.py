@@ -221,7 +221,6 @@ def _refs_split(path: Path) -> Run:
                 if frame.index > last:
                     frames.close()
                     break
-                frame.image  # noqa: B018 (shrunk like the scan's frames)
                 yield frame.index
 
     with closing(prefetched_all([decode(first, last) for first, last in parts])) as frames:
