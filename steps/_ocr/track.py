@@ -202,8 +202,10 @@ class _Track:
         known = self._rows(self.glyphs) if self.glyphs is not None else []
         fresh = [r for r in self._candidates(bright, before) if not _overlaps(r, known)]
         kept = Glyphs(self.glyphs.boxes, bright) if self.glyphs is not None else None
-        if kept is not None and not fresh and _same_glyphs(self.glyphs, kept):
-            self.glyphs = kept  # the strokes of the text are where they were, and nothing new
+        # the strokes of the text are where they were: only new strokes elsewhere may be new text
+        still = kept is not None and _same_glyphs(self.glyphs, kept)
+        if kept is not None and still and (not fresh or not self._finds_text(band, fresh)):
+            self.glyphs = kept
             self._emit(sample.time_s)
             return
         if known or fresh:
@@ -262,6 +264,12 @@ class _Track:
             else:
                 spans.append((a, b))
         return spans
+
+    def _finds_text(self, band: np.ndarray, rows: list[tuple[int, int]]) -> bool:
+        """Whether the detector finds a text box in the stretches ``rows`` of the band."""
+        return any(
+            len(self.reader.detect(band[a:b], self.scale)) for a, b in self._spans(rows, band.shape[0])
+        )
 
     def _look(self, band: np.ndarray, bright: np.ndarray, rows: list[tuple[int, int]]) -> None:
         """Detect text in the stretches ``rows`` of the band and read it, unless it is the text
