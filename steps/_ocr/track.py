@@ -187,6 +187,7 @@ class _Track:
         self.pending: tuple[float, str] | None = None  # the last sample, not yet given to the cues
         self.prev_small: np.ndarray | None = None
         self.prev_bright: np.ndarray | None = None
+        self.glanced_in_vain = False  # the last sample was glanced at whole and showed no text
 
     def add(self, sample: BandSample) -> None:
         """Read one sample (samples come in time order)."""
@@ -279,10 +280,15 @@ class _Track:
         if sum(b - a for a, b in spans) > _WHOLE_BAND * h:
             # strokes everywhere (a textured background): a glance at the whole band, shrunk (not
             # below GLANCE_SHORT_SIDE: small pictures are not shrunk at all), then a close look
-            # where it shows text
-            glance = self.reader.detect(band, self.glance)
+            # where it shows text. Over such a background without text, every other sample is
+            # glanced at: text that appears on a skipped one is dated back to it when found.
+            skip = self.glanced_in_vain and self.glyphs is None
+            glance = np.zeros((0, 4, 2), np.float32) if skip else self.reader.detect(band, self.glance)
+            self.glanced_in_vain = not skip and not len(glance)
             found = [(max(0, int(q[:, 1].min())), min(h - 1, int(q[:, 1].max()))) for q in glance]
             spans = self._spans(found, h)
+        else:
+            self.glanced_in_vain = False
         quads = np.zeros((0, 4, 2), np.float32)
         for a, b in spans:
             part = self.reader.detect(band[a:b], self.scale)

@@ -32,7 +32,7 @@ def _font() -> ImageFont.FreeTypeFont:
     return ImageFont.truetype(font_file(), FONT_PX)
 
 
-def _band(seed: int, lines: Sequence[tuple[str, float]], ring: bool = False) -> bytes:
+def _band(seed: int, lines: Sequence[tuple[str, float]], ring: bool = False, grid: bool = False) -> bytes:
     """A JPEG band: dark noise and bright thin streaks that move on every sample, and ``lines``
     (text, centre as a fraction of the band's height) in white with a black outline; ``ring``:
     a thin white ring that stays put (a graphic, not text)."""
@@ -41,6 +41,8 @@ def _band(seed: int, lines: Sequence[tuple[str, float]], ring: bool = False) -> 
     for _ in range(12):  # bright streaks, elsewhere on every sample
         y, x = int(rng.integers(0, BAND_H - 4)), int(rng.integers(0, W - 200))
         pixels[y : y + 3, x : x + int(rng.integers(40, 200))] = 240
+    if grid:  # thin bright lines that stay put all over the band (a still textured background)
+        pixels[::12, ::4] = 230
     img = Image.fromarray(pixels)
     draw = ImageDraw.Draw(img)
     if ring:
@@ -55,12 +57,13 @@ def _band(seed: int, lines: Sequence[tuple[str, float]], ring: bool = False) -> 
 
 
 def _samples(
-    seconds: float, shown: Sequence[tuple[str, float, float, float]], ring: bool = False
+    seconds: float, shown: Sequence[tuple[str, float, float, float]], ring: bool = False, grid: bool = False
 ) -> BandSamples:
     """Samples every :data:`SAMPLE_S` for ``seconds``; ``shown``: (text, y, from, until)."""
     times = [round(k * SAMPLE_S, 3) for k in range(round(seconds / SAMPLE_S))]
     jpegs = [
-        _band(k, [(text, y) for text, y, t0, t1 in shown if t0 <= t < t1], ring) for k, t in enumerate(times)
+        _band(k, [(text, y) for text, y, t0, t1 in shown if t0 <= t < t1], ring, grid)
+        for k, t in enumerate(times)
     ]
     return BandSamples(times, jpegs, (W, H), seconds)
 
@@ -143,3 +146,18 @@ def test_each_caption_of_the_example_clips_is_one_cue(clip: Any) -> None:
     for line, cue in zip(lines, cues, strict=True):
         assert cer(line, cue.text) <= 0.1, (line, cue.text)
     assert [c.start_s for c in cues] == sorted(c.start_s for c in cues)
+
+
+def test_over_a_textured_background_without_text_every_other_sample_is_glanced_at() -> None:
+    reader = _Counting()
+    samples = _samples(5.0, [], grid=True)
+    track = read_subtitle_track(samples, reader)  # type: ignore[arg-type]
+    assert track.cues == []
+    assert reader.detections <= len(samples) // 2, reader.detections
+
+
+def test_a_line_appearing_over_a_textured_background_is_still_dated_from_its_first_sample() -> None:
+    for start in (1.5, 2.0):  # on a sample glanced at, and on one skipped
+        cues = _cues(_samples(4.0, [(FIRST, 0.6, start, 4.0)], grid=True))
+        assert len(cues) == 1 and cues[0][0] == start, (start, cues)
+        assert cer(FIRST, cues[0][2]) <= 0.1, cues
