@@ -21,8 +21,9 @@ AdaptiveDetector lost a cut of bikes.mp4, so the width stays PySceneDetect's 256
 from __future__ import annotations
 
 import io
+import itertools
 import math
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import ExitStack, closing
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -319,9 +320,20 @@ def _decode(
     video: VideoStream, width: int, wanted: dict[int, int | None], tap: Callable[[DecodedFrame], None] | None
 ) -> Iterator[_Small]:
     """The fast pass, rendering wanted frames while they are current (runs in the decoding thread)."""
+    yield from _smalls(video.frames(width, fmt="yuv420p", fast=True), wanted, tap)
+
+
+def _smalls(
+    frames: Iterable[DecodedFrame],
+    wanted: dict[int, int | None],
+    tap: Callable[[DecodedFrame], None] | None,
+    owns: int | None = None,
+) -> Iterator[_Small]:
+    """``frames`` handed over small, wanted ones rendered while current; ``tap`` is shown those up
+    to ``owns`` (all when None). Renders wanted past the end come from the last frame."""
     last: DecodedFrame | None = None
-    for frame in video.frames(width, fmt="yuv420p", fast=True):
-        if tap is not None:
+    for frame in frames:
+        if tap is not None and (owns is None or frame.index <= owns):
             tap(frame)
         renders = {frame.index: frame.render(wanted.pop(frame.index))} if frame.index in wanted else {}
         yield _Small(frame.index, frame.time_s, frame.key, frame.image, renders)
@@ -384,18 +396,8 @@ def _decode_stretch(
     first, last, owns = stretch
     start = int(index.pts[first]) if first > 0 else None
     frames = video.selected_frames(index.index_of(), _every, width, fast=True, start_pts=start)
-    current: DecodedFrame | None = None
     with closing(frames):
-        for frame in frames:
-            if frame.index > last:
-                break
-            if tap is not None and frame.index <= owns:
-                tap(frame)
-            renders = {frame.index: frame.render(wanted.pop(frame.index))} if frame.index in wanted else {}
-            yield _Small(frame.index, frame.time_s, frame.key, frame.image, renders)
-            current = frame
-    if current is not None and wanted:  # past the end: the last frame stands in
-        yield _Small(-1, 0.0, False, None, {i: current.render(w) for i, w in wanted.items()})
+        yield from _smalls(itertools.takewhile(lambda f: f.index <= last, frames), wanted, tap, owns)
 
 
 def _every(index: int) -> bool:
