@@ -204,8 +204,11 @@ class _Track:
         fresh = [r for r in self._candidates(bright, before) if not _overlaps(r, known)]
         kept = Glyphs(self.glyphs.boxes, bright) if self.glyphs is not None else None
         # the strokes of the text are where they were: only new strokes elsewhere may be new text
-        still = kept is not None and _same_glyphs(self.glyphs, kept)
-        if kept is not None and still and (not fresh or not self._finds_text(band, fresh)):
+        if (
+            kept is not None
+            and _same_glyphs(self.glyphs, kept)
+            and not (fresh and self._finds_text(band, fresh))
+        ):
             self.glyphs = kept
             self._emit(sample.time_s)
             return
